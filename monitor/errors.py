@@ -1,0 +1,112 @@
+"""The error tree of monitor. Leaf module: imports nothing of ours.
+
+Every error carries a stable short ``reason`` (stored on poll and item rows, shown to people)
+and a message that names the file, line, feed or URL concerned and what to do.
+
+    MonitorError                      reason
+     +-- ConfigError                  config        bad monitor.yaml / feeds.yaml (exit 2)
+     |    +-- RulesError              rules         bad rules.yaml (exit 2)
+     +-- FetchError                   fetch-failed  any failure to get a URL's bytes
+     |    +-- RefusedURL              refused-url   not http(s), or unusable URL
+     |    +-- RefusedPrivate          refused-private  resolves to a private/loopback address
+     |    +-- FetchTimeout            timeout       connect/read timeout or overall deadline
+     |    +-- TooLarge                too-large     decoded body over the cap
+     |    +-- TooManyRedirects        too-many-redirects
+     |    +-- ConnectFailed           connect-failed  DNS or TCP/TLS failure
+     |    +-- HTTPStatus              http-<code>   a 4xx/5xx answer
+     +-- NotAFeed                     not-a-feed    the bytes are not RSS/Atom/RDF/JSON Feed
+     +-- NoText                       no-text       extraction found no article text
+     +-- StorageError                 storage       the database refused an operation
+
+Skipping an entry (already seen) is not an error.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error monitor raises on purpose."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.reason
+
+
+class ConfigError(MonitorError):
+    """A configuration file is unreadable or invalid. The CLI exits 2 with the message."""
+
+    reason = "config"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path, self.line, self.key = path, line, key
+        where = path or ""
+        if line is not None:
+            where += f", line {line}"
+        if key:
+            where += f", key '{key}'"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class RulesError(ConfigError):
+    reason = "rules"
+
+
+class FetchError(MonitorError):
+    reason = "fetch-failed"
+
+
+class RefusedURL(FetchError):
+    reason = "refused-url"
+
+
+class RefusedPrivate(FetchError):
+    reason = "refused-private"
+
+
+class FetchTimeout(FetchError):
+    reason = "timeout"
+
+
+class TooLarge(FetchError):
+    reason = "too-large"
+
+
+class TooManyRedirects(FetchError):
+    reason = "too-many-redirects"
+
+
+class ConnectFailed(FetchError):
+    reason = "connect-failed"
+
+
+class HTTPStatus(FetchError):
+    def __init__(self, message: str, *, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message, reason=f"http-{status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class NotAFeed(MonitorError):
+    reason = "not-a-feed"
+
+
+class NoText(MonitorError):
+    reason = "no-text"
+
+
+class StorageError(MonitorError):
+    reason = "storage"

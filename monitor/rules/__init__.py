@@ -1,0 +1,28 @@
+"""Keyword rules: text folding, the rules.yaml language, matching with explanations. Pure.
+
+In: rules.yaml and texts. Out: `Verdict`s. See `ruleset` for the file format, `normalize` for
+folding, `engine` for matching and scoring.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.rules.engine import Match, RuleOutcome, RuleSet, Verdict
+from monitor.rules.ruleset import RuleSpec, load_rules
+
+__all__ = ["Match", "RuleOutcome", "RuleSet", "RuleSpec", "Verdict", "load_ruleset",
+           "split_document"]
+
+
+def load_ruleset(path: Path) -> RuleSet:
+    """Read, validate and compile rules.yaml; raises `RulesError`."""
+    return RuleSet(load_rules(path))
+
+
+def split_document(text: str) -> tuple[str, str]:
+    """(title, body) of a text file: the first line is a title when a blank line follows it."""
+    head, sep, rest = text.lstrip("\ufeff").partition("\n")
+    if sep and rest.startswith(("\n", "\r\n")) and 0 < len(head.strip()) <= 250:
+        return head.strip(), rest.strip("\r\n")
+    return "", text

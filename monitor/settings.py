@@ -1,0 +1,245 @@
+"""Settings: monitor.yaml + feeds.yaml + environment -> one typed `Settings` and `FeedSpec`s.
+
+In: the path of monitor.yaml (``--config`` or ``MONITOR_CONFIG``), the environment
+(``MONITOR_DATABASE_URL``, ``MONITOR_STORAGE_DIR``). Out: frozen `Settings` and a tuple of
+`FeedSpec`; raises `ConfigError` naming the file, the line and the key, and what would be valid.
+Built once at start-up and passed down; nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+from monitor.yamlfile import YamlDocument, read_yaml
+
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"45s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 900, '15m', '2h' or '1d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; use e.g. 900, '45s', '15m', '2h', '1d'")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive, e.g. '15m'")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``1048576``, ``"512 KB"`` or ``"10 MiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a size; use e.g. 1048576, '512 KB', '10 MiB'")
+        unit = match.group(2).lower() if match.group(2) else None
+        size = int(float(match.group(1)) * _UNIT_BYTES[unit])
+    if size <= 0:
+        raise ValueError("a size must be positive, e.g. '5 MiB'")
+    return size
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(_Strict):
+    allow_private_networks: bool = False
+    per_host_connections: int = Field(2, ge=1, le=64)
+    per_host_delay: float = Field(1.0, ge=0)
+    max_connections: int = Field(16, ge=1, le=1024)
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0
+    max_feed_bytes: int = 5 * 2**20
+    max_page_bytes: int = 10 * 2**20
+    max_redirects: int = Field(5, ge=0, le=30)
+
+    _durations = field_validator("connect_timeout", "read_timeout", "deadline", mode="before")(
+        parse_duration
+    )
+    _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(parse_size)
+
+
+class ScheduleSettings(_Strict):
+    default_interval: float = 1800.0
+    min_interval: float = 300.0
+    max_interval: float = 86400.0
+    max_backoff: float = 21600.0
+    tick: float = 10.0
+    lease: float = 600.0
+    workers: int = Field(4, ge=1, le=64)
+
+    _durations = field_validator(
+        "default_interval", "min_interval", "max_interval", "max_backoff", "tick", "lease",
+        mode="before",
+    )(parse_duration)
+
+
+class _MonitorFile(_Strict):
+    storage_dir: str = "../storage"
+    database_url: str | None = None
+    feeds_file: str = "feeds.yaml"
+    rules_file: str = "rules.yaml"
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    http: HttpSettings = HttpSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+
+class FeedSpec(_Strict):
+    """One feed as configured in feeds.yaml."""
+
+    url: str
+    name: str = Field(min_length=1)
+    lang: str | None = Field(None, pattern="^(fr|ar|en|[a-z]{2})$")
+    interval: float | None = None
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        url = url.strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")
+        return url
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+
+class _FeedsFile(_Strict):
+    feeds: tuple[FeedSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    storage_dir: Path
+    corpus_dir: Path
+    database_url: str
+    feeds_file: Path
+    rules_file: Path
+    log_level: str
+    http: HttpSettings
+    schedule: ScheduleSettings
+
+
+def load_settings(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read monitor.yaml (explicit path, else ``MONITOR_CONFIG``, else ./config/monitor.yaml)."""
+    env = os.environ if environ is None else environ
+    path = Path(config_path or env.get("MONITOR_CONFIG") or DEFAULT_CONFIG).resolve()
+    doc = read_yaml(path)
+    raw = {} if doc.data is None else doc.data
+    parsed = _validate(_MonitorFile, raw, doc)
+    base = path.parent
+    storage_dir = Path(env.get("MONITOR_STORAGE_DIR") or (base / parsed.storage_dir)).resolve()
+    database_url = (
+        env.get("MONITOR_DATABASE_URL")
+        or parsed.database_url
+        or f"sqlite:///{storage_dir / 'monitor.db'}"
+    )
+    settings = Settings(
+        config_path=path,
+        storage_dir=storage_dir,
+        corpus_dir=storage_dir / "corpus",
+        database_url=database_url,
+        feeds_file=(base / parsed.feeds_file).resolve(),
+        rules_file=(base / parsed.rules_file).resolve(),
+        log_level=parsed.log_level,
+        http=parsed.http,
+        schedule=parsed.schedule,
+    )
+    if not settings.rules_file.is_file():
+        raise ConfigError(
+            f"rules file {settings.rules_file} not found; create it or fix the path",
+            path=str(path), line=doc.line_of(["rules_file"]), key="rules_file",
+        )
+    if not settings.feeds_file.is_file():
+        raise ConfigError(
+            f"feeds file {settings.feeds_file} not found; create it or fix the path",
+            path=str(path), line=doc.line_of(["feeds_file"]), key="feeds_file",
+        )
+    return settings
+
+
+def load_feeds(path: Path) -> tuple[FeedSpec, ...]:
+    """Read feeds.yaml: ``feeds:`` a list of {url, name, lang?, interval?, tags?, enabled?}."""
+    doc = read_yaml(path)
+    raw = {} if doc.data is None else doc.data
+    feeds = _validate(_FeedsFile, raw, doc).feeds
+    seen: dict[str, int] = {}
+    for index, feed in enumerate(feeds):
+        key = feed.url.rstrip("/").lower()
+        if key in seen:
+            raise ConfigError(
+                f"duplicate feed URL {feed.url} (already listed as feed #{seen[key] + 1}); "
+                "list each feed once",
+                path=str(path), line=doc.line_of(["feeds", index, "url"]), key="url",
+            )
+        seen[key] = index
+    return feeds
+
+
+def _validate(model: type[BaseModel], raw: Any, doc: YamlDocument) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a mapping of keys at the top level", path=str(doc.path), line=1)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [step for step in first["loc"] if not str(step).startswith("function-")]
+        key = next((str(s) for s in reversed(loc) if isinstance(s, str)), None)
+        raise ConfigError(
+            _explain(first, model), path=str(doc.path), line=doc.line_of(loc), key=key
+        ) from None
+
+
+def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"unknown key; valid keys here are: {', '.join(_keys_at(model, error['loc']))}"
+    if kind == "missing":
+        return "this required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    current: Any = model
+    for step in loc[:-1]:
+        if isinstance(step, int):
+            continue
+        field = current.model_fields.get(step) if hasattr(current, "model_fields") else None
+        if field is None:
+            break
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        current = next((a for a in inner if hasattr(a, "model_fields")), current)
+    return sorted(getattr(current, "model_fields", {}))
