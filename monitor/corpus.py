@@ -7,9 +7,9 @@ take the same number and a reader never sees half a file. The number is the next
 (at least three digits, after the seeds' 000-004); `<h16>` is the first 16 hex digits of the
 SHA-256 of the key. Numbers are handed out under an exclusive lock on ``.lock`` with the next
 free number kept in ``.next``, both hidden files of the folder, so several processes sharing the
-folder never take the same number. Writing is idempotent per key: a file for that key already present (left
-by a run that died before storing its item) is reused, not duplicated. Existing files are never
-modified or deleted.
+folder never take the same number. Writing is idempotent per key: a file for that key already
+present (left by a run that died before storing its item) is reused, not duplicated. Existing
+files are never modified or deleted.
 """
 
 from __future__ import annotations

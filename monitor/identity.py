@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "piwik_")
 _TRACKING_KEYS = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "_ga", "ref_src", "xtor", "at_medium"}
+    {"fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "_ga", "ref_src", "xtor",
+     "at_medium"}
 )
 _SPACES = re.compile(r"\s+")
 

@@ -54,7 +54,9 @@ def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> YamlDocu
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise error("file not found; create it or point the configuration at it", path=str(path))
+        raise error(
+            "file not found; create it or point the configuration at it", path=str(path)
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"cannot read the file ({exc})", path=str(path)) from exc
     try:

@@ -48,8 +48,11 @@ def _write_many(args: tuple[str, int, int]) -> list[str]:
 def test_two_writing_processes_never_share_a_number(tmp_path: Path) -> None:
     folder = _seeded(tmp_path)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        names = [n for batch in pool.map(_write_many, [(str(folder), w, 40) for w in (1, 2)])
-                 for n in batch]
+        names = [
+            n
+            for batch in pool.map(_write_many, [(str(folder), w, 40) for w in (1, 2)])
+            for n in batch
+        ]
     assert len(names) == 80 == len(set(names))
     numbers = [int(re.match(r"(\d+)_", n).group(1)) for n in names]
     assert len(set(numbers)) == 80 and min(numbers) == 5

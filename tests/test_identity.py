@@ -6,9 +6,10 @@ from monitor.identity import canonical_url, content_hash, url_key
 
 
 def test_canonical_url_drops_tracking_and_normalises() -> None:
-    assert canonical_url(
-        "HTTPS://WWW.Hespress.com:443/tech/ia.html?utm_source=rss&id=3&fbclid=x#top"
-    ) == "https://www.hespress.com/tech/ia.html?id=3"
+    assert (
+        canonical_url("HTTPS://WWW.Hespress.com:443/tech/ia.html?utm_source=rss&id=3&fbclid=x#top")
+        == "https://www.hespress.com/tech/ia.html?id=3"
+    )
     assert canonical_url("http://a.ma") == "http://a.ma/"
     assert canonical_url("http://a.ma:8080/x") == "http://a.ma:8080/x"
 

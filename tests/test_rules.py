@@ -27,7 +27,7 @@ def test_french_folding_and_elision() -> None:
 def test_offsets_point_into_the_original_text() -> None:
     text = "Le Maroc et l’IA"
     for token in tokenize(text):
-        assert text[token.start:token.end] == token.exact
+        assert text[token.start : token.end] == token.exact
 
 
 def test_arabic_normalisation() -> None:
@@ -54,11 +54,15 @@ def test_every_seed_is_relevant(rules, seed: Path) -> None:
 
 
 def test_negatives(rules) -> None:
-    football = ("Botola Maroc Telecom : le Wydad bat le Raja",
-                "Le Wydad de Casablanca a battu le Raja dimanche au complexe Mohammed V.")
+    football = (
+        "Botola Maroc Telecom : le Wydad bat le Raja",
+        "Le Wydad de Casablanca a battu le Raja dimanche au complexe Mohammed V.",
+    )
     assert not rules.classify(*football).relevant
-    world_ai = ("OpenAI launches a new model",
-                "Artificial intelligence company OpenAI released a new AI model in San Francisco.")
+    world_ai = (
+        "OpenAI launches a new model",
+        "Artificial intelligence company OpenAI released a new AI model in San Francisco.",
+    )
     assert not rules.classify(*world_ai).relevant
 
 
@@ -84,7 +88,7 @@ def test_explanation_records_rules_and_offsets(rules) -> None:
     assert fired == ["morocco-ai"]
     for match in verdict.matches_with_rules():
         text = title if match["field"] == "title" else body
-        assert text[match["start"]:match["end"]].lower().startswith(match["term"][:3].lower())
+        assert text[match["start"] : match["end"]].lower().startswith(match["term"][:3].lower())
         if match["group"] in ("ai", "morocco"):
             assert match["rules"] == ["morocco-ai"]
     assert verdict.term_counts()[0] == {"term": "maroc", "count": 2}
@@ -99,17 +103,37 @@ def _rules_file(tmp_path: Path, text: str) -> Path:
 GOOD_GROUPS = "groups:\n  a:\n    fr: [maroc]\n  b:\n    any: [IA]\n"
 BAD_RULES = [
     (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a, c]\n", 8, "all", "unknown group 'c'"),
-    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    weight: heavy\n", 9, "weight",
-     "not a number"),
+    (
+        GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    weight: heavy\n",
+        9,
+        "weight",
+        "not a number",
+    ),
     (GOOD_GROUPS + "rules:\n  - name: r\n", 7, "rules", "is empty"),
-    ("groups:\n  a:\n    fr: ['ma*roc']\nrules:\n  - name: r\n    all: [a]\n", 3, "fr",
-     "'*' is allowed only at the end"),
-    ("groups:\n  a:\n    fr: ['--']\nrules:\n  - name: r\n    all: [a]\n", 3, "fr",
-     "no letters or digits"),
-    ("groups:\n  a:\n    klingon: [x]\nrules:\n  - name: r\n    all: [a]\n", 3, "klingon",
-     "unknown language"),
-    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    topic: sports\n", 9, "topic",
-     "unknown topic"),
+    (
+        "groups:\n  a:\n    fr: ['ma*roc']\nrules:\n  - name: r\n    all: [a]\n",
+        3,
+        "fr",
+        "'*' is allowed only at the end",
+    ),
+    (
+        "groups:\n  a:\n    fr: ['--']\nrules:\n  - name: r\n    all: [a]\n",
+        3,
+        "fr",
+        "no letters or digits",
+    ),
+    (
+        "groups:\n  a:\n    klingon: [x]\nrules:\n  - name: r\n    all: [a]\n",
+        3,
+        "klingon",
+        "unknown language",
+    ),
+    (
+        GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    topic: sports\n",
+        9,
+        "topic",
+        "unknown topic",
+    ),
 ]
 
 

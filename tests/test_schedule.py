@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from monitor.schedule import failure_delay, retry_after_seconds, success_delay
 from monitor.settings import ScheduleSettings
 
-S = ScheduleSettings(default_interval=1800, min_interval=300, max_interval=86400,
-                     max_backoff=21600)
+S = ScheduleSettings(default_interval=1800, min_interval=300, max_interval=86400, max_backoff=21600)
 
 
 def test_success_delay_is_bounded() -> None:

@@ -26,15 +26,19 @@ def test_shipped_config_loads() -> None:
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
-    env = {"MONITOR_DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db"),
-           "MONITOR_STORAGE_DIR": str(tmp_path / "store")}
+    env = {
+        "MONITOR_DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db"),
+        "MONITOR_STORAGE_DIR": str(tmp_path / "store"),
+    }
     settings = load_settings(ROOT / "config" / "monitor.yaml", environ=env)
     assert settings.database_url == env["MONITOR_DATABASE_URL"]
     assert settings.corpus_dir == tmp_path / "store" / "corpus"
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(90, 90), ("45s", 45), ("15m", 900),
-                                                 ("2h", 7200), ("1d", 86400), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(90, 90), ("45s", 45), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1.5h", 5400)],
+)
 def test_durations(value, seconds) -> None:
     assert parse_duration(value) == seconds
 
@@ -59,12 +63,24 @@ def _write(path: Path, text: str) -> Path:
 
 BAD_FEEDS = [
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n   bad: indent\n", 4, None, "YAML syntax"),
-    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    colour: blue\n", 4, "colour",
-     "valid keys here are: enabled, interval, lang, name, tags, url"),
-    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n  - url: https://a.ma/rss\n    name: B\n",
-     4, "url", "duplicate feed URL"),
-    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: often\n", 4, "interval",
-     "'15m'"),
+    (
+        "feeds:\n  - url: https://a.ma/rss\n    name: A\n    colour: blue\n",
+        4,
+        "colour",
+        "valid keys here are: enabled, interval, lang, name, tags, url",
+    ),
+    (
+        "feeds:\n  - url: https://a.ma/rss\n    name: A\n  - url: https://a.ma/rss\n    name: B\n",
+        4,
+        "url",
+        "duplicate feed URL",
+    ),
+    (
+        "feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: often\n",
+        4,
+        "interval",
+        "'15m'",
+    ),
     ("feeds:\n  - url: ftp://a.ma/rss\n    name: A\n", 2, "url", "not an http(s) URL"),
     ("feeds:\n  - name: A\n", 2, "url", "required key is missing"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    lang: french\n", 4, "lang", "pattern"),

@@ -27,7 +27,7 @@ def make_engine(database_url: str) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Let BEGIN be explicit so a write transaction takes its lock up front (no upgrade deadlock).
+        # BEGIN IMMEDIATE: a write transaction takes its lock up front (no upgrade deadlock).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True)

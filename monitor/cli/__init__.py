@@ -1,0 +1,95 @@
+"""The `monitor` command line. Thin: each command parses options and calls one library function.
+
+Exit status: 0 success; 2 a usage or configuration error (the message names the file, line and
+key); 1 any other failure (the message says what to do). Listings print JSON Lines with --json.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import ConfigError, MonitorError
+from monitor.settings import Settings, load_settings
+
+CONFIG_HELP = "monitor.yaml to use (default: $MONITOR_CONFIG, else ./config/monitor.yaml)."
+
+
+def config_option(command: Callable) -> Callable:
+    """--config on every command (also accepted before the command name)."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help=CONFIG_HELP)
+    @click.pass_context
+    @wraps(command)
+    def wrapper(ctx: click.Context, config_path: str | None, *args: Any, **kwargs: Any) -> Any:
+        path = config_path or (ctx.obj or {}).get("config_path")
+        return ctx.invoke(command, _ConfigHandle(path), *args, **kwargs)
+
+    return wrapper
+
+
+class _ConfigHandle:
+    """Loads the settings when a command first needs them."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.path)
+        return self._settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help=CONFIG_HELP)
+@click.version_option(package_name="monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """monitor: watch news feeds for Moroccan AI, cyber-security and digital policy."""
+    ctx.obj = {"config_path": config_path}
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "courlan"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from monitor.cli import commands  # noqa: F401  (registers the commands)
+
+    try:
+        cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"monitor: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except MonitorError as exc:
+        click.echo(f"monitor: error ({exc.reason}): {exc}", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        click.echo(f"monitor: database error: {exc.__class__.__name__}: "
+                   f"{getattr(exc, 'orig', None) or exc}; check database_url and that the "
+                   "database is reachable, then run `monitor init`", err=True)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

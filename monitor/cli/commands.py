@@ -1,0 +1,185 @@
+"""The commands of the contract: init, run, classify, items, feeds, stats."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from monitor.cli import cli, config_option, setup_logging
+from monitor.cli.output import highlight, print_rows, shorten, verdict_lines
+from monitor.rules import load_ruleset, split_document
+from monitor.store.engine import create_schema, make_engine
+
+
+@cli.command()
+@config_option
+def init(config) -> None:
+    """Create or upgrade the database and import the corpus folder's files (idempotent)."""
+    from monitor.initdb import initialise
+
+    settings = config.settings
+    engine = make_engine(settings.database_url)
+    report = initialise(settings, engine, load_ruleset(settings.rules_file))
+    click.echo(f"database ready: {report.database}")
+    click.echo(f"feeds configured: {report.feeds}")
+    click.echo(f"corpus files imported: {report.imported} "
+               f"(already present: {report.already_present}) from {settings.corpus_dir}")
+
+
+@cli.command()
+@config_option
+@click.option("--once", is_flag=True, help="Poll every enabled feed once, then exit.")
+def run(config, once: bool) -> None:
+    """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
+    from monitor.daemon import run_daemon, run_once
+    from monitor.initdb import initialise
+
+    settings = config.settings
+    setup_logging(settings.log_level)
+    initialise(settings, make_engine(settings.database_url), load_ruleset(settings.rules_file))
+    if once:
+        report = run_once(settings)
+        click.echo(f"polled {report.feeds} feeds in {report.seconds:.1f}s: {report.ok} ok, "
+                   f"{report.errors} failed; {report.new_items} new items, "
+                   f"{report.relevant_items} relevant")
+        return
+    run_daemon(settings)
+
+
+@cli.command()
+@config_option
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
+    """Apply the rules to text files (or - for standard input)."""
+    rules = load_ruleset(config.settings.rules_file)
+
+    def verdicts():
+        for path in paths:
+            if path == "-":
+                text = sys.stdin.read()
+            else:
+                try:
+                    text = Path(path).read_text(encoding="utf-8", errors="replace")
+                except OSError as exc:
+                    raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
+            verdict = rules.classify(*split_document(text))
+            yield {"path": path, "relevant": verdict.relevant, "score": verdict.score,
+                   "topics": list(verdict.topics), "matches": verdict.term_counts()}
+
+    print_rows(verdicts(), as_json, lambda r: (
+        f"{r['path']}: {'relevant' if r['relevant'] else 'not relevant'} score={r['score']:g} "
+        f"topics={','.join(r['topics']) or '-'} terms="
+        + ", ".join(f"{m['term']}×{m['count']}" for m in r["matches"][:8])))
+
+
+@cli.group()
+def items() -> None:
+    """Stored items."""
+
+
+def _engine(config):
+    engine = make_engine(config.settings.database_url)
+    create_schema(engine)
+    return engine
+
+
+@items.command("list")
+@config_option
+@click.option("--relevant", is_flag=True, help="Only relevant items.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N items.")
+@click.option("--text", "with_text", is_flag=True, help="Include the stored text.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_json: bool) -> None:
+    """Stored items, newest first."""
+    from monitor.store.items import list_items
+
+    rows = list_items(_engine(config), relevant=True if relevant else None, limit=limit,
+                      with_text=with_text)
+
+    def render(r: dict) -> str:
+        mark = "R" if r["relevant"] else "-"
+        line = (f"{r['id']:>6} {mark} {r['score']:>4g} {shorten(r['feed'] or 'corpus', 18):<18} "
+                f"{shorten(r['title'], 80)}")
+        return line + ("\n" + r["text"] + "\n" if with_text else "")
+
+    print_rows(rows, as_json, render)
+
+
+@items.command("show")
+@config_option
+@click.argument("item_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def items_show(config, item_id: int, as_json: bool) -> None:
+    """One item with its text and why it was judged so."""
+    from monitor.store.items import get_item
+
+    item = get_item(_engine(config), item_id)
+    if item is None:
+        raise click.ClickException(f"no item with id {item_id}; see `monitor items list`")
+    if as_json:
+        click.echo(json.dumps(item, ensure_ascii=False, default=str))
+        return
+    verdict = load_ruleset(config.settings.rules_file).classify(item["title"], item["text"])
+    click.echo(item["title"])
+    click.echo(f"url: {item['url'] or '-'}\nfeed: {item['feed'] or 'corpus'}"
+               f"\npublished: {item['published'] or '-'}  fetched: {item['fetched_at']}"
+               f"\nlanguage: {item['lang'] or '-'}  text from: {item['text_source']}"
+               + (f" ({item['text_error']}: {item['text_error_message']})"
+                  if item["text_error"] else ""))
+    click.echo(f"verdict: {'RELEVANT' if item['relevant'] else 'not relevant'} "
+               f"score={item['score']:g} topics={','.join(item['topics']) or '-'} "
+               f"(rules {item['rules_version']}); corpus file: {item['corpus_file'] or '-'}")
+    click.echo("why (current rules):")
+    for line in verdict_lines(verdict):
+        click.echo(line)
+    stored = item["matches"] or []
+    click.echo(f"matches ({len(stored)}):")
+    for field, text in (("title", item["title"]), ("body", item["text"])):
+        spans = [(m["start"], m["end"]) for m in stored if m["field"] == field]
+        for snippet in highlight(text, spans)[:20]:
+            click.echo(f"  [{field}] {snippet}")
+    click.echo("\n" + item["text"])
+
+
+@cli.group()
+def feeds() -> None:
+    """Configured feeds and their health."""
+
+
+@feeds.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+def feeds_list(config, as_json: bool) -> None:
+    """Feeds with health: last poll, status, error streak, items, relevant items."""
+    from monitor.pipeline import now_utc
+    from monitor.settings import load_feeds
+    from monitor.store.feeds import feed_health, sync_feeds
+
+    engine = _engine(config)
+    sync_feeds(engine, load_feeds(config.settings.feeds_file), now_utc())
+    print_rows(feed_health(engine), as_json, lambda r: (
+        f"{r['id']:>4} {'on ' if r['enabled'] else 'off'} {shorten(r['name'], 24):<24} "
+        f"{(r['status'] or 'never polled'):<16} streak={r['error_streak']} "
+        f"items={r['items']} relevant={r['relevant_items']} last={r['last_poll'] or '-'}  "
+        f"{r['url']}" + (f"\n       last error: {r['last_error']}" if r["last_error"] else "")))
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats(config, as_json: bool) -> None:
+    """Totals: feeds, items, relevant items, polls, errors."""
+    from monitor.store.items import totals
+
+    result = totals(_engine(config))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        click.echo(f"{key.replace('_', ' ')}: {value}")

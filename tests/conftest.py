@@ -1,0 +1,138 @@
+"""Shared fixtures: a project folder with config and corpus, the CLI, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEEDS = sorted((ROOT / "storage" / "corpus").glob("00[0-4]_*.txt"))
+
+
+@dataclass
+class Project:
+    """A monitor installation in a temporary folder: config/, storage/corpus with the seeds."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config" / "monitor.yaml"
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "storage" / "corpus"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "storage" / "monitor.db"
+
+    def write_feeds(self, feeds: list[dict]) -> None:
+        text = yaml.safe_dump({"feeds": feeds}, allow_unicode=True, sort_keys=False)
+        path = self.root / "config" / "feeds.yaml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
+    def write_settings(self, **overrides) -> None:
+        settings = {
+            "storage_dir": "../storage",
+            "feeds_file": "feeds.yaml",
+            "rules_file": "rules.yaml",
+            "http": {
+                "allow_private_networks": True,
+                "per_host_delay": 0,
+                "deadline": "4s",
+                "read_timeout": "3s",
+                "connect_timeout": "3s",
+            },
+            "schedule": {"tick": "1s", "workers": 4},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                settings.setdefault(key, {}).update(value)
+            else:
+                settings[key] = value
+        self.config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+
+    def cli(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict | None = None,
+        timeout: float = 120,
+        input: str = "",
+    ) -> subprocess.CompletedProcess:
+        """Run the real `monitor` command line in a subprocess."""
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("MONITOR_CONFIG", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=self.root,
+            input=input,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"monitor {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    proj = Project(tmp_path / "monitor")
+    (proj.root / "config").mkdir(parents=True)
+    proj.corpus.mkdir(parents=True)
+    for seed in SEEDS:
+        shutil.copy2(seed, proj.corpus / seed.name)
+    shutil.copy(ROOT / "config" / "rules.yaml", proj.root / "config" / "rules.yaml")
+    proj.write_settings()
+    proj.write_feeds([])
+    return proj
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("MONITOR_TEST_POSTGRES_URL") or (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh schema-less database URL on the test PostgreSQL (a new schema per test)."""
+    required = os.environ.get("MONITOR_REQUIRE_POSTGRES") == "1"
+    url = _postgres_url()
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:  # no server here: skip, unless CI says it must be there
+        if required:
+            pytest.fail(f"PostgreSQL required (MONITOR_REQUIRE_POSTGRES=1) but {url} failed: {exc}")
+        pytest.skip(
+            f"no PostgreSQL at {url} ({exc.__class__.__name__}); "
+            "set MONITOR_TEST_POSTGRES_URL to run these tests"
+        )
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"create schema {schema}"))
+    yield f"{url}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"drop schema {schema} cascade"))
+    engine.dispose()

@@ -1,0 +1,169 @@
+"""Loopback news sites for end-to-end tests, built from real fixtures and the seed texts.
+
+- a French site (127.0.0.2) with an RSS feed whose articles are pages built around the five
+  seed texts (relevant) and real English news pages (not relevant);
+- a site (127.0.0.3) serving a real RSS capture whose links are rewritten to point at itself,
+  its articles real English news pages;
+- a broken site (127.0.0.4): malformed XML, an HTML page instead of a feed, 404, 500, a body
+  that never ends, an endless slow trickle, a redirect loop.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from tests.conftest import FIXTURES, SEEDS
+from tests.httpserver import Drop, Endless, LoopbackServer, Redirect, Reply, Trickle
+
+RSS = "application/rss+xml; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+
+def seed_page(title: str, paragraphs: list[str]) -> bytes:
+    """A news page as outlets make them: navigation, the article, a footer."""
+    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return f"""<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">
+<title>{html.escape(title)} | Le Site</title>
+<meta property="article:published_time" content="2024-05-02T09:30:00+00:00">
+</head><body><header><nav><a href="/">Accueil</a> <a href="/sport">Sport</a>
+<a href="/economie">Économie</a></nav></header>
+<main><article><h1>{html.escape(title)}</h1>{body}</article></main>
+<footer><p>© Le Site 2024. Tous droits réservés.</p><a href="/contact">Contact</a></footer>
+</body></html>""".encode()
+
+
+def seed_article(path: Path) -> tuple[str, list[str]]:
+    """The seed text split into a title (its first line, cut) and paragraphs."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    title = lines[0][:120].rsplit(" ", 1)[0] if len(lines[0]) > 120 else lines[0]
+    return title, lines
+
+
+def rss(items: list[dict], *, link: str) -> bytes:
+    now = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+    parts = []
+    for index, item in enumerate(items):
+        when = format_datetime(now - timedelta(hours=index))
+        link_xml = f"<link>{html.escape(item['link'])}</link>" if item.get("link") else ""
+        parts.append(f"""<item><title>{html.escape(item["title"])}</title>{link_xml}
+<guid isPermaLink="false">{html.escape(item["guid"])}</guid><pubDate>{when}</pubDate>
+<description>{html.escape(item.get("summary", ""))}</description></item>""")
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Le Site</title><link>{html.escape(link)}</link>
+<description>Actualités</description>{"".join(parts)}</channel></rss>""".encode()
+
+
+@dataclass
+class Sites:
+    news: LoopbackServer
+    atom: LoopbackServer
+    broken: LoopbackServer
+    relevant_links: list[str] = field(default_factory=list)
+    other_links: list[str] = field(default_factory=list)
+    atom_links: list[str] = field(default_factory=list)
+    seed_paragraphs: dict[str, list[str]] = field(default_factory=dict)
+
+    def feeds(self) -> list[dict]:
+        good = [
+            {"url": self.news.url("/rss.xml"), "name": "Le Site", "lang": "fr", "tags": ["test"]},
+            {"url": self.atom.url("/comic.rss"), "name": "Real capture", "lang": "en"},
+        ]
+        broken = [{"url": self.broken.url(path), "name": f"broken {path}"} for path in BROKEN_PATHS]
+        return good + broken
+
+    def close(self) -> None:
+        for server in (self.news, self.atom, self.broken):
+            server.close()
+
+
+BROKEN_PATHS = {
+    "/malformed.xml": "not-a-feed",
+    "/home.html": "not-a-feed",
+    "/missing.xml": "http-404",
+    "/error.xml": "http-500",
+    "/endless.xml": "too-large",
+    "/trickle.xml": "timeout",
+    "/loop.xml": "too-many-redirects",
+}
+
+
+def real_english_pages(count: int) -> list[Path]:
+    pages = sorted((FIXTURES / "articles").glob("aeb-*.html"))
+    return pages[:count]
+
+
+def build_sites(*, page_delay: float = 0.0) -> Sites:
+    news, atom, broken = (LoopbackServer(f"127.0.0.{n}") for n in (2, 3, 4))
+    sites = Sites(news, atom, broken)
+
+    items = []
+    for index, seed in enumerate(SEEDS):
+        title, paragraphs = seed_article(seed)
+        path = f"/article/seed-{index}.html"
+        news.route(path, Reply(seed_page(title, paragraphs), content_type=HTML, delay=page_delay))
+        link = news.url(path) + "?utm_source=rss"
+        sites.relevant_links.append(link)
+        sites.seed_paragraphs[link] = paragraphs
+        items.append(
+            {"title": title, "link": link, "guid": f"seed-{index}", "summary": paragraphs[0][:200]}
+        )
+    for index, page in enumerate(real_english_pages(4)):
+        path = f"/world/{page.stem}.html"
+        news.route(path, Reply(page.read_bytes(), content_type=HTML, delay=page_delay))
+        link = news.url(path)
+        sites.other_links.append(link)
+        items.append(
+            {
+                "title": f"World news {index}",
+                "link": link,
+                "guid": page.stem,
+                "summary": "International news.",
+            }
+        )
+    items.append(
+        {"title": "Une brève sans lien", "guid": "no-link", "summary": "Le Maroc et la météo."}
+    )
+    items.append(
+        {
+            "title": "Lien javascript",
+            "link": "javascript:alert(1)",
+            "guid": "js",
+            "summary": "Rien.",
+        }
+    )
+    news.route(
+        "/rss.xml", Reply(rss(items, link=news.url("/")), content_type=RSS, conditional=True)
+    )
+
+    # A real RSS capture (with its byte-order mark), its links pointed at the loopback site.
+    capture = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
+    capture = capture.replace(b"https://donthitsave.com", atom.base_url.encode())
+    pages = real_english_pages(100)
+    for index, link in enumerate(dict.fromkeys(re.findall(rb"<link>([^<]+)</link>", capture))):
+        link_text = link.decode()
+        path = link_text.removeprefix(atom.base_url)
+        if path:
+            page = pages[index % len(pages)]
+            atom.route(path, Reply(page.read_bytes(), content_type=HTML))
+            sites.atom_links.append(link_text)
+    atom.route("/comic.rss", Reply(capture, content_type="application/rss+xml",
+                                   conditional=True))
+
+    broken.route(
+        "/malformed.xml", Reply(b"<?xml version='1.0'?><rss><channel><title>x", content_type=RSS)
+    )
+    broken.route("/home.html", Reply(seed_page("Accueil", ["Bienvenue."]), content_type=HTML))
+    broken.route("/error.xml", Reply(b"oops", status=500))
+    broken.route("/endless.xml", Endless(content_type=RSS))
+    broken.route("/trickle.xml", Trickle(interval=0.2))
+    broken.route("/loop.xml", Redirect("/loop2.xml"))
+    broken.route("/loop2.xml", Redirect("/loop.xml"))
+    broken.route("/drop.xml", Drop())
+    return sites
+
