@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,18 @@ class Corpus:
         self._lock = threading.Lock()
         self._by_key: dict[str, str] | None = None
         self._next = 0
+
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
+        """Delete temporary files left by writers killed mid-write; returns how many."""
+        removed = 0
+        for path in self.folder.glob(".incoming-*.tmp"):
+            try:
+                if time.time() - path.stat().st_mtime > older_than:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.folder.glob("*.txt") if _NAME.match(p.name))

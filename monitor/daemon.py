@@ -37,6 +37,7 @@ from monitor.store.feeds import (
     FeedRow,
     PollRecord,
     claim_due_feeds,
+    release_dead_leases,
     release_leases,
     sync_feeds,
 )
@@ -156,6 +157,27 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def is_dead_local_worker(owner: str) -> bool:
+    """True for a worker identity of this host whose process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _take_over_dead_leases(ctx: PollContext) -> None:
+    for owner in release_dead_leases(ctx.engine, is_dead_local_worker):
+        log.warning("released the leases of %s, a worker that died without releasing them",
+                    owner)
+
+
 def run_once(settings: Settings) -> CycleReport:
     """Poll every enabled feed once, whatever its schedule."""
     clock = time.monotonic()
@@ -165,6 +187,7 @@ def run_once(settings: Settings) -> CycleReport:
     owner = worker_identity()
     try:
         sync_feeds(ctx.engine, specs, now_utc())
+        _take_over_dead_leases(ctx)
         now = now_utc()
         feeds = claim_due_feeds(ctx.engine, owner=owner, now=now, due_only=False,
                                 lease_until=now + timedelta(seconds=settings.schedule.lease),
@@ -195,6 +218,7 @@ def run_daemon(settings: Settings) -> None:
     ctx = build_context(settings, stop, lambda: rules_watch.value)
     owner = worker_identity()
     sync_feeds(ctx.engine, feeds_watch.value, now_utc())
+    _take_over_dead_leases(ctx)
     workers = PollWorkers(ctx, settings.schedule.workers)
 
     def tick() -> None:

@@ -36,7 +36,9 @@ def initialise(settings: Settings, engine: Engine, rules: RuleSet) -> InitReport
     with engine.connect() as conn:
         known = known_corpus_files(conn)
     imported = present = 0
-    for path in Corpus(settings.corpus_dir).files():
+    corpus = Corpus(settings.corpus_dir)
+    corpus.remove_stale_temporaries()
+    for path in corpus.files():
         if path.name in known:
             present += 1
             continue

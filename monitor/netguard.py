@@ -4,7 +4,7 @@ In: one IP address as text (what the resolver returned, not the URL's host name)
 AddressPolicy. Out: None when the address may be used, else a short phrase saying what kind of
 non-public address it is ("loopback", "private", "IPv4-mapped link-local" ...). Pure.
 
-`fetch.py` calls this at connect time, for every address a host name resolves to, so that a DNS
+`connect.py` calls this at connect time, for every address a host name resolves to, so that a DNS
 name pointing inside the network and a redirect to an internal host are refused alike.
 
 The special-purpose ranges are kept as data below (from the IANA IPv4 and IPv6 special-purpose

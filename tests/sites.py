@@ -167,3 +167,35 @@ def build_sites(*, page_delay: float = 0.0) -> Sites:
     broken.route("/drop.xml", Drop())
     return sites
 
+
+
+@dataclass
+class BulkSite:
+    server: LoopbackServer
+    feed_url: str
+    links: list[str]
+    relevant_links: list[str]
+
+
+def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSite:
+    """One feed of `count` entries; every other page is a seed text (relevant), the others a
+    real English news page (not relevant). Pages answer after `page_delay` seconds."""
+    server = LoopbackServer(host)
+    english = real_english_pages(100)
+    items, links, relevant = [], [], []
+    for index in range(count):
+        path = f"/news/{index}.html"
+        if index % 2 == 0:
+            title, paragraphs = seed_article(SEEDS[(index // 2) % len(SEEDS)])
+            title = f"{title} ({index})"
+            page = seed_page(title, [f"Dépêche {index}."] + paragraphs)
+            relevant.append(server.url(path))
+        else:
+            title, page = f"World {index}", english[index % len(english)].read_bytes()
+        server.route(path, Reply(page, content_type=HTML, delay=page_delay))
+        links.append(server.url(path))
+        items.append({"title": title, "link": server.url(path), "guid": f"bulk-{index}"})
+    feed_url = server.url("/bulk.xml")
+    server.route("/bulk.xml", Reply(rss(items, link=server.url("/")), content_type=RSS,
+                                    conditional=True))
+    return BulkSite(server, feed_url, links, relevant)

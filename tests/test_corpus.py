@@ -59,3 +59,16 @@ def test_two_writing_processes_never_share_a_number(tmp_path: Path) -> None:
     for name in names:
         assert (folder / name).read_text(encoding="utf-8").endswith("x" * 2000 + "\n")
     assert len(list(folder.glob("*.txt"))) == 85
+
+
+def test_stale_temporaries_are_removed_young_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    folder = _seeded(tmp_path)
+    old, young = folder / ".incoming-old.tmp", folder / ".incoming-young.tmp"
+    old.write_text("half")
+    young.write_text("in flight")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert Corpus(folder).remove_stale_temporaries(older_than=3600) == 1
+    assert not old.exists() and young.exists()

@@ -6,7 +6,7 @@ In: `FeedSpec`s, poll outcomes, ``now``. Out: `FeedRow`s and health listings. A 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,6 +124,18 @@ def claim_due_feeds(
             if taken:
                 claimed.append(_row(record))
     return claimed
+
+
+def release_dead_leases(engine: Engine, is_dead: Callable[[str], bool]) -> list[str]:
+    """Free the leases of owners that `is_dead` says are gone (e.g. a killed local process)."""
+    with engine.begin() as conn:
+        owners = conn.execute(select(feeds.c.lease_owner).distinct()
+                              .where(feeds.c.lease_owner.isnot(None))).scalars().all()
+        dead = [owner for owner in owners if is_dead(owner)]
+        if dead:
+            conn.execute(update(feeds).where(feeds.c.lease_owner.in_(dead))
+                         .values(lease_owner=None, lease_until=None))
+    return dead
 
 
 def release_leases(engine: Engine, owner: str) -> None:

@@ -1,0 +1,100 @@
+"""The daemon: polls on schedule, picks up feeds.yaml edits, survives a bad edit, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+from tests.sites import build_bulk_site, build_sites
+
+
+def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = path.read_text(encoding="utf-8", errors="replace")
+        if text in log:
+            return log
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited {proc.returncode} before {text!r}:\n{log}")
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged within {timeout}s:\n{path.read_text()}")
+
+
+@pytest.mark.slow
+def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project) -> None:
+    sites = build_sites()
+    news, real = sites.feeds()[:2]
+    project.write_feeds([news])
+    log_path = project.root / "daemon.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(project.config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=project.root,
+        )
+    try:
+        _wait_for(log_path, "poll feed='Le Site' status=ok", proc)
+        # run initialised the database itself and imported the seeds
+        assert len(project.cli("items", "list", "--json").stdout.splitlines()) >= 5
+
+        project.write_feeds([news, real])
+        _wait_for(log_path, "poll feed='Real capture' status=ok", proc)
+
+        (project.root / "config" / "feeds.yaml").write_text("feeds:\n  - url: [oops\n")
+        text = _wait_for(log_path, "feeds file not reloaded, keeping the last good version", proc)
+        assert "feeds.yaml, line" in text
+
+        project.write_feeds([news, {**real, "enabled": False}])
+        _wait_for(log_path, "feeds updated: 0 added, 0 removed, 1 changed", proc)
+        health = {f["name"]: f for f in map(json.loads, project.cli(
+            "feeds", "list", "--json").stdout.splitlines())}
+        assert health["Real capture"]["enabled"] is False
+        assert health["Le Site"]["status"] == "ok"
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 10
+        assert "monitor stopped" in log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sites.close()
+    polls = log_path.read_text().count("poll feed=")
+    assert polls == 2  # each feed once: min_interval keeps them from being polled again
+
+
+@pytest.mark.slow
+def test_sigint_mid_poll_stops_within_seconds_and_loses_nothing(project: Project) -> None:
+    site = build_bulk_site("127.0.0.6", 20, page_delay=0.4)
+    project.write_feeds([{"url": site.feed_url, "name": "Slow", "lang": "fr"}])
+    log_path = project.root / "daemon.log"
+    try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--config", str(project.config)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=project.root,
+            )
+        deadline = time.monotonic() + 30
+        while len(site.server.requests("/news/2.html")) == 0:  # mid-poll
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 5
+        text = log_path.read_text()
+        assert "status=interrupted" in text and "monitor stopped" in text
+
+        project.cli("run", "--once")
+        urls = [json.loads(line)["url"] for line in
+                project.cli("items", "list", "--json").stdout.splitlines()]
+        assert sorted(u for u in urls if u) == sorted(site.links)
+    finally:
+        site.server.close()
