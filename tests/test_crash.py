@@ -23,7 +23,8 @@ ENTRIES = 30
 def _stored(project: Project) -> int:
     try:
         with sqlite3.connect(project.database, timeout=5) as conn:
-            return conn.execute("select count(*) from items where feed_id is not null").fetchone()[0]
+            query = "select count(*) from items where feed_id is not null"
+            return conn.execute(query).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 

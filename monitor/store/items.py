@@ -51,11 +51,28 @@ def is_known(conn: Connection, *, feed_id: int, guid: str, canonical_url: str | 
 
 def insert_item(engine: Engine, item: NewItem) -> int | None:
     """Store one item in its own transaction; None if the same story is already stored."""
+    values = {key: storable(value) for key, value in asdict(item).items()}
     try:
         with engine.begin() as conn:
-            return conn.execute(items.insert().values(**asdict(item))).inserted_primary_key[0]
+            return conn.execute(items.insert().values(**values)).inserted_primary_key[0]
     except IntegrityError:
         return None
+
+
+def storable(value):
+    """Text every backend accepts: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    elif isinstance(value, list):
+        return [storable(v) for v in value]
+    elif isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    return value
 
 
 def known_corpus_files(conn: Connection) -> set[str]:

@@ -1,0 +1,53 @@
+"""Docs that cannot go stale: every command has help and is in the README; .ci/run runs the
+README's test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from monitor.cli import cli, main  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    import monitor.cli.commands  # noqa: F401  (registers the commands)
+
+    found = []
+    for name, command in sorted(group.commands.items()):
+        full = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, full + " "))
+        else:
+            found.append((full, command))
+    return found
+
+
+COMMANDS = _commands(cli)
+
+
+def test_the_contract_commands_exist() -> None:
+    names = {name for name, _ in COMMANDS}
+    assert {"init", "run", "classify", "items list", "items show", "feeds list", "stats"} <= names
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_every_command_has_help_and_is_in_the_readme(name: str, command: click.Command) -> None:
+    assert command.help and len(command.help) > 20
+    assert f"monitor {name}" in README
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{name} {param.opts} has no help"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    test_command = next(b for b in blocks if "pytest" in b)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+    run_command = next(b for b in blocks if "monitor run" in b)
+    assert "pip install -e ." in run_command
