@@ -68,6 +68,7 @@ class Sites:
     other_links: list[str] = field(default_factory=list)
     atom_links: list[str] = field(default_factory=list)
     seed_paragraphs: dict[str, list[str]] = field(default_factory=dict)
+    failing_pages: dict[str, str] = field(default_factory=dict)
 
     def feeds(self) -> list[dict]:
         good = [
@@ -137,6 +138,13 @@ def build_sites(*, page_delay: float = 0.0) -> Sites:
             "summary": "Rien.",
         }
     )
+    # Pages that fail: the item keeps the feed's summary and says why.
+    news.route("/article/empty.html", Reply(seed_page("Vide", []), content_type=HTML))
+    for path, guid in (("/article/gone.html", "gone"), ("/article/empty.html", "empty")):
+        link = news.url(path)
+        sites.failing_pages[link] = guid
+        items.append({"title": f"Page {guid}", "link": link, "guid": guid,
+                      "summary": f"Résumé de la page {guid}."})
     news.route(
         "/rss.xml", Reply(rss(items, link=news.url("/")), content_type=RSS, conditional=True)
     )

@@ -33,7 +33,8 @@ def _check_first_run(project: Project, sites) -> list[dict]:
     fed = sites.relevant_links + sites.other_links + sites.atom_links
     assert set(fed) <= set(by_url)
     assert sum(1 for i in items if i["feed"] is None) == len(SEEDS)
-    assert len(items) == len(SEEDS) + len(fed) + 2  # + the entries without a usable link
+    # + the entries without a usable link, + those whose page fails
+    assert len(items) == len(SEEDS) + len(fed) + 2 + len(sites.failing_pages)
 
     for link in sites.relevant_links:
         item = by_url[link]
@@ -91,6 +92,13 @@ def test_init_run_once_twice(project: Project, sites, backend: str) -> None:
              for i in no_link]
     assert {s["text_error"] for s in shown} == {"no-link", "unsafe-scheme"}
     assert {s["text_source"] for s in shown} == {"summary"}
+    failing = [json.loads(project.cli("items", "show", str(i["id"]), "--json").stdout)
+               for i in items if i["url"] in sites.failing_pages]
+    assert {f["text_error"] for f in failing} == {"http-404", "no-text"}
+    for item in failing:
+        assert item["text_source"] == "summary"
+        assert item["text"] == f"Résumé de la page {sites.failing_pages[item['url']]}."
+        assert item["url"] in item["text_error_message"]
 
     # Every broken feed is recorded with its reason; the good ones are healthy.
     health = {f["url"]: f for f in _jsonl(project.cli("feeds", "list", "--json").stdout)}
