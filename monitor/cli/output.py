@@ -30,32 +30,74 @@ def shorten(text: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def highlight(text: str, spans: list[tuple[int, int]], *, context: int = 70) -> list[str]:
-    """Snippets of `text` around each span, the matched words marked."""
+def highlight(text: str, spans: list[tuple[int, int]], *, context: int = 70,
+              labels: dict[tuple[int, int], str] | None = None) -> list[str]:
+    """Snippets of `text` around each span, the matched words marked (and labelled, e.g. with
+    their group, when `labels` maps a span to a label). Spans that share a snippet are merged
+    into it, so a sentence with three matches is shown once."""
     color = sys.stdout.isatty()
-    marked = []
-    for start, end in sorted(set(spans)):
-        left = max(0, start - context)
-        right = min(len(text), end + context)
-        word = text[start:end]
-        word = click.style(word, bold=True, fg="yellow") if color else f"«{word}»"
-        snippet = " ".join((text[left:start] + word + text[end:right]).split())
-        marked.append(("…" if left else "") + snippet + ("…" if right < len(text) else ""))
-    return marked
+    out: list[str] = []
+    spans = sorted(set(spans))
+    index = 0
+    while index < len(spans):
+        left = max(0, spans[index][0] - context)
+        group = [spans[index]]
+        while index + 1 < len(spans) and spans[index + 1][0] <= group[-1][1] + context:
+            index += 1
+            group.append(spans[index])
+        right = min(len(text), group[-1][1] + context)
+        pieces, cursor = [], left
+        for start, end in group:
+            if start < cursor:
+                continue  # overlaps the previous mark
+            word = text[start:end]
+            word = click.style(word, bold=True, fg="yellow") if color else f"«{word}»"
+            if labels and (start, end) in labels:
+                word += f"({labels[(start, end)]})"
+            pieces += [text[cursor:start], word]
+            cursor = end
+        pieces.append(text[cursor:right])
+        snippet = " ".join("".join(pieces).split())
+        out.append(("…" if left else "") + snippet + ("…" if right < len(text) else ""))
+        index += 1
+    return out
 
 
 def verdict_lines(verdict: Verdict) -> list[str]:
-    """The score built up rule by rule."""
+    """The score built up rule by rule: fired rules with their weight and the running total,
+    then the rules that did not fire and why."""
     lines = []
     total = 0.0
     for outcome in verdict.rules:
-        hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
         if outcome.fired:
             total += outcome.weight
-            lines.append(f"  + {outcome.weight:g}  {outcome.name} [{outcome.topic or '-'}] "
+            hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
+            lines.append(f"  {outcome.weight:+g}  {outcome.name} [{outcome.topic or '-'}] "
                          f"({hits}) -> {total:g}")
-        else:
-            lines.append(f"    0  {outcome.name}: {outcome.why} ({hits})")
+    for outcome in verdict.rules:
+        if not outcome.fired:
+            hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
+            lines.append(f"   0  {outcome.name}: {outcome.why} ({hits})")
     lines.append(f"  score {verdict.score:g}, threshold {verdict.threshold:g}: "
-                 f"{'RELEVANT' if verdict.relevant else 'not relevant'}")
+                 f"{'RELEVANT' if verdict.relevant else 'not relevant'}"
+                 + (f" ({', '.join(verdict.topics)})" if verdict.topics else ""))
     return lines
+
+
+def span_labels(matches: list[dict], field: str) -> dict[tuple[int, int], str]:
+    """(start, end) -> the groups matched there, for `highlight`."""
+    labels: dict[tuple[int, int], list[str]] = {}
+    for m in matches:
+        if m["field"] == field:
+            labels.setdefault((m["start"], m["end"]), []).append(m["group"])
+    return {span: ",".join(dict.fromkeys(groups)) for span, groups in labels.items()}
+
+
+def match_lines(title: str, body: str, matches: list[dict], *, limit: int = 30) -> list[str]:
+    """The matched terms in context, per field, each labelled with its group."""
+    lines = []
+    for field, text in (("title", title), ("body", body)):
+        labels = span_labels(matches, field)
+        snippets = highlight(text, list(labels), labels=labels)
+        lines += [f"  [{field}] {snippet}" for snippet in snippets]
+    return lines[:limit] + ([f"  … {len(lines) - limit} more"] if len(lines) > limit else [])

@@ -1,26 +1,36 @@
 """Apply a `RuleSpec` to a text: matches, rules fired, score, topics, verdict. Pure.
 
-In: a title and a body. Out: a `Verdict` that keeps every match (term, group, field, offsets)
-and, per rule, the weighted hits per group and whether it fired, so any verdict can be
-explained. Terms are indexed by their first folded word, so a text is read once whatever the
-number of terms.
+In: a title and a body. Out: a `Verdict`: relevant or not, score, topics, and, computed when
+asked, every match (term, group, field, offsets into the title or body) and every rule with the
+weighted hits of the groups it names, whether it fired and why not. Matching is done by
+`compile`; this module counts and decides. Deciding needs only counts per group, so a verdict
+costs a fold, one automaton pass and a few dictionary look-ups; the explanation is built on
+demand from the raw hits it keeps.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from itertools import compress
+from typing import NamedTuple
 
-from monitor.rules.normalize import Token, tokenize
-from monitor.rules.ruleset import Rule, RuleSpec, Term
+from monitor.rules.compile import Hit, Matcher
+from monitor.rules.expression import count_source
+from monitor.rules.normalize import Folded, fold_text
+from monitor.rules.ruleset import Rule, RuleSpec
+
+FIELDS = ("title", "body")
+# Title and body are folded as one text around a marker no key can cross.
+_JOIN = " \x04 "
+_WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     term: str
     group: str
     field: str  # "title" or "body"
-    start: int
+    start: int  # offsets into that field's text
     end: int
 
     def as_dict(self) -> dict:
@@ -28,8 +38,7 @@ class Match:
                 "start": self.start, "end": self.end}
 
 
-@dataclass(frozen=True)
-class RuleOutcome:
+class RuleOutcome(NamedTuple):
     name: str
     topic: str | None
     weight: float
@@ -38,28 +47,192 @@ class RuleOutcome:
     why: str
 
 
-@dataclass(frozen=True)
+class _Counts:
+    """What the rules ask of the hits of one text: counts per group and field, words, distances."""
+
+    __slots__ = ("matcher", "title_weight", "data", "folded", "cut", "title_len", "hits",
+                 "uncounted", "n", "present", "_words", "_word_at", "_distinct")
+
+    def __init__(self, matcher: Matcher, title_weight: float, data: bytes, hits: list[Hit],
+                 cut: int, folded: Folded | None = None, title_len: int = 0) -> None:
+        self.matcher, self.title_weight, self.data = matcher, title_weight, data
+        self.folded, self.cut, self.title_len = folded, cut, title_len  # folded: for offsets
+        self.hits = hits
+        self.n = n = matcher.field_counts(hits, cut)  # body: n[g], title: n["^" + g]
+        self.uncounted = matcher.uncounted(hits) if matcher.containers else frozenset()
+        for start, _, group in self.uncounted:
+            n["^" + group if start < cut else group] -= 1
+        # groups with a match (title or body): a quick first test for the rules
+        self.present = {g[1:] if g[0] == "^" else g for g, count in n.items() if count > 0}
+        self._words: int | None = None
+        self._word_at: dict[int, int] | None = None
+        self._distinct: dict[tuple[str, str | None], int] = {}
+
+    def count(self, kind: str, group: str, only: str | None = None) -> float:
+        if kind == "hits":
+            title = self.n["^" + group] * self.title_weight if only != "body" else 0.0
+            return title + (self.n[group] if only != "title" else 0)
+        if kind in FIELDS:
+            if only not in (None, kind):
+                return 0.0
+            return float(self.n["^" + group] if kind == "title" else self.n[group])
+        if kind == "distinct":
+            return float(self.distinct(group, only))
+        if kind == "density":
+            return self.count("hits", group, only) * 1000.0 / max(1, self.words())
+        raise ValueError(f"unknown count {kind!r}")
+
+    def distinct(self, group: str, only: str | None) -> int:
+        """Different terms of `group` counted (in one field, or both)."""
+        key = (group, only)
+        if key not in self._distinct:
+            found: set[int] = set()
+            by_group, cut, uncounted = self.matcher.unit_terms_by_group, self.cut, self.uncounted
+            for unit, start, _ in self.hits:
+                terms = by_group[unit].get(group)
+                if terms and (only is None or (start < cut) == (only == "title")) and (
+                        not uncounted or (start, unit, group) not in uncounted):
+                    found.update(terms)
+            self._distinct[key] = len(found)
+        return self._distinct[key]
+
+    def words(self) -> int:
+        """Words in the title and body (counted when a rule asks)."""
+        if self._words is None:  # a word is a space followed by a non-space
+            marked = self.data.translate(_WORDS)
+            self._words = marked.count(b" x") - (1 if self.cut else 0)
+        return self._words
+
+    def near(self, first: str, second: str, window: int, only: str | None = None) -> bool:
+        if not (self.count("hits", first) and self.count("hits", second)):
+            return False
+        where = self._word_index()
+        for name in FIELDS if only is None else (only,):
+            a, b = [], []
+            for unit, start, _ in self.hits:
+                if ("title" if start < self.cut else "body") != name:
+                    continue
+                groups = self.matcher.unit_groups[unit]
+                if first in groups and (start, unit, first) not in self.uncounted:
+                    a.append(where[start])
+                if second in groups and (start, unit, second) not in self.uncounted:
+                    b.append(where[start])
+            if any(abs(x - y) <= window for x in a for y in b):
+                return True
+        return False
+
+    def _word_index(self) -> dict[int, int]:
+        """Word number of each hit (counted once, lazily)."""
+        if self._word_at is None:
+            data, index, words, previous = self.data, {}, 0, 0
+            for start in sorted({s for _, s, _ in self.hits}):
+                words += len(data[previous:start + 1].split())
+                index[start], previous = words, start + 1
+            self._word_at = index
+        return self._word_at
+
+    def matches(self) -> list[Match]:
+        """Every hit as a `Match`, offsets into the title or the body, in text order."""
+        matcher, folded, data = self.matcher, self.folded, self.data
+        assert folded is not None, "offsets need the folded text (see Verdict.matches)"
+        offset = self.title_len + len(_JOIN) + 1 if self.cut else 0
+        out = []
+        for unit, start, end in sorted(self.hits, key=lambda h: (h[1], -h[2])):
+            if data[end - 1] != 32:
+                stop = data.find(b" ", end)  # a prefix term: to the end of the word
+                end = stop if stop != -1 else len(data)
+            else:
+                end -= 1
+            ostart, oend = folded.start(start + 1), folded.end(end)
+            field, shift = ("title", 1) if start < self.cut else ("body", offset)
+            for term in matcher.unit_terms[unit]:
+                group = matcher.terms[term].group
+                if (start, unit, group) not in self.uncounted:
+                    out.append(Match(matcher.terms[term].text, group, field,
+                                     ostart - shift, oend - shift))
+        return list(dict.fromkeys(out))
+
+
+class _View:
+    """`_Counts` restricted to one field, as a rule with `field:` sees them."""
+
+    def __init__(self, counts: _Counts, only: str | None) -> None:
+        self.counts, self.only = counts, only
+
+    def count(self, kind: str, group: str) -> float:
+        return self.counts.count(kind, group, self.only)
+
+    def near(self, first: str, second: str, window: int) -> bool:
+        return self.counts.near(first, second, window, self.only)
+
+    def words(self) -> int:
+        return self.counts.words()
+
+
 class Verdict:
-    relevant: bool
-    score: float
-    topics: tuple[str, ...]
-    matches: tuple[Match, ...]
-    rules: tuple[RuleOutcome, ...]
-    threshold: float
-    version: str
+    """The decision on one text and everything needed to explain it. Treat as read-only."""
+
+    __slots__ = ("relevant", "score", "topics", "threshold", "version", "fired", "_spec",
+                 "_counts", "_rules", "_matches")
+
+    def __init__(self, *, relevant: bool, score: float, topics: tuple[str, ...],
+                 threshold: float, version: str, fired: tuple[bool, ...], spec: RuleSpec,
+                 counts: _Counts) -> None:
+        self.relevant, self.score, self.topics = relevant, score, topics
+        self.threshold, self.version = threshold, version
+        self.fired = fired  # per rule of the rule set, in order
+        self._spec, self._counts = spec, counts
+        self._rules: tuple[RuleOutcome, ...] | None = None
+        self._matches: tuple[Match, ...] | None = None
+
+    def __repr__(self) -> str:
+        return (f"Verdict(relevant={self.relevant}, score={self.score:g}, topics={self.topics}, "
+                f"version={self.version!r})")
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        """Every match, title first, in text order (built when first asked)."""
+        if self._matches is None:
+            self._matches = tuple(self._counts.matches())
+        return self._matches
+
+    @property
+    def rules(self) -> tuple[RuleOutcome, ...]:
+        """Every rule, fired or not, with the hits of the groups it names and why (built when
+        first asked: classifying many texts does not pay for explanations)."""
+        if self._rules is None:
+            out = []
+            for rule, fired in zip(self._spec.rules, self.fired, strict=True):
+                view = _View(self._counts, rule.field)
+                hits = {group: view.count("hits", group) for group in rule.groups}
+                why = "fired" if fired else _explain(rule, _unmet(rule, view))
+                out.append(RuleOutcome(rule.name, rule.topic, rule.weight, fired, hits, why))
+            self._rules = tuple(out)
+        return self._rules
 
     def term_counts(self) -> list[dict]:
         counts = Counter(m.term for m in self.matches)
         return [{"term": term, "count": count} for term, count in counts.most_common()]
 
     def matches_with_rules(self) -> list[dict]:
-        """Each match with the fired rules that used its group."""
+        """Each match with the fired rules that use its group."""
         by_group: dict[str, list[str]] = defaultdict(list)
-        for outcome in self.rules:
-            if outcome.fired:
-                for group in outcome.hits:
-                    by_group[group].append(outcome.name)
-        return [{**m.as_dict(), "rules": by_group.get(m.group, [])} for m in self.matches]
+        for rule, fired in zip(self._spec.rules, self.fired, strict=True):
+            if fired:
+                for group in rule.groups:
+                    by_group[group].append(rule.name)
+        return [{"term": m.term, "group": m.group, "field": m.field, "start": m.start,
+                 "end": m.end, "rules": by_group.get(m.group, [])} for m in self.matches]
+
+    def as_dict(self) -> dict:
+        """The whole explanation as plain data (for --json)."""
+        return {
+            "relevant": self.relevant, "score": self.score, "threshold": self.threshold,
+            "topics": list(self.topics), "version": self.version,
+            "rules": [{"rule": o.name, "topic": o.topic, "weight": o.weight, "fired": o.fired,
+                       "hits": o.hits, "why": o.why} for o in self.rules],
+            "matches": self.matches_with_rules(),
+        }
 
 
 class RuleSet:
@@ -68,95 +241,111 @@ class RuleSet:
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec
         self.version = spec.version
-        self._exact: dict[str, list[Term]] = defaultdict(list)
-        self._folded: dict[str, list[Term]] = defaultdict(list)
-        self._prefixes: list[Term] = []
-        for term in spec.terms:
-            if term.prefix and len(term.words) == 1:
-                self._prefixes.append(term)
-            elif term.case_sensitive:
-                self._exact[term.words[0]].append(term)
-            else:
-                self._folded[term.words[0]].append(term)
-        self._prefix_starts = tuple(term.words[0] for term in self._prefixes)
+        self.matcher = Matcher(spec.terms, spec.masks)
+        self._decide = compile_rules(spec.rules)
+        self._weights = [rule.weight for rule in spec.rules]
+        self._positive = [rule.weight > 0 for rule in spec.rules]
+        self._topics = [rule.topic if rule.weight > 0 else None for rule in spec.rules]
+        self._outcomes: dict[tuple[bool, ...], tuple[float, bool, tuple[str, ...]]] = {}
 
     def classify(self, title: str, body: str) -> Verdict:
-        matches = self._find(title, "title") + self._find(body, "body")
-        weights = {"title": self.spec.title_weight, "body": 1.0}
-        hits: dict[str, float] = defaultdict(float)
-        for match in matches:
-            hits[match.group] += weights[match.field]
-        outcomes = tuple(self._apply(rule, hits) for rule in self.spec.rules)
-        score = round(sum(o.weight for o in outcomes if o.fired), 4)
-        topics = tuple(dict.fromkeys(o.topic for o in outcomes if o.fired and o.topic))
-        relevant = score >= self.spec.threshold and any(o.weight > 0 for o in outcomes if o.fired)
-        return Verdict(relevant=relevant, score=score, topics=topics, matches=tuple(matches),
-                       rules=outcomes, threshold=self.spec.threshold, version=self.version)
-
-    def _apply(self, rule: Rule, hits: dict[str, float]) -> RuleOutcome:
-        named = dict.fromkeys((*rule.all, *rule.any, *rule.none), 0.0)
-        for group in named:
-            named[group] = hits.get(group, 0.0)
-        missing = [g for g in rule.all if named[g] < rule.min_hits]
-        any_ok = not rule.any or any(named[g] >= rule.min_hits for g in rule.any)
-        vetoed = [g for g in rule.none if named[g] > 0]
-        fired = not missing and any_ok and not vetoed
-        if fired:
-            why = "fired"
-        elif missing:
-            why = f"needs {rule.min_hits:g} hits of {', '.join(missing)}"
-        elif not any_ok:
-            why = f"needs {rule.min_hits:g} hits of one of {', '.join(rule.any)}"
+        if title:
+            folded = fold_text(f" {title}{_JOIN}{body} ", padded=True)
+            cut = folded.data.find(b"\x04")
         else:
-            why = f"vetoed by {', '.join(vetoed)}"
-        return RuleOutcome(name=rule.name, topic=rule.topic, weight=rule.weight, fired=fired,
-                           hits=named, why=why)
+            folded, cut = fold_text(body), 0
+        hits = self.matcher.find(folded.data)
+        return self._verdict(_Counts(self.matcher, self.spec.title_weight, folded.data, hits,
+                                     cut, folded, len(title)))
 
-    def _find(self, text: str, field: str) -> list[Match]:
-        if not text:
-            return []
-        tokens = tokenize(text)
-        found: list[Match] = []
-        for index, token in enumerate(tokens):
-            for term in self._exact.get(token.exact, ()):
-                end = _match_at(tokens, index, term)
-                if end is not None:
-                    found.append(Match(term.text, term.group, field, token.start, end))
-            for form in token.forms:
-                for term in self._folded.get(form, ()):
-                    end = _match_at(tokens, index, term)
-                    if end is not None:
-                        found.append(Match(term.text, term.group, field, token.start, end))
-            if self._prefix_starts and token.forms[0].startswith(self._prefix_starts):
-                for term in self._prefixes:
-                    if any(form.startswith(term.words[0]) for form in token.forms):
-                        found.append(Match(term.text, term.group, field, token.start, token.end))
-        return _dedupe(found)
+    def _verdict(self, counts: _Counts) -> Verdict:
+        spec = self.spec
+        fired = self._decide(counts.n, counts.present, spec.title_weight, counts)
+        outcome = self._outcomes.get(fired)
+        if outcome is None:  # score, relevance and topics depend on `fired` alone
+            score = round(sum(compress(self._weights, fired)), 4)
+            positive = any(compress(self._positive, fired))
+            topics = tuple(dict.fromkeys(t for t in compress(self._topics, fired) if t))
+            outcome = (score, positive and score >= spec.threshold, topics)
+            if len(self._outcomes) < 100_000:
+                self._outcomes[fired] = outcome
+        return Verdict(relevant=outcome[1], score=outcome[0], topics=outcome[2],
+                       threshold=spec.threshold, version=self.version, fired=fired, spec=spec,
+                       counts=counts)
 
 
-def _match_at(tokens: list[Token], index: int, term: Term) -> int | None:
-    """End offset if `term` matches the tokens starting at `index`."""
-    if index + len(term.words) > len(tokens):
-        return None
-    for offset, word in enumerate(term.words[1:], start=1):
-        token = tokens[index + offset]
-        last = offset == len(term.words) - 1
-        if term.case_sensitive:
-            ok = token.exact == word
-        elif last and term.prefix:
-            ok = any(form.startswith(word) for form in token.forms)
-        else:
-            ok = word in token.forms
-        if not ok:
-            return None
-    return tokens[index + len(term.words) - 1].end
+def compile_rules(rules: tuple[Rule, ...]) -> Callable[..., tuple[bool, ...]]:
+    """All the rules as ONE Python function (n, g, w, c) -> fired per rule, generated from the
+    parsed rules (group names and numbers only: nothing of the file is run as code). `g` is
+    the set of groups with a match: a rule is tested only when the groups it cannot do without
+    are there. It decides exactly as `_unmet` explains, much faster (tests compare the two)."""
+    lines = ["def decide(n, g, w, c):"]
+    for index, rule in enumerate(rules):
+        needs = sorted(set(rule.all) | (rule.when.required() if rule.when else set()))
+        test = " and ".join(f"{group!r} in g" for group in needs) or "True"
+        lines.append(f"    r{index} = {test} and bool({rule_source(rule)})")
+    lines.append("    return (" + "".join(f"r{i}, " for i in range(len(rules))) + ")")
+    namespace: dict = {"__builtins__": {"bool": bool, "max": max}}
+    exec(compile("\n".join(lines), "<rules>", "exec"), namespace)  # noqa: S102
+    return namespace["decide"]
 
 
-def _dedupe(matches: list[Match]) -> list[Match]:
-    """One match per group and span start: the longest term wins ('loi 09-08' over 'loi')."""
-    best: dict[tuple[str, int], Match] = {}
-    for match in matches:
-        key = (match.group, match.start)
-        if key not in best or match.end > best[key].end:
-            best[key] = match
-    return sorted(best.values(), key=lambda m: (m.field != "title", m.start))
+def rule_source(rule: Rule) -> str:
+    """One rule as a Python condition (see `compile_rules`)."""
+    only = rule.field
+
+    def meets(group: str) -> str:
+        src = f"{count_source('hits', group, only)} >= {rule.min_hits!r}"
+        if rule.min_distinct > 1:
+            src += f" and {count_source('distinct', group, only)} >= {rule.min_distinct!r}"
+        return f"({src})"
+
+    parts = [meets(g) for g in rule.all]
+    if rule.any:
+        parts.append("(" + " or ".join(meets(g) for g in rule.any) + ")")
+    parts += [f"({count_source('hits', g, only)} == 0)" for g in rule.none]
+    if rule.near and rule.window:
+        parts.append(f"c.near({rule.near[0]!r}, {rule.near[1]!r}, {rule.window!r}, {only!r})")
+    if rule.when is not None:
+        parts.append(rule.when.source(only))
+    return " and ".join(parts) if parts else "True"
+
+
+def _meets(rule: Rule, view: _View, group: str) -> bool:
+    return (view.count("hits", group) >= rule.min_hits
+            and (rule.min_distinct <= 1 or view.count("distinct", group) >= rule.min_distinct))
+
+
+def _unmet(rule: Rule, view: _View) -> tuple | None:
+    """Why the rule does not fire (a reason and its groups), or None when it does."""
+    missing = [g for g in rule.all if not _meets(rule, view, g)]
+    if missing:
+        return ("all", missing)
+    if rule.any and not any(_meets(rule, view, g) for g in rule.any):
+        return ("any", rule.any)
+    vetoed = [g for g in rule.none if view.count("hits", g) > 0]
+    if vetoed:
+        return ("none", vetoed)
+    if rule.near and rule.window and not view.near(rule.near[0], rule.near[1], rule.window):
+        return ("near", rule.near)
+    if rule.when is not None and not rule.when.evaluate(view):
+        return ("when", ())
+    return None
+
+
+def _explain(rule: Rule, reason: tuple | None) -> str:
+    if reason is None:
+        return "fired"
+    kind, groups = reason
+    where = f" in the {rule.field}" if rule.field else ""
+    distinct = f" ({rule.min_distinct} different terms)" if rule.min_distinct > 1 else ""
+    need = f"{rule.min_hits:g} hits{distinct}"
+    if kind == "all":
+        return f"needs {need} of {', '.join(groups)}{where}"
+    if kind == "any":
+        return f"needs {need} of one of {', '.join(groups)}{where}"
+    if kind == "none":
+        return f"vetoed by {', '.join(groups)}{where}"
+    if kind == "near":
+        return f"no {groups[0]} within {rule.window} words of {groups[1]}{where}"
+    return f"condition not met: {rule.when_text}"

@@ -1,97 +1,199 @@
 """Text folding shared by rule terms and texts. Pure.
 
-In: a text. Out: `Token`s, each with its offsets in the ORIGINAL text (so matches can be shown
-in context), its exact form (for case-sensitive acronyms) and its folded forms:
-- NFKC; case folded; accents stripped (Latin);
-- French elision split: ``l'IA``, ``d’intelligence``, ``qu'`` give separate tokens because the
-  apostrophe (straight or typographic) is not part of a word;
-- Arabic: diacritics and tatweel removed, alef forms to ا, alef maqsura to ي, taa marbuta to ه;
-  the definite article ال and the proclitics و ف ب ل ك are offered as strippable prefixes, so
-  ``والذكاء`` matches the term ``الذكاء``.
+In: a text. Out: a `Folded` text, one byte per character, that the matcher reads (its
+``.lower()``; ASCII capitals are kept in `Folded.data` so that acronyms can be checked), with a
+map back to offsets in the ORIGINAL text (so matches can be shown in context).
+
+What folding does, identically for terms and texts (`fold_char` is the one definition):
+- Unicode NFKC, then case folded; Latin accents stripped (``é`` -> ``e``); ``œ`` kept as a letter;
+- every character that is not a letter or digit (spaces, punctuation, straight and typographic
+  apostrophes and quotes, dashes, ``°``, Arabic comma ...) becomes a space, so French elision is
+  split (``l'IA``, ``d’intelligence``, ``qu'``) and ``09-08`` reads as ``09 08``;
+- Arabic: diacritics and tatweel removed, alef forms (أ إ آ ٱ) to ا, hamza seats (ؤ ئ) to و ي,
+  alef maqsura ى to ي, taa marbuta ة to ه, Persian/Maghrebi letters (ک ی ھ ڭ ڤ گ) to their
+  Arabic forms, Arabic-Indic digits to 0-9. The article ال and the proclitics و ف ب ل ك are not
+  removed here: terms are expanded into their prefixed forms instead (see `compile`).
+
+How it is fast (the text is never folded character by character in Python): the text is
+encoded with the Windows-1256 code page (Arabic + French letters: one byte per character, in C),
+unencodable characters (É, ñ, emoji, Arabic-Indic digits) being folded by an error handler, then
+one `bytes.translate` maps every byte to its folded byte. Only characters that fold to nothing
+(Arabic diacritics, tatweel, combining accents, zero-width marks) or to several letters (``ﬁ``,
+``ß``) need more work: the first are deleted with an offset map, the second take a slow exact path.
 """
 
 from __future__ import annotations
 
+import bisect
+import codecs
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 
-# Words: letters/digits (incl. Arabic), joined by nothing else; "09-08" gives two tokens.
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-_ARABIC_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه",
-                                 "ؤ": "و", "ئ": "ي"})
-_ARABIC_RANGE = re.compile("[\u0600-\u06ff]")
-_PROCLITICS = ("و", "ف")
-_PREPOSITIONS = ("ب", "ل", "ك")
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    start: int
-    end: int
-    exact: str
-    forms: tuple[str, ...]  # folded form first, then Arabic forms with prefixes stripped
+CODEPAGE = "cp1256"
+SPACE, DELETE, SPECIAL, OTHER, BOUNDARY = b" ", b"\x01", b"\x02", b"\x03", b"\x04"
+_ARABIC_MAP = str.maketrans({
+    "ٱ": "ا", "ى": "ي", "ة": "ه", "ک": "ك", "ی": "ي", "ھ": "ه", "ۀ": "ه", "ڭ": "ك", "ڤ": "ف",
+    "گ": "ك", "ـ": "", **{chr(0x0660 + d): str(d) for d in range(10)},
+    **{chr(0x06F0 + d): str(d) for d in range(10)},
+})
+_IGNORABLE = {"\u00ad", "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\ufeff"}
+# Apostrophes that Unicode files as letters (modifier letters): separators, like ' and ’.
+_APOSTROPHES = {"\u02bc", "\u02bb", "\u02bd", "\u02b9", "\u02c8", "\u02ca", "\u02cb"}
+# The letters a folded text is made of (besides a-z and 0-9), each one byte in cp1256.
+_ARABIC_ALPHABET = "ءابتثجحخدذرزسشصضطظعغفقكلمنهويپچژ"
+ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz0123456789œ" + _ARABIC_ALPHABET)
 
 
-def fold_word(word: str) -> str:
-    """The folded form of one word (no prefix stripping)."""
-    return _fold(word)
+@lru_cache(maxsize=4096)
+def fold_char(char: str) -> str:
+    """The folded form of one character: alphabet letters, spaces, or '' (ignorable)."""
+    if char in _IGNORABLE:
+        return ""
+    if char in _APOSTROPHES:
+        return " "
+    text = unicodedata.normalize("NFKC", char).casefold()
+    text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
+    text = text.translate(_ARABIC_MAP)
+    out = []
+    for c in text:
+        if c in ALPHABET:
+            out.append(c)
+        elif c.isalnum():
+            out.append("\x03")  # a letter of another script: part of a word, never matched
+        else:
+            out.append(" ")
+    return "".join(out)
 
 
-@lru_cache(maxsize=200_000)
-def _fold(word: str) -> str:
-    if word.isascii():
-        return word.lower()
-    word = unicodedata.normalize("NFKC", word).casefold()
-    if _ARABIC_RANGE.search(word):
-        return _ARABIC_DIACRITICS.sub("", word).translate(_ARABIC_LETTERS)
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+def _byte_of(char: str) -> bytes:
+    """The one byte that stands for `char` (a fold of one character) in a folded text."""
+    folded = fold_char(char)
+    if folded == "":
+        return DELETE
+    if len(folded) == 1:
+        return folded.encode(CODEPAGE)
+    if not folded.strip():
+        return SPACE
+    return SPECIAL  # several letters (ﬁ -> fi): the exact slow path takes it
 
 
-@lru_cache(maxsize=200_000)
-def word_forms(word: str) -> tuple[str, ...]:
-    """The folded word, then for Arabic the forms without its proclitics and article."""
-    folded = _fold(word)
-    if not _ARABIC_RANGE.search(folded):
-        return (folded,)
-    forms = [folded]
-    stem = folded
-    if len(stem) > 3 and stem.startswith(_PROCLITICS):
-        stem = stem[1:]
-        forms.append(stem)
-    if len(stem) > 3 and stem.startswith("لل"):
-        # li- + al-: the article's alef is dropped in writing (للأمن = ل + الأمن)
-        forms.append(stem[2:])
-        forms.append("ال" + stem[2:])
-    elif len(stem) > 3 and stem.startswith(_PREPOSITIONS):
-        stem = stem[1:]
-        forms.append(stem)
-    if len(stem) > 4 and stem.startswith("ال"):
-        forms.append(stem[2:])
-    return tuple(dict.fromkeys(forms))
+def _build_table() -> bytes:
+    table = bytearray()
+    for byte in range(256):
+        if byte in (1, 2, 3, 4):
+            table.append(byte)  # our markers (a control character in a text is noise anyway)
+        elif 65 <= byte <= 90:
+            table.append(byte)  # A-Z kept: acronyms are checked on it; matching reads .lower()
+        else:
+            table += _byte_of(bytes([byte]).decode(CODEPAGE))
+    return bytes(table)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Tokens of `text` with offsets into `text` itself."""
-    # Folding is per word, never on the whole text, so offsets stay those of the original.
-    tokens = []
-    for match in _WORD.finditer(text):
-        word = match.group()
-        exact = word if word.isascii() else unicodedata.normalize("NFKC", word)
-        tokens.append(Token(match.start(), match.end(), exact, word_forms(word)))
-    return tokens
+_TABLE = _build_table()
+_REPLACEMENT: dict[str, str] = {}
 
 
-def term_key(term: str) -> tuple[str, ...]:
-    """Folded words of a rule term, Arabic article removed, as matched against token forms."""
-    words = []
-    for match in _WORD.finditer(term):
-        folded = _fold(match.group())
-        if _ARABIC_RANGE.search(folded) and len(folded) > 4 and folded.startswith("ال"):
-            folded = folded[2:]
-        words.append(folded)
-    return tuple(words)
+def _replace_unencodable(error: UnicodeEncodeError) -> tuple[str, int]:
+    """Codec error handler: characters outside cp1256, one encodable character each."""
+    out = []
+    for char in error.object[error.start:error.end]:
+        rep = _REPLACEMENT.get(char)
+        if rep is None:
+            rep = _byte_of(char).decode(CODEPAGE)
+            if len(_REPLACEMENT) < 100_000:
+                _REPLACEMENT[char] = rep
+        out.append(rep)
+    return "".join(out), error.end
+
+
+codecs.register_error("monitor-fold", _replace_unencodable)
+_DELETED = re.compile(rb"\x01+")
+
+
+class Folded:
+    """A folded text: `data` has a space before and after, and one byte per character of the
+    original, except where characters were deleted (Arabic diacritics...) or expanded (ﬁ)."""
+
+    __slots__ = ("data", "length", "_gaps", "_shift", "_exact")
+
+    def __init__(self, data: bytes, length: int, gaps: tuple[int, ...] = (),
+                 shift: tuple[int, ...] = (), exact: tuple[int, ...] | None = None) -> None:
+        self.data = data
+        self.length = length  # of the original text
+        self._gaps = gaps  # folded positions before which characters were deleted...
+        self._shift = shift  # ...and how many characters in all up to there
+        self._exact = exact  # slow path: the original offset of each folded byte
+
+    @property
+    def simple(self) -> bool:
+        """True when folded position p is original offset p - 1 (nothing was deleted)."""
+        return not self._gaps and self._exact is None
+
+    def start(self, pos: int) -> int:
+        """Offset in the original text of the character at folded position `pos`."""
+        if self._exact is not None:
+            return self._exact[pos] if pos < len(self._exact) else self.length
+        index = bisect.bisect_right(self._gaps, pos)
+        return min(self.length, max(0, pos - 1 + (self._shift[index - 1] if index else 0)))
+
+    def end(self, pos: int) -> int:
+        """Offset in the original text just after the folded character before `pos`."""
+        if self._exact is not None:  # up to the next character kept (deleted marks included)
+            return self._exact[pos] if pos < len(self._exact) else self.length
+        return self.start(pos)
+
+
+def fold_text(text: str, *, padded: bool = False) -> Folded:
+    """Fold a text for matching (see the module docstring). `padded`: the text already starts
+    and ends with a space (saves a copy); offsets then count that first space."""
+    data = text.encode(CODEPAGE, "monitor-fold").translate(_TABLE)
+    if padded:
+        if SPECIAL not in data and DELETE not in data:
+            return Folded(data, len(text), (0,), (1,))  # folded position p is offset p
+        inner = fold_text(text[1:-1])  # the rare slow cases: fold inside, shift by one
+        if inner._exact is not None:
+            return Folded(inner.data, len(text), exact=tuple(x + 1 for x in inner._exact))
+        return Folded(inner.data, len(text), (0, *inner._gaps),
+                      (1, *(x + 1 for x in inner._shift)))
+    if SPECIAL in data:
+        return _fold_exact(text)
+    if DELETE not in data:
+        return Folded(b" " + data + b" ", len(text))
+    gaps, shifts, removed = [], [], 0
+    for run in _DELETED.finditer(data):
+        removed += run.end() - run.start()
+        gaps.append(run.end() - removed + 1)  # +1: the leading space
+        shifts.append(removed)
+    return Folded(b" " + data.replace(DELETE, b"") + b" ", len(text), tuple(gaps), tuple(shifts))
+
+
+def _fold_exact(text: str) -> Folded:
+    """Character by character, for the rare texts with multi-letter folds (ligatures, ß)."""
+    out = bytearray(b" ")
+    origin = [0]
+    for index, char in enumerate(text):
+        pieces = char if "A" <= char <= "Z" or char == "\x04" else fold_char(char)
+        for piece in pieces:
+            out += piece.encode(CODEPAGE)
+            origin.append(index)
+    out += b" "
+    origin.append(len(text))
+    return Folded(bytes(out), len(text), exact=tuple(origin))
+
+
+def fold(text: str) -> str:
+    """The folded text as readable characters, spaces collapsed (for terms, tests, display)."""
+    data = fold_text(text).data.lower().replace(OTHER, b"_")
+    return " ".join(data.decode(CODEPAGE).split())
+
+
+def words(text: str) -> list[tuple[int, int, str]]:
+    """The words of `text`: (start, end, folded word), offsets into `text` itself."""
+    folded = fold_text(text)
+    out = []
+    for match in re.finditer(rb"[^ ]+", folded.data):
+        word = match.group().lower().replace(OTHER, b"_").decode(CODEPAGE)
+        out.append((folded.start(match.start()), folded.end(match.end()), word))
+    return out

@@ -1,0 +1,176 @@
+"""Terms -> one multi-pattern automaton over folded texts. Pure.
+
+In: the `Term`s of a `RuleSpec`. Out: a `Matcher`: `find(data)` gives the raw hits of one folded
+text, `counts(...)` turns hits into matches per group, `explain(...)` into `Match`-ready spans.
+The automaton (Aho-Corasick, ahocorasick_rs, a contiguous NFA) reads the folded bytes once,
+whatever the number of terms. Word boundaries cost nothing: in a folded text every non-word
+character is a space, so a key is a term with a space on each side.
+
+Each term is expanded into its keys instead of folding more of the text:
+- Arabic: every combination of the proclitics و ف, the prepositions ب ل ك and the article ال in
+  front of the first word (ل + ال written لل), 24 forms; a definite phrase (الأمن السيبراني)
+  also matches indefinite (أمن سيبراني); later words otherwise as written;
+- Latin phrases of up to 4 words: one or two separators between words (``loi n° 09-08``,
+  ``l’ IA``); longer phrases: one;
+- a prefix term (``marocain*``) has no closing space in its key; its match runs to the word end;
+- an all-capitals acronym (``IA``, ``CNDP``) is found folded, then kept only where the text has
+  it in capitals, and not as a verb after ``j'``/``n'``/``m'``/``t'``/``s'`` (``J'AI``).
+
+Counting units: a key's terms that need no check form unit ``k``; its acronym terms form unit
+``k + len(keys)``, present only where the capitals check passed. A match inside a longer match
+of the same group (``numérique`` inside ``transition numérique``), or inside a match of a mask
+group (``maroc`` inside ``Maroc Telecom``), is not counted: the containments are worked out
+once, here, by running the automaton over the keys themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+
+import ahocorasick_rs
+
+from monitor.rules.normalize import CODEPAGE
+from monitor.rules.ruleset import Term
+
+_ARTICLE = "ال"
+_PREFIXES = tuple(dict.fromkeys(
+    conj + ("لل" if prep == "ل" and art else prep + art)
+    for conj in ("", "و", "ف") for prep in ("", "ب", "ل", "ك") for art in ("", _ARTICLE)
+))
+_VERB_CLITICS = frozenset(b"jmntsJMNTS")
+_DOUBLE_GAPS_UP_TO = 3  # phrases with at most this many gaps get one-or-two-separator keys
+
+Hit = tuple[int, int, int]  # (unit, start, end) in folded positions; start is the space before
+
+
+def _is_arabic(word: str) -> bool:
+    return any("\u0600" <= c <= "\u06ff" for c in word)
+
+
+def keys_of(term: Term) -> list[bytes]:
+    """The automaton keys of a term: the folded words with their variants, space-bounded."""
+    words = term.words
+    close = "" if term.prefix else " "
+    if term.arabic and _is_arabic(words[0]):
+        # the phrase as written, and, when it is definite, without any article (indefinite)
+        forms = [words[1:]]
+        if term.definite and len(words) > 1:
+            forms.append(tuple(_bare(w) for w in words[1:]))
+        texts = [p + words[0] + "".join(" " + w for w in rest)
+                 for p in _PREFIXES for rest in dict.fromkeys(forms)]
+    else:
+        gaps = [" ", "  "] if len(words) - 1 <= _DOUBLE_GAPS_UP_TO else [" "]
+        texts = [words[0] + "".join(s + w for s, w in zip(seps, words[1:], strict=True))
+                 for seps in itertools.product(gaps, repeat=len(words) - 1)]
+    return [(" " + text + close).encode(CODEPAGE) for text in texts]
+
+
+def _bare(word: str) -> str:
+    return word[2:] if word.startswith(_ARTICLE) and len(word) >= 4 else word
+
+
+@dataclass(frozen=True)
+class _Contained:
+    offset: int   # where the inner key starts inside the outer one
+    unit: int     # the inner unit
+    groups: tuple[str, ...]  # the inner unit's groups that are not counted there
+    checked: bool  # an acronym unit: found only where its capitals are (else always found)
+
+
+class Matcher:
+    """All the terms of a rule set, compiled once, matched in one pass per text."""
+
+    def __init__(self, terms: tuple[Term, ...], masks: frozenset[str] = frozenset()) -> None:
+        self.terms = terms
+        by_key: dict[bytes, list[int]] = {}
+        for index, term in enumerate(terms):
+            for key in keys_of(term):
+                by_key.setdefault(key, []).append(index)
+        self.keys = list(by_key)
+        count = len(self.keys)
+        self.unit_terms: list[tuple[int, ...]] = [()] * (2 * count)
+        self._capitals: list[bytes | None] = [None] * count
+        for k, key in enumerate(self.keys):
+            plain = tuple(t for t in by_key[key] if not terms[t].case_sensitive)
+            exact = tuple(t for t in by_key[key] if terms[t].case_sensitive)
+            self.unit_terms[k] = plain
+            if exact:
+                self.unit_terms[count + k] = exact
+                self._capitals[k] = key.upper()  # acronyms are capitals and digits
+        self.unit_groups = [tuple(dict.fromkeys(terms[t].group for t in ts))
+                            for ts in self.unit_terms]
+        self.unit_terms_by_group: list[dict[str, tuple[int, ...]]] = [
+            {g: tuple(t for t in ts if terms[t].group == g) for g in dict.fromkeys(
+                terms[t].group for t in ts)} for ts in self.unit_terms]
+        # the same, as counted for a match in the title: "^group" (see `field_counts`)
+        self.title_groups = [tuple("^" + g for g in gs) for gs in self.unit_groups]
+        self.has_capitals = any(c is not None for c in self._capitals)
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            self.keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        self.containers = self._containments(masks)
+
+    @property
+    def key_count(self) -> int:
+        return len(self.keys)
+
+    def find(self, data: bytes) -> list[Hit]:
+        """Every hit in a folded text (`Folded.data`), overlapping ones included."""
+        found = self._automaton.find_matches_as_indexes(data.lower(), overlapping=True)
+        if self.has_capitals:
+            capitals, shift = self._capitals, len(self.keys)
+            found += [(shift + k, s, e) for k, s, e in found
+                      if capitals[k] is not None and data[s:e] == capitals[k]
+                      and not (data[s - 1] in _VERB_CLITICS and data[s - 2] == 32)]
+        return found
+
+    def uncounted(self, hits: list[Hit]) -> set[tuple[int, int, str]]:
+        """(start, unit, group) of the hits that lie inside a longer hit of the same group or
+        inside a hit of a mask group: they are matched but not counted."""
+        containers = self.containers
+        inside = [(s, u) for u, s, _ in hits if u in containers]
+        if not inside:
+            return set()
+        present = None
+        out = set()
+        for start, unit in inside:
+            for c in containers[unit]:
+                if c.checked:  # an acronym inside: there only if its capitals were
+                    if present is None:
+                        present = {(s, u) for u, s, _ in hits}
+                    if (start + c.offset, c.unit) not in present:
+                        continue
+                out.update((start + c.offset, c.unit, group) for group in c.groups)
+        return out
+
+    def _containments(self, masks: frozenset[str]) -> dict[int, tuple[_Contained, ...]]:
+        count = len(self.keys)
+        out: dict[int, list[_Contained]] = {}
+        for k, key in enumerate(self.keys):
+            inner = [(k2, s) for k2, s, e in
+                     self._automaton.find_matches_as_indexes(key, overlapping=True)
+                     if (s, e) != (0, len(key))]
+            for unit in (k, count + k):
+                groups = set(self.unit_groups[unit])
+                if not groups:
+                    continue
+                hides_all = bool(groups & masks)
+                for k2, start in inner:
+                    for unit2 in (k2, count + k2):
+                        hidden = tuple(g for g in self.unit_groups[unit2]
+                                       if hides_all or g in groups)
+                        if hidden:
+                            out.setdefault(unit, []).append(
+                                _Contained(start, unit2, hidden, unit2 >= count))
+        return {unit: tuple(found) for unit, found in out.items()}
+
+    def field_counts(self, hits: list[Hit], cut: int) -> Counter:
+        """Hits per group: `n[group]` in the body, `n["^" + group]` in the title (the hits that
+        start before `cut`), before `uncounted` is applied."""
+        body = self.unit_groups
+        if not cut:
+            return Counter(itertools.chain.from_iterable([body[u] for u, _, _ in hits]))
+        title = self.title_groups
+        return Counter(itertools.chain.from_iterable(
+            [title[u] if s < cut else body[u] for u, s, _ in hits]))

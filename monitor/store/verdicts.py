@@ -1,0 +1,70 @@
+"""Stored verdicts, for re-applying the rules: read items in id order, write new verdicts. Does I/O.
+
+In: an engine or connection, a last id (keyset paging: ``id > after ORDER BY id``, so a batch
+costs the same at the end of a big table as at its start) and rows of new verdicts. Out: plain
+`StoredVerdict`s. One call of `save_verdicts` is one statement run for many rows (executemany)
+inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import JSON, Connection, bindparam, func, select
+
+from monitor.store.schema import items
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    id: int
+    title: str
+    text: str
+    text_source: str  # page | summary | corpus
+    canonical_url: str | None
+    relevant: bool
+    score: float
+    topics: list[str]
+    rules_version: str
+    corpus_file: str | None
+
+
+def count_items(conn: Connection, *, not_version: str | None = None) -> int:
+    """Stored items (those not classified by `not_version` when given)."""
+    query = select(func.count()).select_from(items)
+    if not_version is not None:
+        query = query.where(items.c.rules_version != not_version)
+    return conn.execute(query).scalar_one()
+
+
+def verdicts_after(conn: Connection, after: int, limit: int, *,
+                   not_version: str | None = None) -> list[StoredVerdict]:
+    """The next `limit` items with an id above `after`, in id order, with their verdicts."""
+    query = (select(items.c.id, items.c.title, items.c.text, items.c.text_source,
+                    items.c.canonical_url,
+                    items.c.relevant, items.c.score, items.c.topics, items.c.rules_version,
+                    items.c.corpus_file)
+             .where(items.c.id > after).order_by(items.c.id).limit(limit))
+    if not_version is not None:
+        query = query.where(items.c.rules_version != not_version)
+    return [StoredVerdict(id=r.id, title=r.title or "", text=r.text or "",
+                          text_source=r.text_source, canonical_url=r.canonical_url,
+                          relevant=bool(r.relevant), score=r.score, topics=list(r.topics or []),
+                          rules_version=r.rules_version, corpus_file=r.corpus_file)
+            for r in conn.execute(query)]
+
+
+# topics and matches hold only the rules' own names and terms: plain JSON, no cleaning pass
+_UPDATE = (items.update().where(items.c.id == bindparam("item_id"))
+           .values(relevant=bindparam("relevant"), score=bindparam("score"),
+                   topics=bindparam("topics", type_=JSON),
+                   matches=bindparam("matches", type_=JSON),
+                   rules_version=bindparam("rules_version"),
+                   corpus_file=bindparam("corpus_file")))
+
+
+def save_verdicts(conn: Connection, rows: list[dict]) -> None:
+    """Write new verdicts: each row has item_id, relevant, score, topics, matches,
+    rules_version and corpus_file (the current one when unchanged)."""
+    if rows:
+        conn.execute(_UPDATE, rows)
