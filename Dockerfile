@@ -1,4 +1,5 @@
-# A small image of monitor, run as a non-root user.
+# A small image of monitor (PostgreSQL driver included), run as a non-root user.
+# The wheels are built in a first stage; the final stage holds only the installed package.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -6,13 +7,15 @@ COPY monitor ./monitor
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 
 FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 10001 monitor
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
 COPY --chown=monitor:monitor config ./config
 COPY --chown=monitor:monitor storage/corpus ./storage/corpus
-USER monitor
+USER 10001:10001
 ENV MONITOR_CONFIG=/app/config/monitor.yaml
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["monitor"]
 CMD ["run"]

@@ -2,14 +2,18 @@
 
 In: a canonical URL (or another stable key), a title and a body. Out: the file name written.
 Files are UTF-8: the title, a blank line, the body. Each file is written under a temporary name
-and then linked into place with a call that fails if the name exists, so two writers never
-take the same number and a reader never sees half a file. The number is the next free one
-(at least three digits, after the seeds' 000-004); `<h16>` is the first 16 hex digits of the
-SHA-256 of the key. Numbers are handed out under an exclusive lock on ``.lock`` with the next
-free number kept in ``.next``, both hidden files of the folder, so several processes sharing the
-folder never take the same number. Writing is idempotent per key: a file for that key already
-present (left by a run that died before storing its item) is reused, not duplicated. Existing
-files are never modified or deleted.
+and then linked into place with a call that fails if the name exists, so a reader never sees
+half a file. The number has at least three digits and continues after the files already there
+(the seeds are 000-004); `<h16>` is the first 16 hex digits of the SHA-256 of the key.
+
+Who hands out numbers: with a database (``numbers``, a `CorpusNumbers` or anything with its
+``reserve(key, floor)``), the database does: every worker on every machine sharing the folder
+(even over a network filesystem, where file locks may not hold) gets a number no one else has,
+and the key's number is reserved before its file is written. Without one (a lone process on
+one machine), an exclusive ``flock`` on the hidden ``.lock`` file guards the next free number
+kept in ``.next``. Either way writing is idempotent per key: a file for that key already present
+(left by a run that died before storing its item) is reused, not duplicated. Existing files are
+never modified or deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from monitor.identity import url_key
 
@@ -33,11 +38,24 @@ def corpus_text(title: str, body: str) -> str:
     return f"{title.strip()}\n\n{body.strip()}\n"
 
 
+def parse_name(name: str) -> tuple[int, str] | None:
+    """(number, key) of a corpus file name, or None if it is not one."""
+    match = _NAME.match(name)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+class Numbers(Protocol):
+    """Hands out corpus numbers: the key's own if it has one, else a new one >= floor."""
+
+    def reserve(self, key: str, floor: int = 0) -> int: ...
+
+
 class Corpus:
     """The corpus folder of one storage directory."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, numbers: Numbers | None = None) -> None:
         self.folder = folder
+        self.numbers = numbers
         self._lock = threading.Lock()
         self._by_key: dict[str, str] | None = None
         self._next = 0
@@ -61,18 +79,15 @@ class Corpus:
         """Write the item under the next free number; returns the file name."""
         key = url_key(key_source)
         data = corpus_text(title, body).encode("utf-8")
+        if self.numbers is not None:
+            return self._write_numbered(key, data)
         with self._lock:
             index = self._index()
             existing = index.get(key)
             if existing and (self.folder / existing).exists():
                 return existing
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=self.folder)
+            tmp = self._temporary(data)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
                 with self._numbering() as counter:
                     while True:
                         number = max(self._next, _read_number(counter))
@@ -88,6 +103,38 @@ class Corpus:
                         return name
             finally:
                 os.unlink(tmp)
+
+    def _write_numbered(self, key: str, data: bytes) -> str:
+        """The database's number for the key; the file written unless it is there already."""
+        with self._lock:
+            self._index()  # one scan of the folder: numbers continue after the files there
+            floor = self._next
+        assert self.numbers is not None
+        name = f"{self.numbers.reserve(key, floor):03d}_{key}.txt"
+        if (self.folder / name).exists():
+            return name
+        tmp = self._temporary(data)
+        try:
+            os.link(tmp, self.folder / name)  # atomic; fails if the name exists
+        except FileExistsError:
+            pass  # another worker wrote this key's file at the same moment: the same story
+        finally:
+            os.unlink(tmp)
+        return name
+
+    def _temporary(self, data: bytes) -> str:
+        """`data` in a new hidden temporary file of the folder, on disk; returns its path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
 
     @contextmanager
     def _numbering(self) -> Iterator[int]:

@@ -1,8 +1,10 @@
-"""`monitor init`: create the schema and import the corpus folder's files as items.
+"""`monitor init`: create or upgrade the schema and import the corpus folder's files as items.
 
-In: `Settings` and the current rules. Out: an `InitReport` (files imported, already present).
-Idempotent: a corpus file already stored as an item is not imported again, and the files
-themselves are only read, never changed.
+In: `Settings`, an engine and the current rules. Out: an `InitReport` (files imported, already
+present). Idempotent, and safe when several workers start at once: a corpus file already stored
+as an item is not imported again, every file's number is registered with the database (so new
+numbers continue after it), a file a poll wrote whose item is not stored yet is left to that
+poll, and the files themselves are only read, never changed.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from monitor.corpus import Corpus
+from monitor.corpus import Corpus, parse_name
 from monitor.identity import content_hash
 from monitor.rules import RuleSet, split_document
 from monitor.settings import Settings, load_feeds
+from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema
 from monitor.store.feeds import sync_feeds
 from monitor.store.items import NewItem, insert_item, known_corpus_files
@@ -36,12 +39,19 @@ def initialise(settings: Settings, engine: Engine, rules: RuleSet) -> InitReport
     with engine.connect() as conn:
         known = known_corpus_files(conn)
     imported = present = 0
-    corpus = Corpus(settings.corpus_dir)
+    numbers = CorpusNumbers(engine)
+    registered = numbers.registered()
+    corpus = Corpus(settings.corpus_dir, numbers)
     corpus.remove_stale_temporaries()
     for path in corpus.files():
+        number, key = parse_name(path.name)
+        if number not in registered:
+            numbers.register(number, key)  # so new numbers continue after this file's
         if path.name in known:
             present += 1
             continue
+        if registered.get(number) == (key, "poll"):
+            continue  # written by a poll that died before storing its item: it will store it
         text = path.read_text(encoding="utf-8", errors="replace")
         title, _body = split_document(text)
         if not title:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -44,6 +44,7 @@ class PollContext:
     corpus: Corpus
     rules: Callable[[], RuleSet]  # the current rules (they may be reloaded between polls)
     stop: threading.Event
+    worker: str | None = None  # this worker's identity (host:pid:nonce), the owner of its leases
 
 
 @dataclass
@@ -72,6 +73,7 @@ def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
         log.exception("internal error while polling %s", feed.url)
         record = _failure(ctx, feed, started, tally, "internal",
                           f"internal error: {exc.__class__.__name__}: {exc}; please report it")
+    record = replace(record, worker=ctx.worker)
     streak = feed.error_streak + 1 if record.status == "error" else 0
     with ctx.engine.begin() as conn:
         record_poll(conn, record, error_streak=streak)

@@ -105,6 +105,32 @@ def project(tmp_path: Path) -> Project:
     return proj
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, project: Project) -> str:
+    """The `project` on the embedded SQLite, or on PostgreSQL (database_url set)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        project.write_settings(database_url=url)
+    return request.param
+
+
+def project_engine(project: Project):
+    """An engine on the project's database, whichever backend its settings name."""
+    import sqlalchemy as sa
+
+    from monitor.settings import load_settings
+
+    return sa.create_engine(load_settings(project.config, environ={}).database_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend: an SQLite file, or a new PostgreSQL schema."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
 def _postgres_url() -> str | None:
     return os.environ.get("MONITOR_TEST_POSTGRES_URL") or (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -207,3 +207,79 @@ def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSi
     server.route("/bulk.xml", Reply(rss(items, link=server.url("/")), content_type=RSS,
                                     conditional=True))
     return BulkSite(server, feed_url, links, relevant)
+
+
+@dataclass
+class ManyFeeds:
+    """`count` small feeds spread over loopback hosts; see `build_many_feeds`."""
+
+    servers: list[LoopbackServer]
+    feed_urls: list[str]  # feed i is feed_urls[i]
+    feed_paths: list[tuple[LoopbackServer, str]]
+    entries: dict[int, list[dict]]  # feed index -> its entries (title, link, guid)
+    relevant_links: set[str] = field(default_factory=set)
+    pages: dict[str, tuple[LoopbackServer, str]] = field(default_factory=dict)
+
+    def feeds(self) -> list[dict]:
+        return [{"url": url, "name": f"feed {i:03d}", "lang": "fr"}
+                for i, url in enumerate(self.feed_urls)]
+
+    def requests(self, index: int) -> int:
+        """How many times feed `index` was fetched so far."""
+        server, path = self.feed_paths[index]
+        return len(server.requests(path))
+
+    def links(self) -> set[str]:
+        return {entry["link"] for entries in self.entries.values() for entry in entries}
+
+    def add_entry(self, index: int, tag: str) -> None:
+        """Publish one more entry in feed `index` (its body, hence its ETag, changes)."""
+        server, _ = self.feed_paths[index]
+        self._entry(index, server, tag)
+        self._publish(index)
+
+    def _entry(self, index: int, server: LoopbackServer, tag: str) -> None:
+        path = f"/page/{index}-{tag}.html"
+        if (index + len(tag)) % 7 == 0:  # about one in seven is about Moroccan AI/cyber
+            seed = SEEDS[index % len(SEEDS)]
+            title, paragraphs = seed_article(seed)
+            body = seed_page(f"{title} ({index}-{tag})", [f"Dépêche {index}-{tag}."]
+                             + paragraphs)
+            self.relevant_links.add(server.url(path))
+        else:
+            title = f"Weather and markets {index}-{tag}"
+            body = seed_page(title, [f"Report {index}-{tag}. " + _FILLER] * 3)
+        server.route(path, Reply(body, content_type=HTML))
+        self.pages[server.url(path)] = (server, path)
+        self.entries.setdefault(index, []).append(
+            {"title": title, "link": server.url(path), "guid": f"{index}-{tag}"})
+
+    def _publish(self, index: int) -> None:
+        server, path = self.feed_paths[index]
+        server.route(path, Reply(rss(self.entries[index], link=server.url("/")),
+                                 content_type=RSS, conditional=True))
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
+_FILLER = ("The harbour opened early under a grey sky while traders compared the prices of "
+           "grain, fish and fuel, and the weather service announced a mild week with light "
+           "winds along the coast and a little rain inland by the weekend.")
+
+
+def build_many_feeds(count: int, *, hosts: int = 20, first_host: int = 10) -> ManyFeeds:
+    """`count` feeds of one or two entries each over `hosts` loopback addresses
+    (127.0.0.<first_host>...); every page is tiny, about one in seven is relevant."""
+    servers = [LoopbackServer(f"127.0.0.{first_host + n}") for n in range(hosts)]
+    many = ManyFeeds(servers, [], [], {})
+    for index in range(count):
+        server = servers[index % hosts]
+        path = f"/feed/{index}.xml"
+        many.feed_urls.append(server.url(path))
+        many.feed_paths.append((server, path))
+        for tag in ("a", "b")[: 1 + index % 2]:
+            many._entry(index, server, tag)
+        many._publish(index)
+    return many

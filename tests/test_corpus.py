@@ -72,3 +72,52 @@ def test_stale_temporaries_are_removed_young_ones_kept(tmp_path: Path) -> None:
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert Corpus(folder).remove_stale_temporaries(older_than=3600) == 1
     assert not old.exists() and young.exists()
+
+
+def _write_many_numbered(args: tuple[str, str, int, int]) -> list[str]:
+    from monitor.store.corpusnumbers import CorpusNumbers
+    from monitor.store.engine import make_engine
+
+    folder, url, worker, count = args
+    corpus = Corpus(Path(folder), CorpusNumbers(make_engine(url)))
+    return [corpus.write(f"https://w{worker}.ma/{i}", f"T{i}", "x" * 2000) for i in range(count)]
+
+
+def test_workers_numbered_by_the_database_never_share_a_number(
+    tmp_path: Path, database_url: str
+) -> None:
+    from monitor.store.engine import create_schema, make_engine
+
+    create_schema(make_engine(database_url))
+    folder = _seeded(tmp_path)
+    # Each worker sees its own folder (as on machines whose network filesystem does not share
+    # locks): only the database keeps them apart.
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for other in folders:
+        shutil.copytree(folder, other)
+    jobs = [(str(f), database_url, w, 30) for w, f in enumerate(folders)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        names = [n for batch in pool.map(_write_many_numbered, jobs) for n in batch]
+    numbers = [int(re.match(r"(\d+)_", n).group(1)) for n in names]
+    assert len(set(numbers)) == 60 and min(numbers) == 5
+    for other in folders:
+        assert len(list(other.glob("*.txt"))) == 35
+
+
+def test_a_numbered_key_keeps_its_number_after_a_crash(tmp_path: Path, database_url: str) -> None:
+    from monitor.store.corpusnumbers import CorpusNumbers
+    from monitor.store.engine import create_schema, make_engine
+
+    engine = make_engine(database_url)
+    create_schema(engine)
+    folder = _seeded(tmp_path)
+    numbers = CorpusNumbers(engine)
+    url = "https://example.ma/article/1"
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    assert numbers.reserve(key, 5) == 5  # a worker reserved, then died before writing
+    assert numbers.reserve("ffffffffffffffff", 5) == 6  # others went on
+    name = Corpus(folder, CorpusNumbers(engine)).write(url, "Titre", "Corps.")
+    assert name == f"005_{key}.txt"
+    assert Corpus(folder, CorpusNumbers(engine)).write(url, "Titre", "Corps.") == name
+    assert (folder / name).read_text(encoding="utf-8") == "Titre\n\nCorps.\n"
+    assert not list(folder.glob(".incoming-*"))

@@ -6,32 +6,35 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import SEEDS, Project
+from tests.conftest import SEEDS, Project, project_engine
 from tests.sites import build_bulk_site
 
 ENTRIES = 30
 
 
-def _stored(project: Project) -> int:
+def _stored(engine: sa.Engine) -> int:
     try:
-        with sqlite3.connect(project.database, timeout=5) as conn:
+        with engine.connect() as conn:
             query = "select count(*) from items where feed_id is not null"
-            return conn.execute(query).fetchone()[0]
-    except sqlite3.OperationalError:
+            return conn.execute(sa.text(query)).scalar()
+    except sa.exc.OperationalError:  # the database is being created
         return 0
 
 
 @pytest.mark.slow
-def test_kill_during_runs_loses_nothing_and_duplicates_nothing(project: Project) -> None:
+def test_kill_during_runs_loses_nothing_and_duplicates_nothing(
+    project: Project, backend: str
+) -> None:
     site = build_bulk_site("127.0.0.5", ENTRIES, page_delay=0.15)
+    engine = project_engine(project)
     try:
         project.write_feeds([{"url": site.feed_url, "name": "Bulk", "lang": "fr"}])
         project.cli("init")
@@ -47,7 +50,7 @@ def test_kill_during_runs_loses_nothing_and_duplicates_nothing(project: Project)
             if target is None:
                 time.sleep(rng.uniform(0.3, 1.5))
             else:
-                while _stored(project) < target and proc.poll() is None:
+                while _stored(engine) < target and proc.poll() is None:
                     assert time.monotonic() < deadline, "the run made no progress"
                     time.sleep(0.02)
             if proc.poll() is None:
@@ -60,9 +63,9 @@ def test_kill_during_runs_loses_nothing_and_duplicates_nothing(project: Project)
     finally:
         site.server.close()
 
-    with sqlite3.connect(project.database) as conn:
-        rows = conn.execute(
-            "select url, relevant, corpus_file from items where feed_id is not null").fetchall()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select url, relevant, corpus_file from items where feed_id is not null")).all()
     urls = Counter(url for url, _, _ in rows)
     assert set(urls) == set(site.links)
     assert max(urls.values()) == 1

@@ -28,7 +28,7 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 30
 
 
 @pytest.mark.slow
-def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project) -> None:
+def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project, backend: str) -> None:
     sites = build_sites()
     news, real = sites.feeds()[:2]
     project.write_feeds([news])
@@ -71,7 +71,9 @@ def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project) -> None:
 
 
 @pytest.mark.slow
-def test_sigint_mid_poll_stops_within_seconds_and_loses_nothing(project: Project) -> None:
+def test_sigint_mid_poll_stops_within_seconds_and_loses_nothing(
+    project: Project, backend: str
+) -> None:
     site = build_bulk_site("127.0.0.6", 20, page_delay=0.4)
     project.write_feeds([{"url": site.feed_url, "name": "Slow", "lang": "fr"}])
     log_path = project.root / "daemon.log"

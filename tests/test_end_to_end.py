@@ -60,15 +60,6 @@ def _check_first_run(project: Project, sites) -> list[dict]:
     return items
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request, project: Project) -> str:
-    """The end-to-end run on the embedded SQLite and on PostgreSQL (database_url)."""
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        project.write_settings(database_url=url)
-    return request.param
-
-
 @pytest.mark.slow
 def test_init_run_once_twice(project: Project, sites, backend: str) -> None:
     project.write_feeds(sites.feeds())

@@ -1,7 +1,9 @@
-"""Connecting to the database: engine set-up per backend and schema creation. Does I/O.
+"""Connecting to the database: engine set-up per backend, and the schema brought up to date.
 
-In: a database URL. Out: an SQLAlchemy `Engine`. SQLite runs in WAL mode with a busy timeout
-and foreign keys on, so the daemon and an inspecting command can share the file.
+In: a database URL. Out: an SQLAlchemy `Engine`. Does I/O. SQLite runs in WAL mode with a busy
+timeout and foreign keys on, so the daemon and an inspecting command can share the file;
+PostgreSQL goes through psycopg 3. `create_schema` runs the migrations (`migrate.py`); a
+database that cannot be reached becomes a `StorageError` naming the URL without its password.
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from monitor.errors import StorageError
-from monitor.store.schema import metadata
+from monitor.errors import ConfigError, StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def make_engine(database_url: str) -> Engine:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"database_url {database_url!r} is not a database URL; use e.g. "
+            "sqlite:///storage/monitor.db or postgresql+psycopg://user@host:5432/monitor"
+        ) from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -30,7 +39,20 @@ def make_engine(database_url: str) -> Engine:
         # BEGIN IMMEDIATE: a write transaction takes its lock up front (no upgrade deadlock).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if backend != "postgresql":
+        raise ConfigError(f"database_url {describe_url(url)}: monitor supports sqlite:/// and "
+                          "postgresql+psycopg:// URLs")
+    try:
+        return create_engine(url, pool_pre_ping=True,
+                             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise StorageError(f"cannot use {describe_url(url)}: {exc}; PostgreSQL needs psycopg 3: "
+                           "pip install -e '.[postgres]'") from exc
+
+
+def describe_url(url) -> str:
+    """The URL as it may be shown: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -44,12 +66,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the tables that do not exist yet (idempotent)."""
+    """Create the database or upgrade it to the newest revision (idempotent, concurrent-safe)."""
+    from monitor.store.migrate import upgrade
+
     try:
-        metadata.create_all(engine)
+        upgrade(engine)
+    except OperationalError as exc:
+        raise StorageError(
+            f"cannot reach the database {describe_url(engine.url)}: "
+            f"{str(exc.orig).strip() if exc.orig is not None else exc}; check database_url "
+            "(or MONITOR_DATABASE_URL) and that the database server is running"
+        ) from exc
     except SQLAlchemyError as exc:
         raise StorageError(
-            f"cannot create the schema in {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}; "
-            "check the database URL and that the database is reachable"
+            f"cannot create or upgrade the schema in {describe_url(engine.url)}: "
+            f"{exc.__class__.__name__}: {exc.orig if getattr(exc, 'orig', None) else exc}; "
+            "check the database URL and the database user's rights"
         ) from exc

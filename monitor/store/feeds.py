@@ -2,6 +2,12 @@
 
 In: `FeedSpec`s, poll outcomes, ``now``. Out: `FeedRow`s and health listings. A poll's outcome
 (feed state, validators, schedule, the poll row) is written in one transaction.
+
+Leases let several workers (processes, machines) share one database: `claim_due_feeds` marks
+due feeds with the worker's identity and an expiry in one statement (on PostgreSQL the rows are
+picked with ``FOR UPDATE SKIP LOCKED``, so two workers never wait on, nor take, the same feed;
+on SQLite the transaction's ``BEGIN IMMEDIATE`` already excludes other writers). A live worker
+renews its leases; a dead one's expire and its feeds go back to the pool.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 
 from monitor.settings import FeedSpec
+from monitor.store.locks import SYNC_LOCK, transaction_lock
 from monitor.store.schema import feeds, items, polls
 
 
@@ -59,6 +66,7 @@ class PollRecord:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    worker: str | None = None  # the lease owner that polled; None frees the lease whoever holds it
 
 
 def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> SyncReport:
@@ -66,6 +74,7 @@ def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> Sync
     specs = list(specs)
     added, removed, changed = [], [], []
     with engine.begin() as conn:
+        transaction_lock(conn, SYNC_LOCK)  # workers starting together add each feed once
         rows = {row.url: row for row in conn.execute(select(feeds))}
         for spec in specs:
             values = {"name": spec.name, "lang": spec.lang, "tags": list(spec.tags),
@@ -106,24 +115,28 @@ def claim_due_feeds(
     engine: Engine, *, owner: str, now: datetime, lease_until: datetime, limit: int,
     due_only: bool = True,
 ) -> list[FeedRow]:
-    """Lease up to `limit` feeds (due ones unless `due_only` is false) to `owner`."""
+    """Lease up to `limit` feeds (due ones unless `due_only` is false) to `owner`, most overdue
+    first; feeds leased to a live worker are skipped, never waited for."""
     free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
     condition = and_(_active(), free)
     if due_only:
         condition = and_(condition, feeds.c.next_due <= now)
-    claimed = []
+    chosen = (select(feeds.c.id).where(condition).order_by(feeds.c.next_due)
+              .limit(limit).with_for_update(skip_locked=True))  # no FOR UPDATE on SQLite
     with engine.begin() as conn:
-        candidates = conn.execute(
-            select(feeds).where(condition).order_by(feeds.c.next_due).limit(limit)
+        rows = conn.execute(
+            update(feeds).where(feeds.c.id.in_(chosen.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=lease_until)
+            .returning(*feeds.c)
         ).all()
-        for record in candidates:
-            taken = conn.execute(
-                update(feeds).where(and_(feeds.c.id == record.id, free))
-                .values(lease_owner=owner, lease_until=lease_until)
-            ).rowcount
-            if taken:
-                claimed.append(_row(record))
-    return claimed
+    return [_row(r) for r in sorted(rows, key=lambda r: (r.next_due, r.id))]
+
+
+def renew_leases(engine: Engine, owner: str, lease_until: datetime) -> int:
+    """Push back the expiry of every lease `owner` holds; returns how many."""
+    with engine.begin() as conn:
+        return conn.execute(update(feeds).where(feeds.c.lease_owner == owner)
+                            .values(lease_until=lease_until)).rowcount
 
 
 def release_dead_leases(engine: Engine, is_dead: Callable[[str], bool]) -> list[str]:
@@ -151,13 +164,18 @@ def record_poll(conn: Connection, record: PollRecord, *, error_streak: int) -> N
         status=record.status, http_status=record.http_status, bytes=record.bytes,
         entries=record.entries, new_items=record.new_items, relevant_items=record.relevant_items,
         page_errors=record.page_errors, error_reason=record.error_reason,
-        error_message=record.error_message,
+        error_message=record.error_message, worker=record.worker,
     ))
     values = {
         "last_polled_at": record.finished_at, "last_status": record.error_reason or record.status,
         "next_due": record.next_due, "error_streak": error_streak,
         "lease_owner": None, "lease_until": None,
     }
+    if record.worker is not None:
+        # Free the lease only if it is still ours (after an expiry another worker may hold it).
+        ours = feeds.c.lease_owner == record.worker
+        values["lease_owner"] = case((ours, None), else_=feeds.c.lease_owner)
+        values["lease_until"] = case((ours, None), else_=feeds.c.lease_until)
     if record.status == "error":
         values["last_error"] = record.error_message
     else:

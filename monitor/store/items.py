@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from monitor.store.schema import feeds, items, polls
+from monitor.store.schema import feeds, items, polls, storable  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -50,29 +50,14 @@ def is_known(conn: Connection, *, feed_id: int, guid: str, canonical_url: str | 
 
 
 def insert_item(engine: Engine, item: NewItem) -> int | None:
-    """Store one item in its own transaction; None if the same story is already stored."""
-    values = {key: storable(value) for key, value in asdict(item).items()}
+    """Store one item in its own transaction; None if the same story is already stored.
+    Text with NUL characters or lone surrogates is cleaned on the way in (see schema.py)."""
+    values = asdict(item)
     try:
         with engine.begin() as conn:
             return conn.execute(items.insert().values(**values)).inserted_primary_key[0]
     except IntegrityError:
         return None
-
-
-def storable(value):
-    """Text every backend accepts: no NUL (PostgreSQL refuses it), no lone surrogate."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
-    elif isinstance(value, list):
-        return [storable(v) for v in value]
-    elif isinstance(value, dict):
-        return {k: storable(v) for k, v in value.items()}
-    return value
 
 
 def known_corpus_files(conn: Connection) -> set[str]:

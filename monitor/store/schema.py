@@ -1,10 +1,21 @@
-"""The database schema (SQLAlchemy Core): feeds, items, polls.
+"""The database schema (SQLAlchemy Core): feeds, items, polls, corpus numbers.
 
 - feeds: one row per configured feed URL, with its schedule state (next due, error streak,
   lease), its HTTP validators (ETag, Last-Modified, body hash) and its last outcome.
 - items: one row per story, with the extracted text and the verdict of the rules (relevant,
   score, topics, matches, rules version) and its corpus file when relevant.
-- polls: one row per poll of a feed: status, HTTP status, bytes, new items, error reason.
+- polls: one row per poll of a feed: status, HTTP status, bytes, new items, error reason, and
+  the worker that made it.
+- corpus_numbers: the corpus file numbers handed out, one per item key (the database decides,
+  so workers on several machines never take the same number).
+
+This module describes the tables as the code uses them; the database itself is made and
+upgraded by the Alembic revisions in `migrations/` (`migrate.py` runs them), which also add the
+backend-specific full-text index (SQLite FTS5 table, PostgreSQL tsvector column) that is not
+described here. `tests/test_migrations.py` checks that the two agree.
+
+Every text and JSON column goes through `storable`: NUL characters (PostgreSQL refuses them)
+are dropped and lone surrogates replaced, whatever path the value comes by.
 """
 
 from __future__ import annotations
@@ -25,8 +36,55 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
+
+
+def storable(value):
+    """Text every backend accepts: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    elif isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    elif isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value
+
+
+class CleanText(TypeDecorator):
+    """TEXT, cleaned by `storable` on the way in."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return storable(value)
+
+
+class CleanString(TypeDecorator):
+    """VARCHAR(n), cleaned by `storable` on the way in."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return storable(value)
+
+
+class CleanJSON(TypeDecorator):
+    """JSON whose strings (keys and values) are cleaned by `storable` on the way in."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return storable(value)
 
 
 class UTCDateTime(TypeDecorator):
@@ -55,25 +113,29 @@ feeds = Table(
     "feeds",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("url", Text, nullable=False, unique=True),
-    Column("name", String(500), nullable=False),
-    Column("lang", String(16)),
-    Column("tags", JSON, nullable=False, default=list),
+    Column("url", CleanText, nullable=False, unique=True),
+    Column("name", CleanString(500), nullable=False),
+    Column("lang", CleanString(16)),
+    Column("tags", CleanJSON, nullable=False, default=list),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("in_config", Boolean, nullable=False, default=True),
     Column("interval", Float),  # seconds; NULL = the default interval
     Column("next_due", UTCDateTime(), nullable=False),
     Column("last_polled_at", UTCDateTime()),
     Column("last_success_at", UTCDateTime()),
-    Column("last_status", String(40)),
-    Column("last_error", Text),
+    Column("last_status", CleanString(40)),
+    Column("last_error", CleanText),
     Column("error_streak", Integer, nullable=False, default=0),
-    Column("etag", Text),
-    Column("last_modified", Text),
-    Column("body_hash", String(64)),
-    Column("lease_owner", String(200)),
+    Column("etag", CleanText),
+    Column("last_modified", CleanText),
+    Column("body_hash", CleanString(64)),
+    Column("lease_owner", CleanString(200)),
     Column("lease_until", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_feeds_next_due", "next_due"),
+    # Only leased rows are in it: a worker finds, renews and frees its own leases cheaply.
+    Index("ix_feeds_lease_owner", "lease_owner", postgresql_where=text("lease_owner IS NOT NULL"),
+          sqlite_where=text("lease_owner IS NOT NULL")),
 )
 
 items = Table(
@@ -81,28 +143,30 @@ items = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("feed_id", Integer, ForeignKey("feeds.id")),
-    Column("guid", Text),
-    Column("url", Text),  # the article URL as the feed gave it
-    Column("canonical_url", Text, unique=True),
-    Column("title", Text, nullable=False, default=""),
-    Column("summary", Text, nullable=False, default=""),
+    Column("guid", CleanText),
+    Column("url", CleanText),  # the article URL as the feed gave it
+    Column("canonical_url", CleanText, unique=True),
+    Column("title", CleanText, nullable=False, default=""),
+    Column("summary", CleanText, nullable=False, default=""),
     Column("published", UTCDateTime()),
     Column("fetched_at", UTCDateTime(), nullable=False),
-    Column("lang", String(16)),
-    Column("text", Text, nullable=False, default=""),
-    Column("text_source", String(20), nullable=False),  # page | summary | corpus
-    Column("text_error", String(60)),  # why the page text is missing (reason)
-    Column("text_error_message", Text),
-    Column("content_hash", String(64), nullable=False),
+    Column("lang", CleanString(16)),
+    Column("text", CleanText, nullable=False, default=""),
+    Column("text_source", CleanString(20), nullable=False),  # page | summary | corpus
+    Column("text_error", CleanString(60)),  # why the page text is missing (reason)
+    Column("text_error_message", CleanText),
+    Column("content_hash", CleanString(64), nullable=False),
     Column("relevant", Boolean, nullable=False),
     Column("score", Float, nullable=False),
-    Column("topics", JSON, nullable=False, default=list),
-    Column("matches", JSON, nullable=False, default=list),
-    Column("rules_version", String(40), nullable=False),
-    Column("corpus_file", String(300), unique=True),
+    Column("topics", CleanJSON, nullable=False, default=list),
+    Column("matches", CleanJSON, nullable=False, default=list),
+    Column("rules_version", CleanString(40), nullable=False),
+    Column("corpus_file", CleanString(300), unique=True),
     UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
     Index("ix_items_relevant_id", "relevant", "id"),
     Index("ix_items_content_hash", "content_hash"),
+    Index("ix_items_fetched_feed_relevant", "fetched_at", "feed_id", "relevant"),
+    Index("ix_items_feed_relevant_id", "feed_id", "relevant", "id"),
 )
 
 polls = Table(
@@ -112,14 +176,24 @@ polls = Table(
     Column("feed_id", Integer, ForeignKey("feeds.id"), nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
-    Column("status", String(20), nullable=False),  # ok | not-modified | unchanged | error
+    Column("status", CleanString(20), nullable=False),  # ok | not-modified | unchanged | error
     Column("http_status", Integer),
     Column("bytes", Integer, nullable=False, default=0),
     Column("entries", Integer, nullable=False, default=0),
     Column("new_items", Integer, nullable=False, default=0),
     Column("relevant_items", Integer, nullable=False, default=0),
     Column("page_errors", Integer, nullable=False, default=0),
-    Column("error_reason", String(60)),
-    Column("error_message", Text),
+    Column("error_reason", CleanString(60)),
+    Column("error_message", CleanText),
+    Column("worker", CleanString(200)),  # the lease owner that made the poll (host:pid:nonce)
     Index("ix_polls_feed_started", "feed_id", "started_at"),
+)
+
+corpus_numbers = Table(
+    "corpus_numbers",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(16), nullable=False, unique=True),  # <h16> of NNN_<h16>.txt
+    Column("origin", String(10), nullable=False),  # poll (written by a poll) | folder (found)
+    Column("reserved_at", UTCDateTime(), nullable=False),
 )
