@@ -9,15 +9,13 @@ from pathlib import Path
 import click
 import pytest
 
-from monitor.cli import cli, main  # noqa: F401
+from monitor.cli import register_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
-    import monitor.cli.commands  # noqa: F401  (registers the commands)
-
     found = []
     for name, command in sorted(group.commands.items()):
         full = f"{prefix}{name}"
@@ -28,7 +26,7 @@ def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Com
     return found
 
 
-COMMANDS = _commands(cli)
+COMMANDS = _commands(register_commands())
 
 
 def test_the_contract_commands_exist() -> None:

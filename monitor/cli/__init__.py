@@ -64,12 +64,22 @@ def setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "courlan"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "courlan",
+                  "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def register_commands() -> click.Group:
+    """Import the command modules (each adds its commands to `cli`); returns `cli`."""
+    import monitor.cli.commands  # noqa: F401  (init, run, classify, items, feeds, stats)
+    import monitor.cli.rules_commands  # noqa: F401  (rules explain/eval, reclassify)
+    import monitor.cli.web_commands  # noqa: F401  (serve, export, digest)
+
+    return cli
+
+
 def main(argv: list[str] | None = None) -> None:
-    from monitor.cli import commands  # noqa: F401  (registers the commands)
+    register_commands()
 
     try:
         cli.main(args=argv, prog_name="monitor", standalone_mode=False)

@@ -32,12 +32,28 @@ def init(config) -> None:
 @cli.command()
 @config_option
 @click.option("--once", is_flag=True, help="Poll every enabled feed once, then exit.")
-def run(config, once: bool) -> None:
+@click.option("--workers", "processes", type=click.IntRange(min=1, max=64), default=1,
+              show_default=True,
+              help="Worker processes to start (above 1: PostgreSQL only); each polls "
+                   "schedule.workers feeds at once.")
+@click.option("--parent-pid", type=int, default=None, hidden=True,
+              help="Set by --workers for its workers: stop when this process is gone.")
+def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
+    from sqlalchemy.engine import make_url
+
     from monitor.daemon import run_daemon, run_once
     from monitor.initdb import initialise
 
     settings = config.settings
+    if processes > 1:
+        if once:
+            raise click.UsageError("--once polls with one process; --workers is for the daemon")
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            raise click.UsageError(
+                f"--workers {processes} needs PostgreSQL: SQLite serves one worker process "
+                "(it polls schedule.workers feeds at once). Set database_url or "
+                "MONITOR_DATABASE_URL to postgresql+psycopg://user@host/db, or drop --workers.")
     setup_logging(settings.log_level)
     initialise(settings, make_engine(settings.database_url), load_ruleset(settings.rules_file))
     if once:
@@ -46,7 +62,11 @@ def run(config, once: bool) -> None:
                    f"{report.errors} failed; {report.new_items} new items, "
                    f"{report.relevant_items} relevant")
         return
-    run_daemon(settings)
+    if processes > 1:
+        from monitor.supervisor import run_workers
+
+        raise SystemExit(run_workers(settings, processes))
+    run_daemon(settings, parent_pid=parent_pid)
 
 
 @cli.command()
@@ -109,12 +129,42 @@ def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_js
     print_rows(rows, as_json, render)
 
 
+@items.command("search")
+@config_option
+@click.argument("query", nargs=-1, required=True)
+@click.option("--relevant", is_flag=True, help="Only relevant items.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most N items.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
+                 as_json: bool) -> None:
+    """Full-text search of stored items' titles and texts, best match first, with snippets.
+
+    Words must all appear (case and accents do not matter), "quotes" keep a phrase, OR offers
+    a choice, a leading - excludes: monitor items search '"protection des données" OR cndp'.
+    """
+    from monitor.store.search import search_items
+    from monitor.textsearch import parse_query
+
+    try:
+        parsed = parse_query(" ".join(query))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    rows = search_items(_engine(config), parsed, relevant=True if relevant else None,
+                        limit=limit)
+    print_rows(rows, as_json, lambda r: (
+        f"{r['id']:>6} {'R' if r['relevant'] else '-'} {r['rank']:>9.3g} "
+        f"{shorten(r['feed'] or 'corpus', 18):<18} {shorten(r['title'], 70)}\n"
+        f"{'':>16}{r['snippet']}"))
+
+
 @items.command("show")
 @config_option
 @click.argument("item_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def items_show(config, item_id: int, as_json: bool) -> None:
     """One item with its text and why it was judged so."""
+    from monitor.cli.output import span_labels
     from monitor.store.items import get_item
 
     item = get_item(_engine(config), item_id)
@@ -123,7 +173,9 @@ def items_show(config, item_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(item, ensure_ascii=False, default=str))
         return
-    verdict = load_ruleset(config.settings.rules_file).classify(item["title"], item["text"])
+    # a corpus file's text starts with its own title line: it is classified as one text
+    title = "" if item["text_source"] == "corpus" else item["title"]
+    verdict = load_ruleset(config.settings.rules_file).classify(title, item["text"])
     click.echo(item["title"])
     click.echo(f"url: {item['url'] or '-'}\nfeed: {item['feed'] or 'corpus'}"
                f"\npublished: {item['published'] or '-'}  fetched: {item['fetched_at']}"
@@ -133,14 +185,15 @@ def items_show(config, item_id: int, as_json: bool) -> None:
     click.echo(f"verdict: {'RELEVANT' if item['relevant'] else 'not relevant'} "
                f"score={item['score']:g} topics={','.join(item['topics']) or '-'} "
                f"(rules {item['rules_version']}); corpus file: {item['corpus_file'] or '-'}")
-    click.echo("why (current rules):")
+    same = "" if verdict.version == item["rules_version"] else " (the rules changed since)"
+    click.echo(f"why (current rules {verdict.version}{same}):")
     for line in verdict_lines(verdict):
         click.echo(line)
     stored = item["matches"] or []
-    click.echo(f"matches ({len(stored)}):")
-    for field, text in (("title", item["title"]), ("body", item["text"])):
-        spans = [(m["start"], m["end"]) for m in stored if m["field"] == field]
-        for snippet in highlight(text, spans)[:20]:
+    click.echo(f"matches ({len(stored)}, as stored):")
+    for field, text in (("title", title), ("body", item["text"])):
+        labels = span_labels(stored, field)
+        for snippet in highlight(text, list(labels), labels=labels)[:20]:
             click.echo(f"  [{field}] {snippet}")
     click.echo("\n" + item["text"])
 

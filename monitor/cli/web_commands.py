@@ -1,0 +1,112 @@
+"""The inspecting commands: serve (the web inspector), export, digest. Thin: parse, call one
+library function."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from datetime import UTC, date, datetime
+
+import click
+
+from monitor.cli import cli, config_option, setup_logging
+from monitor.store.engine import create_schema, make_engine
+
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
+
+
+def _read_engine(config):
+    """The schema made sure of (as every command does), then a read-only engine."""
+    from monitor.web.db import read_engine
+
+    url = config.settings.database_url
+    create_schema(make_engine(url))
+    return read_engine(url)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@cli.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on.")
+@click.option("--token", envvar="MONITOR_WEB_TOKEN", default=None,
+              help="Require this token (16+ characters; also $MONITOR_WEB_TOKEN): "
+                   "'Authorization: Bearer TOKEN', or open a page once with ?token=TOKEN.")
+@click.option("--public", is_flag=True,
+              help="Allow a non-loopback --host without a token (anyone who can reach it reads).")
+def serve(config, host: str, port: int, token: str | None, public: bool) -> None:
+    """Serve the web inspector (read-only): items, feeds, Atom feed, /healthz, /metrics."""
+    import uvicorn
+
+    from monitor.web import create_app
+
+    if token is not None and not _TOKEN.match(token):
+        raise click.BadParameter("use 16 to 200 letters, digits or ._~+/=- "
+                                 "(e.g. from `openssl rand -hex 24`)", param_hint="--token")
+    if not is_loopback(host) and not token and not public:
+        raise click.UsageError(f"--host {host} is not a loopback address: set --token (or "
+                               "MONITOR_WEB_TOKEN) to protect the inspector, or pass --public")
+    settings = config.settings
+    setup_logging(settings.log_level)
+    app = create_app(settings, engine=_read_engine(config), token=token)
+    click.echo(f"monitor inspector on http://{host}:{port}/ (read-only"
+               f"{', token required' if token else ''}); Ctrl-C stops it", err=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
+                server_header=False)
+
+
+@cli.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True,
+              help="jsonl: one JSON object per line; csv: a header line, then one record each.")
+@click.option("--relevant", is_flag=True, help="Only relevant items.")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only items kept since DATE (YYYY-MM-DD, UTC, or an ISO 8601 time).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of standard output.")
+def export(config, fmt: str, relevant: bool, since: str | None, output: str | None) -> None:
+    """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory."""
+    from monitor.export import export_items, parse_since
+
+    try:
+        moment = parse_since(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    engine = _read_engine(config)
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            count = export_items(engine, out, fmt=fmt, relevant=relevant, since=moment)
+    else:
+        count = export_items(engine, sys.stdout, fmt=fmt, relevant=relevant, since=moment)
+        sys.stdout.flush()
+    click.echo(f"exported {count} items", err=True)
+
+
+@cli.command()
+@config_option
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD",
+              help="The day (UTC) the items were kept; default: today.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md",
+              show_default=True, help="Markdown or a standalone HTML page.")
+def digest(config, day: str | None, fmt: str) -> None:
+    """The day's relevant items grouped by topic, with links (Markdown or HTML)."""
+    from monitor.digest import build_digest, render_html, render_markdown
+
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(UTC).date()
+    except ValueError:
+        raise click.BadParameter(f"{day!r} is not a date; write YYYY-MM-DD",
+                                 param_hint="--date") from None
+    result = build_digest(_read_engine(config), when)
+    click.echo(render_html(result) if fmt == "html" else render_markdown(result), nl=False)

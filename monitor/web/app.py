@@ -1,0 +1,210 @@
+"""The Starlette application: routes, HTML/JSON rendering, headers. Does I/O (HTTP, read-only DB).
+
+In: the one `Settings` (and optionally an engine and a token). Out: an ASGI app. Every page is
+one context builder (`pages`) rendered twice: by a Jinja2 template (autoescaped) and as JSON at
+the same path plus ``.json``, with the same query parameters. Only GET and HEAD are routed.
+
+Routes: ``/`` and ``/items`` (+ ``/items.json``), ``/items/ID`` (+ ``.json``), ``/feeds``
+(+ ``/feeds.json``), ``/feed.atom``, ``/healthz``, ``/metrics``, ``/static/…``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from monitor.digest import http_url
+from monitor.settings import Settings
+from monitor.web import pages, queries
+from monitor.web.atom import atom_feed
+from monitor.web.auth import TokenGate
+from monitor.web.charts import bar_chart
+from monitor.web.db import read_engine
+from monitor.web.filters import BadParameter, parse_filters
+from monitor.web.highlight import span_segments
+from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
+
+ATOM_ITEMS = 50
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class NotFound(Exception):
+    pass
+
+
+def templates() -> Environment:
+    env = Environment(loader=PackageLoader("monitor.web", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(bar_chart=bar_chart, span_segments=span_segments)
+    env.filters["http_url"] = http_url
+    return env
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, ensure_ascii=False, default=str, indent=1)
+    return Response(body + "\n", status_code=status,
+                    media_type="application/json; charset=utf-8")
+
+
+def json_href(request: Request) -> str:
+    """The address of a page's JSON twin: its path plus .json, the same query."""
+    path = request.url.path
+    path = "/items.json" if path in ("/", "") else path.removesuffix(".json") + ".json"
+    return path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None,
+               token: str | None = None) -> Starlette:
+    """The inspector over `settings.database_url` (read-only), `token` guarding all but /healthz."""
+    engine = engine or read_engine(settings.database_url)
+    env = templates()
+    rules = pages.CurrentRules(settings.rules_file)
+
+    def twin(template: str, build: Callable[[Request], dict]) -> tuple[Callable, Callable]:
+        """The HTML and JSON endpoints of one page, both rendering `build(request)`."""
+
+        def render(request: Request, as_json: bool) -> Response:
+            try:
+                context = build(request)
+            except BadParameter as exc:
+                return error(request, 400, str(exc), as_json)
+            except NotFound as exc:
+                return error(request, 404, str(exc), as_json)
+            except SQLAlchemyError as exc:
+                return error(request, 503, f"the database cannot be read: "
+                             f"{exc.__class__.__name__}; is `monitor init` done?", as_json)
+            if as_json:
+                return json_response(context)
+            html = env.get_template(template).render(
+                **context, path=request.url.path, json_href=json_href(request),
+                rules_error=rules.error)
+            return HTMLResponse(html)
+
+        return (lambda request: render(request, False)), (lambda request: render(request, True))
+
+    def error(request: Request, status: int, message: str, as_json: bool) -> Response:
+        if as_json:
+            return json_response({"error": message, "status": status}, status)
+        html = env.get_template("error.html").render(
+            status=status, message=message, path=request.url.path, json_href=json_href(request))
+        return HTMLResponse(html, status_code=status)
+
+    def build_items(request: Request) -> dict:
+        return pages.items_page(engine, parse_filters(request.query_params), rules.get())
+
+    def build_item(request: Request) -> dict:
+        item_id = request.path_params["item_id"]
+        context = pages.item_page(engine, item_id, rules.get())
+        if context is None:
+            raise NotFound(f"no item with id {item_id}")
+        return context
+
+    def build_feeds(request: Request) -> dict:
+        raw = request.query_params.get("days") or "30"
+        if not raw.isdigit() or not 1 <= int(raw) <= 366:
+            raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
+        return pages.feeds_page(engine, days=int(raw))
+
+    items_html, items_json = twin("items.html", build_items)
+    item_html, item_json = twin("item.html", build_item)
+    feeds_html, feeds_json = twin("feeds.html", build_feeds)
+
+    def atom(request: Request) -> Response:
+        try:
+            filters = parse_filters(request.query_params)
+        except BadParameter as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+        filters = replace(filters, relevant=True, before=None,
+                          limit=min(filters.limit, ATOM_ITEMS))
+        context = pages.items_page(engine, filters, None)
+        base = str(request.base_url)
+        body = atom_feed(self_url=str(request.url), base_url=base, items=context["items"],
+                         title="monitor: relevant items"
+                         + (f" ({', '.join(f'{k}={v}' for k, v in filters.active.items())})"
+                            if len(filters.active) > 1 else ""))
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    def healthz(request: Request) -> Response:
+        now = datetime.now(UTC)
+        try:
+            with engine.connect() as conn:
+                figures = queries.health_figures(conn)
+        except SQLAlchemyError as exc:
+            return json_response({"status": "error", "database": "unreachable",
+                                  "error": f"{exc.__class__.__name__}"}, 503)
+        last = figures["last_success"]
+        return json_response({
+            "status": "ok", "database": "ok",
+            "last_successful_poll": last.isoformat() if last else None,
+            "last_successful_poll_age_seconds": round((now - last).total_seconds(), 1)
+            if last else None,
+        })
+
+    def metrics(request: Request) -> Response:
+        now = datetime.now(UTC)
+        try:
+            with engine.connect() as conn:
+                figures = queries.metric_figures(conn, now=now, buckets=DURATION_BUCKETS)
+        except SQLAlchemyError as exc:
+            return Response(f"# database unreachable: {exc.__class__.__name__}\n",
+                            status_code=503, media_type=CONTENT_TYPE)
+        return Response(render_metrics(figures, now=now), media_type=CONTENT_TYPE)
+
+    routes = [
+        Route("/", items_html), Route("/items", items_html), Route("/items.json", items_json),
+        Route("/items/{item_id:int}", item_html), Route("/items/{item_id:int}.json", item_json),
+        Route("/feeds", feeds_html), Route("/feeds.json", feeds_json),
+        Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
+        Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.engine = engine
+    asgi: Any = ServerHeaders(app)
+    if token:
+        asgi = TokenGate(asgi, token)
+    return asgi
+
+
+class ServerHeaders:
+    """Adds the security headers and ``Server-Timing: app;dur=MS`` (time to the first byte of
+    the answer, measured in the server) to every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                headers.append((b"server-timing", f"app;dur={elapsed:.2f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

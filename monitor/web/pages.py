@@ -1,0 +1,173 @@
+"""One context builder per page; the HTML template and the ``.json`` twin render the same dict.
+
+In: a read-only `Engine`, parsed `ItemFilters` or an id, the current rules. Out: plain dicts
+(JSON-ready: strings, numbers, lists). Does I/O (read only) through `queries` and `search`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from monitor.errors import RulesError
+from monitor.rules import RuleSet, load_ruleset
+from monitor.rules.ruleset import TOPICS
+from monitor.store.feeds import feed_health
+from monitor.web import queries
+from monitor.web.charts import day_series
+from monitor.web.filters import ItemFilters
+from monitor.web.highlight import segments
+from monitor.web.search import index_kind, search_items
+
+LANGUAGES = ("fr", "ar", "en")
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+
+
+class CurrentRules:
+    """rules.yaml compiled, re-read when the file changes; the last good rules are kept (with
+    the error) when an edit is invalid, and None is given if it never loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: float | None = None
+        self._rules: RuleSet | None = None
+        self.error: str | None = None
+
+    def get(self) -> RuleSet | None:
+        try:
+            stamp = self.path.stat().st_mtime
+        except OSError as exc:
+            self.error = f"{self.path}: {exc.strerror}"
+            return self._rules
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._rules, self.error = load_ruleset(self.path), None
+            except RulesError as exc:
+                self.error = str(exc)
+        return self._rules
+
+
+def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> dict:
+    """The listing: one keyset page, the filters in force, the next page and the choices."""
+    with engine.connect() as conn:
+        rows = search_items(conn, filters) if filters.q else queries.list_items(conn, filters)
+        method = (index_kind(conn) or "substring") if filters.q else None
+        feed_choices = queries.feed_choices(conn)
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    for row in rows:
+        row["dir"] = text_direction(row["lang"])
+    next_page = None
+    if more:
+        query = filters.query_string(before=rows[-1]["id"])
+        next_page = {"before": rows[-1]["id"], "html": f"/items{query}",
+                     "json": f"/items.json{query}"}
+    topics = sorted({r.topic for r in rules.spec.rules if r.topic} if rules else set(TOPICS))
+    langs = sorted(set(LANGUAGES) | {f["lang"] for f in feed_choices if f["lang"]})
+    return {
+        "page": "items",
+        "filters": filters.active,
+        "before": filters.before,
+        "limit": filters.limit,
+        "search": {"q": filters.q, "index": method} if filters.q else None,
+        "items": rows,
+        "count": len(rows),
+        "next": next_page,
+        "first": ({"html": f"/items{filters.query_string(before=None)}",
+                   "json": f"/items.json{filters.query_string(before=None)}"}
+                  if filters.before else None),
+        "choices": {"feeds": feed_choices, "topics": topics, "langs": langs},
+    }
+
+
+def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
+    """One item: its columns, its title and text cut into highlight segments, the score built up
+    rule by rule with the current rules, and the same text in other feeds. None if absent."""
+    with engine.connect() as conn:
+        item = queries.get_item(conn, item_id)
+        if item is None:
+            return None
+        copies = queries.same_text_elsewhere(conn, item)
+    matches = item["matches"]
+    return {
+        "page": "item",
+        "item": item,
+        "dir": text_direction(item["lang"]),
+        "title_segments": segments(item["title"], matches, field="title"),
+        "text_segments": segments(item["text"], matches, field="body"),
+        "terms": term_counts(matches),
+        "explanation": explain(rules, item),
+        "also_published": copies,
+        "also_published_by": "same text (content hash) in other feeds",
+    }
+
+
+def term_counts(matches: list[dict]) -> list[dict]:
+    counts: dict[str, dict] = {}
+    for match in matches:
+        entry = counts.setdefault(match["term"], {"term": match["term"], "group": match["group"],
+                                                  "count": 0})
+        entry["count"] += 1
+    return sorted(counts.values(), key=lambda e: (-e["count"], e["term"]))
+
+
+def explain(rules: RuleSet | None, item: dict) -> dict | None:
+    """The current rules applied to the item's title and text, rule by rule, with the running
+    total; None when the rules cannot be loaded."""
+    if rules is None:
+        return None
+    verdict = rules.classify(item["title"], item["text"])
+    steps, total = [], 0.0
+    for outcome in verdict.rules:
+        if outcome.fired:
+            total += outcome.weight
+        steps.append({"rule": outcome.name, "topic": outcome.topic, "weight": outcome.weight,
+                      "fired": outcome.fired, "why": outcome.why, "hits": outcome.hits,
+                      "total": round(total, 4)})
+    return {"rules_version": verdict.version, "same_as_stored":
+            verdict.version == item["rules_version"], "score": verdict.score,
+            "threshold": verdict.threshold, "relevant": verdict.relevant,
+            "topics": list(verdict.topics), "steps": steps}
+
+
+def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None) -> dict:
+    """Every feed's health and yield, and items / relevant items per day over `days` days."""
+    today = today or datetime.now(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    with engine.connect() as conn:
+        counts = queries.daily_counts(conn, first_day)
+    rows = []
+    overall: dict[str, list[int]] = {}
+    for feed_id, per_day in counts.items():
+        if feed_id is None:  # the seed corpus, imported by `monitor init`
+            continue
+        for day, (n, r) in per_day.items():
+            total = overall.setdefault(day, [0, 0])
+            total[0] += n
+            total[1] += r
+    for feed in feed_health(engine):
+        per_day = counts.get(feed["id"], {})
+        in_window = sum(n for n, _ in per_day.values())
+        rows.append({
+            **feed,
+            "items_per_day": round(in_window / days, 2),
+            "relevant_share": (round(feed["relevant_items"] / feed["items"], 3)
+                               if feed["items"] else None),
+            "days": day_series(first_day, today, per_day),
+        })
+    return {
+        "page": "feeds",
+        "days": days, "first_day": first_day.isoformat(), "last_day": today.isoformat(),
+        "feeds": rows,
+        "totals": {"items": sum(f["items"] for f in rows),
+                   "relevant_items": sum(f["relevant_items"] for f in rows),
+                   "days": day_series(first_day, today, overall)},
+    }
+
+
+def text_direction(lang: str | None) -> str:
+    """'rtl' for right-to-left languages, else 'auto' (the browser looks at the text)."""
+    return "rtl" if (lang or "").split("-")[0] in RTL_LANGUAGES else "auto"

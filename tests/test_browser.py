@@ -1,0 +1,203 @@
+"""The inspector in a real browser: headless Chromium (Debian's, driven by Playwright; no browser
+download) against `monitor serve` on loopback, over a database filled by a real `run --once` on
+the loopback fixture sites plus an Arabic site with a hostile story. Search, filter, open an
+item, see the highlights, right-to-left Arabic, no script ever runs; screenshots of the pages go
+to artifacts/screenshots/ (kept by CI, not committed).
+
+Skipped when Playwright or /usr/bin/chromium is missing, unless MONITOR_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Project
+from tests.httpserver import LoopbackServer, Reply
+from tests.sites import HTML, RSS, build_sites, rss
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+ARABIC_TITLE = "المغرب يعتمد استراتيجية وطنية للذكاء الاصطناعي والأمن السيبراني"
+ARABIC_PARAGRAPHS = [
+    "أعلنت وزارة الانتقال الرقمي وإصلاح الإدارة في المغرب عن إطلاق استراتيجية وطنية جديدة "
+    "للذكاء الاصطناعي، تهدف إلى دعم التحول الرقمي للإدارة العمومية وتكوين الكفاءات الشابة.",
+    "وتشمل الاستراتيجية تعزيز الأمن السيبراني بتنسيق مع المديرية العامة لأمن نظم المعلومات، "
+    "وحماية المعطيات الشخصية وفق القانون 09-08 تحت إشراف اللجنة الوطنية لمراقبة حماية "
+    "المعطيات ذات الطابع الشخصي.",
+    "وأكدت الوزارة أن المغرب يسعى إلى أن يصبح مركزا إقليميا للابتكار في مجال الذكاء "
+    "الاصطناعي، عبر الشراكات مع الجامعات ومراكز البحث والمقاولات الناشئة.",
+    "كما ستخصص ميزانية لتكوين آلاف المهندسين والباحثين في مجالات البيانات والأمن السيبراني "
+    "خلال السنوات المقبلة، في إطار رؤية المغرب الرقمي 2030.",
+]
+HOSTILE_TITLE = "Le Maroc et l'IA <script>alert('title')</script>"
+HOSTILE_PARAGRAPHS = [
+    "La cybersécurité au Maroc <script>alert('body')</script> : la DGSSI et le maCERT "
+    "renforcent la protection des infrastructures, selon la loi 05-20.",
+    "\"><img src=x onerror=alert('img')> L'intelligence artificielle au Maroc progresse, "
+    "et la CNDP veille à la protection des données personnelles (loi 09-08).",
+    "Le ministère de la Transition numérique prépare la stratégie Maroc Digital 2030 avec "
+    "l'Agence de Développement du Digital et les universités du Royaume.",
+]
+
+
+def _page(title: str, paragraphs: list[str], lang: str) -> bytes:
+    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    direction = ' dir="rtl"' if lang == "ar" else ""
+    return (f'<!DOCTYPE html><html lang="{lang}"{direction}><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title></head><body><main><article>"
+            f"<h1>{html.escape(title)}</h1>{body}</article></main></body></html>").encode()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    required = os.environ.get("MONITOR_REQUIRE_BROWSER") == "1"
+
+    def unavailable(reason: str):
+        if required:
+            pytest.fail(f"a browser is required (MONITOR_REQUIRE_BROWSER=1) but {reason}")
+        pytest.skip(reason)
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed")
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def served(project: Project):
+    """`run --once` over the loopback sites, then `monitor serve` on loopback: its base URL."""
+    sites = build_sites()
+    extra = LoopbackServer("127.0.0.5")
+    extra.route("/ar/1.html", Reply(_page(ARABIC_TITLE, ARABIC_PARAGRAPHS, "ar"),
+                                    content_type=HTML))
+    extra.route("/fr/hostile.html", Reply(_page(HOSTILE_TITLE, HOSTILE_PARAGRAPHS, "fr"),
+                                          content_type=HTML))
+    extra.route("/rss.xml", Reply(rss([
+        {"title": ARABIC_TITLE, "link": extra.url("/ar/1.html"), "guid": "ar-1"},
+        {"title": HOSTILE_TITLE, "link": extra.url("/fr/hostile.html"), "guid": "hostile"},
+    ], link=extra.url("/")), content_type=RSS))
+    feeds = [f for f in sites.feeds() if "broken" not in f["name"]]
+    feeds += [{"url": extra.url("/rss.xml"), "name": "موقع عربي", "lang": "ar"},
+              {"url": sites.broken.url("/missing.xml"), "name": "broken /missing.xml"}]
+    project.write_feeds(feeds)
+    project.cli("init")
+    project.cli("run", "--once")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "serve", "--port", str(port),
+         "--config", str(project.config)],
+        cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"monitor serve did not start: {server.stderr.read()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+        sites.close()
+        extra.close()
+
+
+@pytest.mark.slow
+def test_search_filter_open_and_read_in_a_browser(browser, served: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # The list, newest first, readable without JavaScript.
+    page.goto(f"{served}/")
+    assert page.locator("ol.items > li").count() >= 20
+    assert page.locator("li.item h2").first.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "items.png"), full_page=True)
+
+    # Search: type, submit the form, every result shows its hits marked.
+    page.fill("input[name=q]", "cybersécurité")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/items?*q=cybers*")
+    results = page.locator("ol.items > li")
+    assert results.count() >= 3
+    for index in range(results.count()):
+        assert results.nth(index).locator("mark").count() >= 1
+    page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
+
+    # Filter: relevant only, kept with the search.
+    page.select_option("select[name=relevant]", "1")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**relevant=1**")
+    assert "q=cybers" in page.url
+    relevant = page.locator("ol.items > li")
+    assert relevant.count() >= 1
+    assert relevant.count() == page.locator("ol.items > li.is-relevant").count()
+
+    # Open an item: the text with highlighted terms, the score rule by rule.
+    first_title = relevant.first.locator("h2 a").inner_text()
+    relevant.first.locator("h2 a").click()
+    page.wait_for_url("**/items/*")
+    assert page.locator("h1").inner_text() == first_title
+    marks = page.locator("div.body mark")
+    assert marks.count() >= 3 and marks.first.is_visible()
+    assert page.locator("table.rules tr.fired").count() >= 1
+    assert page.locator("a.original").get_attribute("href").startswith("http://127.0.0.")
+    page.screenshot(path=str(SCREENSHOTS / "item.png"), full_page=True)
+
+    # The hostile story: its markup is shown as text, nothing ran.
+    page.goto(f"{served}/items?q=DGSSI+maCERT+onerror")
+    page.locator("ol.items > li h2 a").first.click()
+    page.wait_for_url("**/items/*")
+    assert "<script>alert('title')</script>" in page.locator("h1").inner_text()
+    assert "<img src=x onerror=alert('img')>" in page.locator("div.body").inner_text()
+    assert page.locator("div.body img, h1 script, div.body script").count() == 0
+
+    # Arabic reads right to left.
+    page.goto(f"{served}/items?lang=ar")
+    page.locator("ol.items > li h2 a").first.click()
+    page.wait_for_url("**/items/*")
+    assert page.locator("h1").inner_text() == ARABIC_TITLE
+    assert page.eval_on_selector("div.body", "e => getComputedStyle(e).direction") == "rtl"
+    page.screenshot(path=str(SCREENSHOTS / "item-ar.png"), full_page=True)
+
+    # Feeds: health, yield and the charts.
+    page.goto(f"{served}/feeds")
+    assert page.locator("table.feeds tbody tr").count() == 4
+    assert page.locator("svg.chart").count() == 5
+    assert "http-404" in page.locator("tr.failing").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "feeds.png"), full_page=True)
+
+    assert dialogs == [] and errors == []
+    context.close()
