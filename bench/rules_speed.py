@@ -2,8 +2,8 @@
 
 In: config/rules.yaml, the labelled texts of tests/fixtures/rules/*.jsonl and the corpus files
 storage/corpus/*.txt, repeated to a few MB. Out: MB/s (UTF-8 bytes of input per CPU second of
-this process: one core, normalisation included) of `RuleSet.classify_many` (the figure), of
-`classify` one text at a time, of its steps, and of a naive baseline measured in the same run:
+this process: one core, normalisation included) of `RuleSet.classify` one text at a time (the
+figure), of its steps, and of a naive baseline measured in the same run:
 one compiled regex per term (case-insensitive, word-bounded) over each text, hits counted per
 group. Prints the ratio. Not a test: figures vary with the machine and its load.
 
