@@ -26,8 +26,9 @@ once, here, by running the automaton over the keys themselves.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]  # C helper
 from dataclasses import dataclass
+from operator import itemgetter
 
 import ahocorasick_rs
 
@@ -43,6 +44,9 @@ _VERB_CLITICS = frozenset(b"jmntsJMNTS")
 _DOUBLE_GAPS_UP_TO = 3  # phrases with at most this many gaps get one-or-two-separator keys
 
 Hit = tuple[int, int, int]  # (unit, start, end) in folded positions; start is the space before
+_UNIT = itemgetter(0)
+_chain = itertools.chain.from_iterable
+_NOTHING: frozenset = frozenset()
 
 
 def _is_arabic(word: str) -> bool:
@@ -104,12 +108,21 @@ class Matcher:
         self.unit_terms_by_group: list[dict[str, tuple[int, ...]]] = [
             {g: tuple(t for t in ts if terms[t].group == g) for g in dict.fromkeys(
                 terms[t].group for t in ts)} for ts in self.unit_terms]
+        self.group_unit_terms: dict[str, dict[int, tuple[int, ...]]] = {}  # the same by group
+        for unit, by_group in enumerate(self.unit_terms_by_group):
+            for group, found in by_group.items():
+                self.group_unit_terms.setdefault(group, {})[unit] = found
         # the same, as counted for a match in the title: "^group" (see `field_counts`)
         self.title_groups = [tuple("^" + g for g in gs) for gs in self.unit_groups]
         self.has_capitals = any(c is not None for c in self._capitals)
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
             self.keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
         self.containers = self._containments(masks)
+        self._container_units = frozenset(self.containers)
+        self._contained = {unit: tuple((c.offset, c.unit, c.groups, c.checked) for c in found)
+                           for unit, found in self.containers.items()}  # plain, for speed
+        self._plain = {k: g for gs in self.unit_groups for g in gs for k in (g, "^" + g)}
+        self._capital_keys = frozenset(k for k, c in enumerate(self._capitals) if c is not None)
 
     @property
     def key_count(self) -> int:
@@ -118,7 +131,7 @@ class Matcher:
     def find(self, data: bytes) -> list[Hit]:
         """Every hit in a folded text (`Folded.data`), overlapping ones included."""
         found = self._automaton.find_matches_as_indexes(data.lower(), overlapping=True)
-        if self.has_capitals:
+        if self.has_capitals and not self._capital_keys.isdisjoint(map(_UNIT, found)):
             capitals, shift = self._capitals, len(self.keys)
             found += [(shift + k, s, e) for k, s, e in found
                       if capitals[k] is not None and data[s:e] == capitals[k]
@@ -128,20 +141,23 @@ class Matcher:
     def uncounted(self, hits: list[Hit]) -> set[tuple[int, int, str]]:
         """(start, unit, group) of the hits that lie inside a longer hit of the same group or
         inside a hit of a mask group: they are matched but not counted."""
-        containers = self.containers
+        containers = self._contained
         inside = [(s, u) for u, s, _ in hits if u in containers]
         if not inside:
             return set()
         present = None
-        out = set()
+        out: set[tuple[int, int, str]] = set()
+        add = out.add
         for start, unit in inside:
-            for c in containers[unit]:
-                if c.checked:  # an acronym inside: there only if its capitals were
+            for offset, inner, groups, checked in containers[unit]:
+                at = start + offset
+                if checked:  # an acronym inside: there only if its capitals were
                     if present is None:
                         present = {(s, u) for u, s, _ in hits}
-                    if (start + c.offset, c.unit) not in present:
+                    if (at, inner) not in present:
                         continue
-                out.update((start + c.offset, c.unit, group) for group in c.groups)
+                for group in groups:
+                    add((at, inner, group))
         return out
 
     def _containments(self, masks: frozenset[str]) -> dict[int, tuple[_Contained, ...]]:
@@ -174,3 +190,25 @@ class Matcher:
         title = self.title_groups
         return Counter(itertools.chain.from_iterable(
             [title[u] if s < cut else body[u] for u, s, _ in hits]))
+
+    def tally(self, hits: list[Hit], cut: int) -> tuple[dict, set[str], frozenset | set]:
+        """What deciding needs, in one go: (`n`, present, uncounted). `n` is `field_counts`
+        (a plain dict) with `uncounted` applied; present: the groups with a count above 0 in
+        the title or the body; uncounted: as `uncounted`."""
+        body = self.unit_groups
+        units = list(map(_UNIT, hits))
+        n: dict[str, int] = {}
+        if cut:
+            title = self.title_groups
+            _count_elements(n, _chain([title[u] if s < cut else body[u] for u, s, _ in hits]))
+        else:
+            _count_elements(n, _chain(map(body.__getitem__, units)))
+        plain = self._plain  # "g" and "^g" -> "g"
+        if self._container_units.isdisjoint(units):
+            return n, set(map(plain.__getitem__, n)), _NOTHING
+        uncounted = self.uncounted(hits)
+        if not uncounted:
+            return n, set(map(plain.__getitem__, n)), uncounted
+        for start, _, group in uncounted:
+            n["^" + group if start < cut else group] -= 1
+        return n, {plain[g] for g, count in n.items() if count > 0}, uncounted

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from itertools import compress
+from operator import itemgetter
 from typing import NamedTuple
 
 from monitor.rules.compile import Hit, Matcher
@@ -23,6 +24,7 @@ from monitor.rules.ruleset import Rule, RuleSpec
 FIELDS = ("title", "body")
 # Title and body are folded as one text around a marker no key can cross.
 _JOIN = " \x04 "
+_UNIT = itemgetter(0)  # of a hit
 _WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
@@ -51,31 +53,31 @@ class _Counts:
     """What the rules ask of the hits of one text: counts per group and field, words, distances."""
 
     __slots__ = ("matcher", "title_weight", "data", "folded", "cut", "title_len", "hits",
-                 "uncounted", "n", "present", "_words", "_word_at", "_distinct")
+                 "uncounted", "n", "present", "_words", "_words_at_least", "_word_at",
+                 "_distinct")
 
     def __init__(self, matcher: Matcher, title_weight: float, data: bytes, hits: list[Hit],
                  cut: int, folded: Folded | None = None, title_len: int = 0) -> None:
         self.matcher, self.title_weight, self.data = matcher, title_weight, data
         self.folded, self.cut, self.title_len = folded, cut, title_len  # folded: for offsets
         self.hits = hits
-        self.n = n = matcher.field_counts(hits, cut)  # body: n[g], title: n["^" + g]
-        self.uncounted = matcher.uncounted(hits) if matcher.containers else frozenset()
-        for start, _, group in self.uncounted:
-            n["^" + group if start < cut else group] -= 1
-        # groups with a match (title or body): a quick first test for the rules
-        self.present = {g[1:] if g[0] == "^" else g for g, count in n.items() if count > 0}
+        # n: body n[g], title n["^" + g] (absent: 0); present: the groups with a match (title
+        # or body), a quick first test for the rules
+        self.n, self.present, self.uncounted = matcher.tally(hits, cut)
         self._words: int | None = None
+        self._words_at_least = -1  # the words of a beginning of the text, once counted
         self._word_at: dict[int, int] | None = None
-        self._distinct: dict[tuple[str, str | None], int] = {}
+        self._distinct: dict[tuple[str, str | None], int] | None = None  # made when asked
 
     def count(self, kind: str, group: str, only: str | None = None) -> float:
+        n = self.n
         if kind == "hits":
-            title = self.n["^" + group] * self.title_weight if only != "body" else 0.0
-            return title + (self.n[group] if only != "title" else 0)
+            title = n.get("^" + group, 0) * self.title_weight if only != "body" else 0.0
+            return title + (n.get(group, 0) if only != "title" else 0)
         if kind in FIELDS:
             if only not in (None, kind):
                 return 0.0
-            return float(self.n["^" + group] if kind == "title" else self.n[group])
+            return float(n.get("^" + group, 0) if kind == "title" else n.get(group, 0))
         if kind == "distinct":
             return float(self.distinct(group, only))
         if kind == "density":
@@ -85,22 +87,35 @@ class _Counts:
     def distinct(self, group: str, only: str | None) -> int:
         """Different terms of `group` counted (in one field, or both)."""
         key = (group, only)
+        if self._distinct is None:
+            self._distinct = {}
         if key not in self._distinct:
             found: set[int] = set()
-            by_group, cut, uncounted = self.matcher.unit_terms_by_group, self.cut, self.uncounted
-            for unit, start, _ in self.hits:
-                terms = by_group[unit].get(group)
-                if terms and (only is None or (start < cut) == (only == "title")) and (
+            terms_of = self.matcher.group_unit_terms.get(group, {})  # unit -> terms of group
+            cut, uncounted, hits = self.cut, self.uncounted, self.hits
+            for unit, start, _ in compress(hits, map(terms_of.__contains__, map(_UNIT, hits))):
+                if (only is None or (start < cut) == (only == "title")) and (
                         not uncounted or (start, unit, group) not in uncounted):
-                    found.update(terms)
+                    found.update(terms_of[unit])
             self._distinct[key] = len(found)
         return self._distinct[key]
 
-    def words(self) -> int:
-        """Words in the title and body (counted when a rule asks)."""
+    def words(self, beyond: float | None = None) -> int:
+        """Words in the title and body (counted when a rule asks). With `beyond`: the same,
+        or, in a long text, the words of its beginning when they are already more than
+        `beyond` (what a comparison with `beyond` needs)."""
         if self._words is None:  # a word is a space followed by a non-space
-            marked = self.data.translate(_WORDS)
-            self._words = marked.count(b" x") - (1 if self.cut else 0)
+            data = self.data
+            if beyond is not None and beyond >= 0:
+                if self._words_at_least > beyond:
+                    return self._words_at_least
+                size = 8 * (int(beyond) + 2)  # words are seldom shorter than 7 letters
+                if len(data) > size + size // 2:  # never more than the count of the whole text
+                    part = data[:size].translate(_WORDS).count(b" x") - (1 if self.cut else 0)
+                    if part > beyond:
+                        self._words_at_least = part
+                        return part
+            self._words = data.translate(_WORDS).count(b" x") - (1 if self.cut else 0)
         return self._words
 
     def near(self, first: str, second: str, window: int, only: str | None = None) -> bool:
@@ -235,6 +250,9 @@ class Verdict:
         }
 
 
+_new_verdict = object.__new__
+
+
 class RuleSet:
     """Compiled rules, ready to classify many texts."""
 
@@ -251,12 +269,13 @@ class RuleSet:
     def classify(self, title: str, body: str) -> Verdict:
         if title:
             folded = fold_text(f" {title}{_JOIN}{body} ", padded=True)
-            cut = folded.data.find(b"\x04")
+            data = folded.data
+            cut = data.find(b"\x04")
         else:
-            folded, cut = fold_text(body), 0
-        hits = self.matcher.find(folded.data)
-        return self._verdict(_Counts(self.matcher, self.spec.title_weight, folded.data, hits,
-                                     cut, folded, len(title)))
+            folded = fold_text(body)
+            data, cut = folded.data, 0
+        return self._verdict(_Counts(self.matcher, self.spec.title_weight, data,
+                                     self.matcher.find(data), cut, folded, len(title)))
 
     def _verdict(self, counts: _Counts) -> Verdict:
         spec = self.spec
@@ -269,9 +288,12 @@ class RuleSet:
             outcome = (score, positive and score >= spec.threshold, topics)
             if len(self._outcomes) < 100_000:
                 self._outcomes[fired] = outcome
-        return Verdict(relevant=outcome[1], score=outcome[0], topics=outcome[2],
-                       threshold=spec.threshold, version=self.version, fired=fired, spec=spec,
-                       counts=counts)
+        # as Verdict(...) with keywords, without the cost of the call (many short texts)
+        verdict = _new_verdict(Verdict)
+        verdict.score, verdict.relevant, verdict.topics = outcome
+        verdict.threshold, verdict.version, verdict._spec = spec.threshold, self.version, spec
+        verdict.fired, verdict._counts, verdict._rules, verdict._matches = fired, counts, None, None
+        return verdict
 
 
 def compile_rules(rules: tuple[Rule, ...]) -> Callable[..., tuple[bool, ...]]:
@@ -279,15 +301,30 @@ def compile_rules(rules: tuple[Rule, ...]) -> Callable[..., tuple[bool, ...]]:
     parsed rules (group names and numbers only: nothing of the file is run as code). `g` is
     the set of groups with a match: a rule is tested only when the groups it cannot do without
     are there. It decides exactly as `_unmet` explains, much faster (tests compare the two)."""
+    needs = [set(rule.all) | (rule.when.required() if rule.when else set()) for rule in rules]
     lines = ["def decide(n, g, w, c):"]
-    for index, rule in enumerate(rules):
-        needs = sorted(set(rule.all) | (rule.when.required() if rule.when else set()))
-        test = " and ".join(f"{group!r} in g" for group in needs) or "True"
-        lines.append(f"    r{index} = {test} and bool({rule_source(rule)})")
+    if rules:
+        lines.append("    " + " = ".join(f"r{i}" for i in range(len(rules))) + " = False")
+    lines += _nested([(i, needs[i]) for i in range(len(rules))], rules, "    ")
     lines.append("    return (" + "".join(f"r{i}, " for i in range(len(rules))) + ")")
     namespace: dict = {"__builtins__": {"bool": bool, "max": max}}
     exec(compile("\n".join(lines), "<rules>", "exec"), namespace)  # noqa: S102
     return namespace["decide"]
+
+
+def _nested(todo: list[tuple[int, set[str]]], rules: tuple[Rule, ...], indent: str) -> list[str]:
+    """Source lines setting r<index> for the rules of `todo` (index, groups still to test),
+    the group that most of them need tested once for all of them (`if 'morocco' in g:`)."""
+    lines = [f"{indent}r{i} = bool({rule_source(rules[i])})" for i, left in todo if not left]
+    todo = [(i, left) for i, left in todo if left]
+    while todo:
+        counts = Counter(group for _, left in todo for group in left)
+        group = min(counts, key=lambda name: (-counts[name], name))
+        lines.append(f"{indent}if {group!r} in g:")
+        lines += _nested([(i, left - {group}) for i, left in todo if group in left], rules,
+                         indent + "    ")
+        todo = [(i, left) for i, left in todo if group not in left]
+    return lines
 
 
 def rule_source(rule: Rule) -> str:

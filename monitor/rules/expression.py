@@ -140,7 +140,9 @@ class _Compare(Expr):
         return frozenset()
 
     def source(self, only: str | None) -> str:
-        value = "c.words()" if self.kind == "words" else count_source(self.kind, self.group, only)
+        if self.kind == "words":  # compared to a number: counting may stop past it
+            return f"(c.words({self.number!r}) {self.op} {self.number!r})"
+        value = count_source(self.kind, self.group, only)
         return f"({value} {self.op} {self.number!r})"
 
 
