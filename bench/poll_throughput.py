@@ -175,8 +175,8 @@ def _schema_url(url: str):
     return f"{base}?options=-csearch_path%3D{schema}", admin, schema
 
 
-def _claim_and_record(url: str, worker: int, threads: int, seconds: float):
-    """One client process: `threads` threads claiming 4 feeds and recording each poll."""
+def _engine_noting_backends(url: str):
+    """An engine, and the list of PostgreSQL backend pids its connections get (for their CPU)."""
     engine = make_engine(url)
     backends: list[int] = []
 
@@ -185,6 +185,13 @@ def _claim_and_record(url: str, worker: int, threads: int, seconds: float):
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backends.append(cursor.fetchone()[0])
+
+    return engine, backends
+
+
+def _claim_and_record(url: str, worker: int, threads: int, seconds: float):
+    """One client process: `threads` threads claiming 4 feeds and recording each poll."""
+    engine, backends = _engine_noting_backends(url)
 
     done, claims = [0], []
     cpu = time.process_time()
@@ -265,14 +272,7 @@ def _insert_items(url: str, worker: int, count: int):
     """One client process: `count` items of seed-sized texts, each in its own transaction."""
     from monitor.store.items import NewItem, insert_item
 
-    engine = make_engine(url)
-    backends: list[int] = []
-
-    @event.listens_for(engine, "connect")
-    def _backend(dbapi_connection, _record) -> None:
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            backends.append(cursor.fetchone()[0])
+    engine, backends = _engine_noting_backends(url)
 
     seeds = [p.read_text(encoding="utf-8") for p in
              sorted((ROOT / "storage" / "corpus").glob("00[0-4]_*.txt"))]

@@ -28,28 +28,28 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import text
 
-from monitor.settings import load_settings
-from monitor.store.engine import create_schema, make_engine
-from monitor.store.schema import feeds, items
-from monitor.web import create_app
-from monitor.web.db import read_engine
-from monitor.web.filters import ItemFilters
-from monitor.web.queries import items_select
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.settings import load_settings  # noqa: E402
+from monitor.store.engine import create_schema, make_engine  # noqa: E402
+from monitor.store.schema import feeds, items  # noqa: E402
+from monitor.web import create_app  # noqa: E402
+from monitor.web.db import read_engine  # noqa: E402
+from monitor.web.filters import ItemFilters  # noqa: E402
+from monitor.web.queries import items_select  # noqa: E402
+from tests.webdata import running  # noqa: E402  (uvicorn on loopback, the tests' own)
+
 TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 ARABIC = ("المغرب", "الذكاء", "الاصطناعي", "الأمن", "السيبراني", "الرقمي", "الحكومة", "الوزارة",
           "التحول", "البيانات", "حماية", "الشركات", "التعاون", "الاستثمار", "الرباط", "قانون",
@@ -146,18 +146,6 @@ def project(folder: Path, url: str):
     return load_settings(config / "monitor.yaml")
 
 
-def serve(app) -> tuple[uvicorn.Server, str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
-
-
 def measure(client: httpx.Client, path: str, repeat: int) -> tuple[float, float, float]:
     """(median server ms, p95 server ms, median round trip ms) over `repeat` requests."""
     client.get(path).raise_for_status()  # warm-up
@@ -203,7 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         since = (datetime.now(UTC) - timedelta(days=200)).date().isoformat()
         until = (datetime.now(UTC) - timedelta(days=190)).date().isoformat()
         print(f"{total} items, newest id {newest}")
-        server, base = serve(create_app(project(folder, url), engine=engine))
         pages = {
             "first page": "/items",
             "2,000 deep (keyset)": f"/items?before={deep}",
@@ -217,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"\n{'request':<24} {'server ms':>10} {'p95':>8} {'round trip':>11}")
         results = {}
-        with httpx.Client(base_url=base, timeout=60) as client:
+        app = create_app(project(folder, url), engine=engine)
+        with running(app) as base, httpx.Client(base_url=base, timeout=60) as client:
             for name, path in pages.items():
                 median, p95, wall = measure(client, path, args.repeat)
                 results[name] = median
                 print(f"{name:<24} {median:>10.1f} {p95:>8.1f} {wall:>11.1f}")
-        server.should_exit = True
 
         print(f"\n{'SQL only (median ms)':<34} {'keyset':>8} {'OFFSET':>8} {'ratio':>7}")
         for label, base_filters in (("unfiltered", ItemFilters()),

@@ -175,15 +175,8 @@ def _xml_entry(raw: dict[str, Any], feed_url: str) -> Entry:
             if summary:
                 break
     published = _utc(dict.get(raw, "published_parsed")) or _utc(dict.get(raw, "updated_parsed"))
-    return Entry(
-        guid=guid or link or (raw_link or "").strip() or _content_hash(title, summary, published),
-        link=link,
-        link_problem=link_problem,
-        title=title,
-        summary=summary,
-        published=published,
-        author=_collapse(raw.get("author")) or None,
-    )
+    return _entry(guid, raw_link, link, link_problem, title, summary, published,
+                  _collapse(raw.get("author")) or None)
 
 
 def _text_of(node: dict[str, Any], key: str) -> str:
@@ -309,15 +302,8 @@ def _json_entry(item: Mapping[str, Any], feed_url: str, feed_author: str | None)
     )
     item_id = item.get("id")
     guid = str(item_id).strip() if isinstance(item_id, str | int) else ""
-    return Entry(
-        guid=guid or link or (raw_link or "").strip() or _content_hash(title, summary, published),
-        link=link,
-        link_problem=link_problem,
-        title=title,
-        summary=summary,
-        published=published,
-        author=_authors(item) or feed_author,
-    )
+    return _entry(guid, raw_link, link, link_problem, title, summary, published,
+                  _authors(item) or feed_author)
 
 
 def _authors(node: Mapping[str, Any]) -> str | None:
@@ -390,6 +376,16 @@ def _absolute_link(raw: str | None, base: str) -> tuple[str | None, str | None]:
     if not parts.hostname or _BAD_HOST.search(parts.hostname):
         return None, "malformed-link"
     return link, None
+
+
+def _entry(guid: str, raw_link: str | None, link: str | None, link_problem: str | None,
+           title: str, summary: str, published: datetime | None, author: str | None) -> Entry:
+    """An Entry whose guid falls back to the link, the raw link, then a hash of the content."""
+    return Entry(
+        guid=guid or link or (raw_link or "").strip() or _content_hash(title, summary, published),
+        link=link, link_problem=link_problem, title=title, summary=summary, published=published,
+        author=author,
+    )
 
 
 def _content_hash(title: str, summary: str, published: datetime | None) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Integer, and_, column, not_, or_, table, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.schema import feeds, items
+from monitor.store.search import tsquery_sql
 from monitor.textsearch import Query, fts5_match, parse_query, spans
 from monitor.web.filters import BadParameter, ItemFilters
 from monitor.web.queries import EXCERPT_CHARS, item_row, items_select, like_pattern
@@ -71,8 +72,6 @@ def index_kind(conn: Connection) -> str | None:
 
 
 def tsvector_condition(query: Query) -> ColumnElement:
-    from monitor.store.search import tsquery_sql  # the store's translation of a Query
-
     expression, params = tsquery_sql(query)
     return text(f"items.search_vector @@ ({expression})").bindparams(**params)
 
