@@ -76,10 +76,11 @@ class HttpSettings(_Strict):
     max_feed_bytes: int = 5 * 2**20
     max_page_bytes: int = 10 * 2**20
     max_redirects: int = Field(5, ge=0, le=30)
+    robots_txt: bool = True  # obey the sites' robots.txt for article pages
+    robots_cache: float = 86400.0  # how long a site's robots.txt is kept before it is re-read
 
-    _durations = field_validator("connect_timeout", "read_timeout", "deadline", mode="before")(
-        parse_duration
-    )
+    _durations = field_validator("connect_timeout", "read_timeout", "deadline", "robots_cache",
+                                 mode="before")(parse_duration)
     _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(parse_size)
 
 
@@ -90,7 +91,10 @@ class ScheduleSettings(_Strict):
     max_backoff: float = 21600.0
     tick: float = 10.0
     lease: float = 600.0
-    workers: int = Field(4, ge=1, le=64)
+    workers: int = Field(4, ge=1, le=1024)  # feeds polled at once
+    adaptive: bool = True  # follow each feed's publication rate and the server's hints
+    unhealthy_after: int = Field(5, ge=1)  # consecutive failures that mark a feed unhealthy
+    extract_processes: int = Field(0, ge=0, le=256)  # extraction processes; 0: one per core
 
     _durations = field_validator(
         "default_interval", "min_interval", "max_interval", "max_backoff", "tick", "lease",

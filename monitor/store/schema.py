@@ -113,13 +113,19 @@ feeds = Table(
     "feeds",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("url", CleanText, nullable=False, unique=True),
+    Column("url", CleanText, nullable=False, unique=True),  # as configured in feeds.yaml
+    # Where the feed is fetched from when a permanent redirect (301/308) moved it; NULL: `url`.
+    Column("fetch_url", CleanText),
     Column("name", CleanString(500), nullable=False),
     Column("lang", CleanString(16)),
     Column("tags", CleanJSON, nullable=False, default=list),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("in_config", Boolean, nullable=False, default=True),
     Column("interval", Float),  # seconds; NULL = the default interval
+    # Why monitor stopped polling the feed on its own (e.g. 410 Gone); NULL: it is polled.
+    Column("disabled_reason", CleanText),
+    # The interval learnt from the feed's publication rate and the server's hints (seconds).
+    Column("adaptive_interval", Float),
     Column("next_due", UTCDateTime(), nullable=False),
     Column("last_polled_at", UTCDateTime()),
     Column("last_success_at", UTCDateTime()),
