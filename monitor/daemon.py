@@ -1,10 +1,12 @@
-"""The service: one worker process, a pool of poll threads, config reload, clean shutdown.
+"""The service: one worker process, polls on an event loop, config reload, clean shutdown.
 
-In: `Settings`. Out: polls, until stopped. `run_once` polls every enabled feed once and
-returns; `run_daemon` ticks every ``schedule.tick`` seconds (APScheduler): it re-reads
-feeds.yaml and rules.yaml when they change (an invalid edit is logged and the last good version
-kept) and leases the feeds that are due; it also leases more as soon as a poll thread frees up,
-so a busy worker never waits for the next tick. Leases carry the worker's identity
+In: `Settings`. Out: polls, until stopped. A worker is one asyncio event loop that polls up to
+``schedule.workers`` feeds at once (requests awaited, parsing and extraction in a process pool,
+database calls in threads, poll outcomes written in batches). `run_once` polls every enabled
+feed once and returns; `run_daemon` ticks every ``schedule.tick`` seconds (APScheduler): it
+re-reads feeds.yaml and rules.yaml when they change (an invalid edit is logged and the last good
+version kept) and leases the feeds that are due; it also leases more as soon as a poll ends, so
+a busy worker never waits for the next tick. Leases carry the worker's identity
 (``host:pid:nonce``) and are renewed from their own thread while the worker lives, so several
 workers, on one machine (`supervisor.py`) or several, share one PostgreSQL. The first
 SIGTERM/SIGINT stops taking work and lets in-flight polls stop between two entries; a second one
@@ -13,27 +15,33 @@ exits at once. A worker started by `monitor run --workers N` also stops when its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import zip_longest
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import USER_AGENT
 from monitor.corpus import Corpus
+from monitor.cpuwork import CpuWork
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.hostgate import HostGate
 from monitor.pipeline import PollContext, now_utc, poll_feed
+from monitor.recorder import PollRecorder
+from monitor.robots import RobotsCache
 from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import Settings, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
@@ -91,8 +99,9 @@ class ConfigWatch:
         return True
 
 
-def build_context(settings: Settings, stop: threading.Event,
+def build_context(settings: Settings, stop: asyncio.Event,
                   rules: Callable[[], RuleSet], *, worker: str | None = None) -> PollContext:
+    """Everything a poll needs; call it on the event loop that will run the polls."""
     http = settings.http
     limits = FetchLimits(connect_timeout=http.connect_timeout, read_timeout=http.read_timeout,
                          deadline=http.deadline, max_bytes=http.max_page_bytes,
@@ -100,69 +109,99 @@ def build_context(settings: Settings, stop: threading.Event,
                          allow_private_networks=http.allow_private_networks)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    fetcher = Fetcher(limits, user_agent=USER_AGENT, max_connections=http.max_connections)
+    gate = HostGate(per_host_connections=http.per_host_connections,
+                    per_host_delay=http.per_host_delay)
+
+    async def fetch_robots(url: str):
+        async with gate.slot(url):
+            return await fetcher.get(url)
+
+    robots = (RobotsCache(fetch_robots, user_agent=USER_AGENT, ttl=http.robots_cache)
+              if http.robots_txt else None)
     return PollContext(
-        settings=settings, engine=engine, fetcher=Fetcher(limits, user_agent=USER_AGENT),
-        gate=HostGate(per_host_connections=http.per_host_connections,
-                      per_host_delay=http.per_host_delay),
-        corpus=Corpus(settings.corpus_dir, CorpusNumbers(engine)), rules=rules, stop=stop,
-        worker=worker,
+        settings=settings, engine=engine, fetcher=fetcher, gate=gate, robots=robots,
+        cpu=CpuWork(settings.schedule.extract_processes),
+        corpus=Corpus(settings.corpus_dir, CorpusNumbers(engine)),
+        recorder=PollRecorder(engine), rules=rules, stop=stop, worker=worker,
     )
 
 
-class PollWorkers:
-    """N daemon threads polling the feeds put on their queue."""
+def interleave_by_host(feeds: list[FeedRow]) -> list[FeedRow]:
+    """The feeds in turns across hosts (first of each host, then second of each, ...), keeping
+    each host's order: a run of one host's feeds would wait on that host's connection limit
+    while other hosts sit idle."""
+    by_host: dict[str, list[FeedRow]] = {}
+    for feed in feeds:
+        by_host.setdefault((urlsplit(feed.fetch_url).hostname or ""), []).append(feed)
+    turns = [feed for group in zip_longest(*by_host.values()) for feed in group]
+    return [feed for feed in turns if feed is not None]
 
-    def __init__(self, ctx: PollContext, count: int,
-                 on_done: Callable[[PollRecord], None] | None = None) -> None:
-        self.ctx = ctx
-        self._on_done = on_done
-        self._queue: queue.Queue[FeedRow | None] = queue.Queue()
-        self.freed = threading.Event()  # set each time a poll ends: there is room for one more
-        self._busy = 0
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._work, name=f"poll-{i}", daemon=True)
-                         for i in range(count)]
-        for thread in self._threads:
-            thread.start()
 
-    @property
-    def capacity(self) -> int:
-        with self._lock:
-            return max(len(self._threads) - self._busy - self._queue.qsize(), 0)
+async def poll_all(ctx: PollContext, feeds: list[FeedRow], concurrency: int) -> list[PollRecord]:
+    """Poll `feeds`, `concurrency` at a time, in order; stops taking feeds once `ctx.stop`."""
+    queue = iter(feeds)
+    records: list[PollRecord] = []
 
-    def submit(self, feed: FeedRow) -> None:
-        self._queue.put(feed)
-
-    def _work(self) -> None:
-        while True:
-            feed = self._queue.get()
-            if feed is None:
-                self._queue.task_done()
+    async def lane() -> None:
+        for feed in queue:  # shared by the lanes: each feed is taken once
+            if ctx.stop.is_set():
                 return
-            with self._lock:
-                self._busy += 1
-            try:
-                if not self.ctx.stop.is_set():
-                    record = poll_feed(self.ctx, feed)
-                    if self._on_done is not None:
-                        self._on_done(record)
-            except Exception:  # e.g. the database went away while recording: keep the thread
-                log.exception("the poll of %s could not be recorded; it will be polled again "
-                              "when its lease expires", feed.url)
-            finally:
-                with self._lock:
-                    self._busy -= 1
-                self._queue.task_done()
-                self.freed.set()
+            records.append(await poll_feed(ctx, feed))
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until the queue is drained; False if `timeout` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if deadline is not None and time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+    await asyncio.gather(*(lane() for _ in range(max(min(concurrency, len(feeds)), 1))))
+    return records
+
+
+@asynccontextmanager
+async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop: asyncio.Event,
+                          owner: str):
+    """The poll context with its lease keeper and batch writer running; on the way out, the
+    outcomes are written, the leases released and the connections and processes closed."""
+    ctx = build_context(settings, stop, rules, worker=owner)
+    keeper = LeaseKeeper(ctx.engine, owner, settings.schedule.lease)
+    writer = asyncio.create_task(ctx.recorder.run())
+    try:
+        yield ctx
+    finally:
+        writer.cancel()
+        with suppress(asyncio.CancelledError):
+            await writer
+        await ctx.recorder.flush()
+        keeper.close()
+        await asyncio.to_thread(release_leases, ctx.engine, owner)
+        await ctx.fetcher.close()
+        await asyncio.to_thread(ctx.cpu.close)
+        ctx.engine.dispose()
+
+
+def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """Handle SIGTERM/SIGINT on the running loop: the first sets `stop`, a second exits now.
+    Returns the function that puts the previous handlers back."""
+    loop = asyncio.get_running_loop()
+    count = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal count
+        count += 1
+        if count > 1:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("%s received: finishing in-flight polls (send again to force)",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+    except (ValueError, RuntimeError):  # not the main thread (embedded use): no handlers
+        return lambda: None
+
+    def restore() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    return restore
 
 
 class LeaseKeeper:
@@ -216,29 +255,26 @@ def _take_over_dead_leases(ctx: PollContext) -> None:
 
 def run_once(settings: Settings) -> CycleReport:
     """Poll every enabled feed once, whatever its schedule."""
+    return asyncio.run(_run_once(settings))
+
+
+async def _run_once(settings: Settings) -> CycleReport:
     clock = time.monotonic()
     rules = load_ruleset(settings.rules_file)
     specs = load_feeds(settings.feeds_file)
-    owner = worker_identity()
-    ctx = build_context(settings, threading.Event(), lambda: rules, worker=owner)
-    keeper = LeaseKeeper(ctx.engine, owner, settings.schedule.lease)
+    owner, stop = worker_identity(), asyncio.Event()
+    restore = _on_signals(stop)
     try:
-        sync_feeds(ctx.engine, specs, now_utc())
-        _take_over_dead_leases(ctx)
-        now = now_utc()
-        feeds = claim_due_feeds(ctx.engine, owner=owner, now=now, due_only=False,
-                                lease_until=now + timedelta(seconds=settings.schedule.lease),
-                                limit=1_000_000)
-        records: list[PollRecord] = []
-        workers = PollWorkers(ctx, min(settings.schedule.workers, max(len(feeds), 1)),
-                              on_done=records.append)
-        for feed in feeds:
-            workers.submit(feed)
-        workers.join()
+        async with _worker_context(settings, lambda: rules, stop, owner) as ctx:
+            await ctx.db(sync_feeds, specs, now_utc())
+            await asyncio.to_thread(_take_over_dead_leases, ctx)
+            now = now_utc()
+            feeds = await ctx.db(claim_due_feeds, owner=owner, now=now, due_only=False,
+                                 lease_until=now + timedelta(seconds=settings.schedule.lease),
+                                 limit=10_000_000)
+            records = await poll_all(ctx, interleave_by_host(feeds), settings.schedule.workers)
     finally:
-        keeper.close()
-        release_leases(ctx.engine, owner)
-        ctx.fetcher.close()
+        restore()
     return CycleReport(
         feeds=len(records), ok=sum(r.status != "error" for r in records),
         errors=sum(r.status == "error" for r in records),
@@ -252,79 +288,90 @@ def run_daemon(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Poll due feeds until SIGTERM/SIGINT (or until `parent_pid` is no longer our parent)."""
     feeds_watch = ConfigWatch(settings.feeds_file, load_feeds, "feeds file")
     rules_watch = ConfigWatch(settings.rules_file, load_ruleset, "rules file")
-    stop = threading.Event()
-    owner = worker_identity()
-    ctx = build_context(settings, stop, lambda: rules_watch.value, worker=owner)
-    sync_feeds(ctx.engine, feeds_watch.value, now_utc())
-    _take_over_dead_leases(ctx)
-    workers = PollWorkers(ctx, settings.schedule.workers)
-    claiming = threading.Lock()
+    asyncio.run(_serve(settings, feeds_watch, rules_watch, parent_pid))
 
-    def fill() -> None:
-        """Lease as many due feeds as there are idle poll threads."""
-        with claiming:
-            free = workers.capacity
-            if free and not stop.is_set():
-                now = now_utc()
-                for feed in claim_due_feeds(
-                    ctx.engine, owner=owner, now=now, limit=free,
-                    lease_until=now + timedelta(seconds=settings.schedule.lease),
-                ):
-                    workers.submit(feed)
 
-    def tick() -> None:
-        if stop.is_set():
-            return
-        try:
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("the parent process %d is gone: stopping", parent_pid)
-                stop.set()
-                return
-            if feeds_watch.refresh():
-                report = sync_feeds(ctx.engine, feeds_watch.value, now_utc())
-                if report:
-                    log.info("feeds updated: %d added, %d removed, %d changed",
-                             len(report.added), len(report.removed), len(report.changed))
-            rules_watch.refresh()
-            fill()
-        except Exception:  # the next tick tries again; never let the scheduler die
-            log.exception("scheduler tick failed")
-
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(tick, "interval", seconds=settings.schedule.tick, id="tick",
-                      max_instances=1, coalesce=True, next_run_time=now_utc())
-    signals = {"count": 0}
-
-    def on_signal(signum, _frame) -> None:
-        signals["count"] += 1
-        if signals["count"] > 1:
-            log.warning("second signal: exiting now")
-            os._exit(1)
-        log.info("%s received: finishing in-flight polls (send again to force)",
-                 signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log.info("monitor started: %d feeds, rules %s, database %s, worker %s",
-             len(feeds_watch.value), rules_watch.value.version, describe_url(ctx.engine.url),
-             owner)
-    keeper = LeaseKeeper(ctx.engine, owner, settings.schedule.lease)
-    scheduler.start()
+async def _serve(settings: Settings, feeds_watch: ConfigWatch, rules_watch: ConfigWatch,
+                 parent_pid: int | None) -> None:
+    owner, stop = worker_identity(), asyncio.Event()
+    restore = _on_signals(stop)
+    slots = settings.schedule.workers
+    running: set[asyncio.Task] = set()
+    freed = asyncio.Event()  # set each time a poll ends: there is room for one more
+    claiming = asyncio.Lock()
     try:
-        while not stop.is_set():
-            if workers.freed.wait(0.5) and not stop.is_set():
-                workers.freed.clear()
+        async with _worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
+            await ctx.db(sync_feeds, feeds_watch.value, now_utc())
+            await asyncio.to_thread(_take_over_dead_leases, ctx)
+
+            async def fill() -> None:
+                """Lease as many due feeds as there are free poll slots."""
+                async with claiming:
+                    free = slots - len(running)
+                    if free <= 0 or stop.is_set():
+                        return
+                    now = now_utc()
+                    feeds = await ctx.db(
+                        claim_due_feeds, owner=owner, now=now, limit=free,
+                        lease_until=now + timedelta(seconds=settings.schedule.lease))
+                    for feed in interleave_by_host(feeds):
+                        task = asyncio.create_task(poll_feed(ctx, feed))
+                        running.add(task)
+                        task.add_done_callback(lambda t: (running.discard(t), freed.set()))
+
+            async def tick() -> None:
+                if stop.is_set():
+                    return
                 try:
-                    fill()
-                except Exception:  # the next tick tries again
-                    log.exception("claiming due feeds failed")
+                    if parent_pid is not None and os.getppid() != parent_pid:
+                        log.warning("the parent process %d is gone: stopping", parent_pid)
+                        stop.set()
+                        return
+                    if await asyncio.to_thread(feeds_watch.refresh):
+                        report = await ctx.db(sync_feeds, feeds_watch.value, now_utc())
+                        if report:
+                            log.info("feeds updated: %d added, %d removed, %d changed",
+                                     len(report.added), len(report.removed),
+                                     len(report.changed))
+                    await asyncio.to_thread(rules_watch.refresh)
+                    await fill()
+                except Exception:  # the next tick tries again; never let the scheduler die
+                    log.exception("scheduler tick failed")
+
+            scheduler = AsyncIOScheduler(timezone="UTC")
+            scheduler.add_job(tick, "interval", seconds=settings.schedule.tick, id="tick",
+                              max_instances=1, coalesce=True, next_run_time=now_utc())
+            log.info("monitor started: %d feeds, rules %s, database %s, worker %s",
+                     len(feeds_watch.value), rules_watch.value.version,
+                     describe_url(ctx.engine.url), owner)
+            scheduler.start()
+            try:
+                while not stop.is_set():
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(freed.wait(), 0.5)
+                    if freed.is_set() and not stop.is_set():
+                        freed.clear()
+                        try:
+                            await fill()
+                        except Exception:  # the next tick tries again
+                            log.exception("claiming due feeds failed")
+            finally:
+                scheduler.shutdown(wait=False)
+                await _finish(running)
     finally:
-        scheduler.shutdown(wait=False)
-        if not workers.join(timeout=SHUTDOWN_GRACE_SECONDS):
-            log.warning("some polls did not finish within %.0f s; their feeds will be polled "
-                        "again", SHUTDOWN_GRACE_SECONDS)
-        keeper.close()
-        release_leases(ctx.engine, owner)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        log.info("monitor stopped")
+        restore()
+    log.info("monitor stopped")
+
+
+async def _finish(running: set[asyncio.Task]) -> None:
+    """Let in-flight polls end (they stop between two entries), then cancel the stragglers."""
+    if not running:
+        return
+    _, late = await asyncio.wait(set(running), timeout=SHUTDOWN_GRACE_SECONDS)
+    if late:
+        log.warning("some polls did not finish within %.0f s; their feeds will be polled "
+                    "again", SHUTDOWN_GRACE_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+

@@ -14,6 +14,7 @@ and a message that names the file, line, feed or URL concerned and what to do.
      |    +-- TooManyRedirects        too-many-redirects
      |    +-- ConnectFailed           connect-failed  DNS or TCP/TLS failure
      |    +-- HTTPStatus              http-<code>   a 4xx/5xx answer
+     |    +-- RobotsDisallowed        robots-disallowed  the site's robots.txt refuses the page
      +-- NotAFeed                     not-a-feed    the bytes are not RSS/Atom/RDF/JSON Feed
      +-- NoText                       no-text       extraction found no article text
      +-- StorageError                 storage       the database refused an operation
@@ -98,6 +99,13 @@ class HTTPStatus(FetchError):
         super().__init__(message, reason=f"http-{status}")
         self.status = status
         self.retry_after = retry_after
+
+
+class RobotsDisallowed(FetchError):
+    """The site's robots.txt refuses the page to monitor, or could not be read (RFC 9309: a
+    robots.txt that is unreachable means everything is disallowed until it can be read)."""
+
+    reason = "robots-disallowed"
 
 
 class NotAFeed(MonitorError):

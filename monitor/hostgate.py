@@ -1,38 +1,58 @@
-"""Politeness per host: at most N requests at once to one host, and a gap between two.
+"""Politeness per host: at most N requests at once to one host, and a gap between two starts.
 
-In: a URL. Out: a context manager that holds one of the host's slots for the request. Settings:
-``http.per_host_connections`` and ``http.per_host_delay`` (0 turns the gap off).
+In: a URL. Out: an async context manager that holds one of the host's slots for the request
+(`async with gate.slot(url): ...`). Settings: ``http.per_host_connections`` and
+``http.per_host_delay`` (0 turns the gap off). Uses asyncio; one gate serves one event loop.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
 from urllib.parse import urlsplit
 
 
 class HostGate:
     def __init__(self, *, per_host_connections: int, per_host_delay: float) -> None:
+        if per_host_connections < 1:
+            raise ValueError("per_host_connections must be at least 1")
         self.per_host_connections = per_host_connections
         self.per_host_delay = per_host_delay
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
+        self._hosts: dict[str, _HostSlots] = {}  # made on a host's first request
 
-    @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
+    def slot(self, url: str) -> _HostSlots:
+        """The slots of `url`'s host, to enter with `async with` around one request."""
         host = (urlsplit(url).hostname or "").lower()
-        with self._lock:
-            semaphore = self._slots.setdefault(
-                host, threading.BoundedSemaphore(self.per_host_connections))
-        with semaphore:
-            if self.per_host_delay > 0:
-                with self._lock:
-                    now = time.monotonic()
-                    start = max(now, self._next_start.get(host, 0.0))
-                    self._next_start[host] = start + self.per_host_delay
-                if start > now:
-                    time.sleep(start - now)
-            yield
+        slots = self._hosts.get(host)
+        if slots is None:
+            slots = self._hosts[host] = _HostSlots(self.per_host_connections, self.per_host_delay)
+        return slots
+
+
+class _HostSlots:
+    """One host's slots. Entered by many tasks at once: it holds no per-request state."""
+
+    __slots__ = ("_delay", "_next_start", "_semaphore")
+
+    def __init__(self, connections: int, delay: float) -> None:
+        self._semaphore = asyncio.Semaphore(connections)
+        self._delay = delay
+        self._next_start = 0.0  # loop time before which the next request may not start
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        if self._delay <= 0:
+            return
+        # The start is booked before sleeping, with no await in between, so two tasks never
+        # book the same one; sleeping holds only this host's slot, never the other hosts.
+        now = asyncio.get_running_loop().time()
+        start = max(now, self._next_start)
+        self._next_start = start + self._delay
+        if start > now:
+            try:
+                await asyncio.sleep(start - now)
+            except BaseException:  # cancelled while waiting: the slot is not held after all
+                self._semaphore.release()
+                raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._semaphore.release()

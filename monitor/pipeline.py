@@ -1,36 +1,59 @@
 """One feed, end to end: fetch -> parse -> new? -> page -> extract -> classify -> store.
 
-In: a leased `FeedRow` and the `PollContext` (settings, database, fetcher, corpus, current
-rules). Out: the `PollRecord` stored for the poll. Each new item is stored in its own
-transaction, so an entry counts as seen only once its item is stored; the feed's validators are
-saved only when every entry was handled, so an interrupted poll is simply done again. No error
-of one feed or page escapes: it is recorded with its reason and the poll goes on.
+In: a leased `FeedRow` and the `PollContext` (settings, database, fetcher, host gate, robots.txt
+cache, CPU pool, corpus, current rules). Out: the `PollRecord` of the poll, handed to the
+`PollRecorder`, which writes it with others in one transaction.
+
+Runs on the worker's event loop: requests are awaited, CPU work (parsing, extraction) goes to
+the process pool and database calls to threads, so one poll never holds up another. A feed's new
+items are stored together in one transaction, once all its pages are handled, and before the
+poll (with the feed's new validators) is recorded: an entry counts as seen only once its item is
+stored, and an interrupted poll is simply done again. A story already stored, from this feed or
+another, by GUID, canonical URL (the entry's or the page's) or text, is not stored again: the
+feed is recorded as one more source of it. No error of one feed or page escapes: it is recorded
+with its reason and the poll goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
 from monitor.corpus import Corpus
-from monitor.errors import MonitorError
-from monitor.extract import extract_article
-from monitor.feeds import Entry, parse_feed
-from monitor.fetch import Fetcher
+from monitor.cpuwork import CpuWork, PageText
+from monitor.errors import HTTPStatus, MonitorError
+from monitor.feeds import Entry
+from monitor.fetch import Fetched, Fetcher
 from monitor.hostgate import HostGate
 from monitor.identity import canonical_url, content_hash
+from monitor.recorder import PollRecorder
+from monitor.robots import RobotsCache
 from monitor.rules import RuleSet
-from monitor.schedule import failure_delay, next_due, retry_after_seconds, success_delay
+from monitor.schedule import (
+    adaptive_interval,
+    failure_delay,
+    next_due,
+    retry_after_seconds,
+    server_hint_seconds,
+    success_delay,
+)
 from monitor.settings import Settings
-from monitor.store.feeds import FeedRow, PollRecord, record_poll
-from monitor.store.items import NewItem, insert_item, is_known
+from monitor.store.feeds import FeedRow, PollRecord
+from monitor.store.items import (
+    NewItem,
+    add_source,
+    find_story,
+    insert_items,
+    known_guids,
+    merge_hash,
+)
 
 log = logging.getLogger("monitor.poll")
 
@@ -41,10 +64,22 @@ class PollContext:
     engine: Engine
     fetcher: Fetcher
     gate: HostGate
+    robots: RobotsCache | None  # None: robots.txt not consulted (http.robots_txt: false)
+    cpu: CpuWork
     corpus: Corpus
+    recorder: PollRecorder
     rules: Callable[[], RuleSet]  # the current rules (they may be reloaded between polls)
-    stop: threading.Event
+    stop: asyncio.Event
     worker: str | None = None  # this worker's identity (host:pid:nonce), the owner of its leases
+
+    async def db(self, function, *args, **kwargs):
+        """A database call, in a thread: the event loop goes on meanwhile."""
+        return await asyncio.to_thread(function, self.engine, *args, **kwargs)
+
+    async def fetch(self, url: str, **kwargs) -> Fetched:
+        """One request, within the host's politeness limits."""
+        async with self.gate.slot(url):
+            return await self.fetcher.get(url, **kwargs)
 
 
 @dataclass
@@ -53,138 +88,257 @@ class _Tally:
     new_items: int = 0
     relevant_items: int = 0
     page_errors: int = 0
+    sources_added: int = 0
+
+
+@dataclass
+class _Story:
+    """One new entry on its way to the store."""
+
+    entry: Entry
+    canonical: str | None
+    item: NewItem | None = None
+    canonicals: list[str] = field(default_factory=list)
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
+async def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
     """Poll one feed and store what it brings; never raises for a feed's or a page's fault."""
     started, clock = now_utc(), time.monotonic()
     tally = _Tally()
     try:
-        record = _poll(ctx, feed, started, tally)
+        record = await _poll(ctx, feed, started, tally)
     except MonitorError as exc:
-        record = _failure(ctx, feed, started, tally, exc.reason, exc.message,
-                          http_status=getattr(exc, "status", None),
-                          retry_after=getattr(exc, "retry_after", None))
+        record = _failure(ctx, feed, started, tally, exc)
     except Exception as exc:  # a bug must not stop the other feeds: record it, loudly
         log.exception("internal error while polling %s", feed.url)
-        record = _failure(ctx, feed, started, tally, "internal",
-                          f"internal error: {exc.__class__.__name__}: {exc}; please report it")
+        record = _failure(ctx, feed, started, tally, MonitorError(
+            f"internal error: {exc.__class__.__name__}: {exc}; please report it",
+            reason="internal"))
     record = replace(record, worker=ctx.worker)
     streak = feed.error_streak + 1 if record.status == "error" else 0
-    with ctx.engine.begin() as conn:
-        record_poll(conn, record, error_streak=streak)
-    _log_line(feed, record, time.monotonic() - clock, streak)
+    _log_line(ctx, feed, record, time.monotonic() - clock, streak, tally)
+    ctx.recorder.add(record, streak)
     return record
 
 
-def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally) -> PollRecord:
-    http = ctx.settings.http
-    with ctx.gate.slot(feed.url):
-        fetched = ctx.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                  max_bytes=http.max_feed_bytes)
-    due = next_due(now_utc(), success_delay(feed.interval, ctx.settings.schedule))
+async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally) -> PollRecord:
+    settings = ctx.settings
+    fetched = await ctx.fetch(feed.fetch_url, etag=feed.etag, last_modified=feed.last_modified,
+                              max_bytes=settings.http.max_feed_bytes)
+    now = now_utc()
+    moved_to = fetched.url if fetched.redirected_permanently and fetched.url != feed.fetch_url \
+        else None
+    hint = server_hint_seconds(fetched.headers, now)
     base = {"feed_id": feed.id, "started_at": started, "http_status": fetched.status,
-            "bytes": len(fetched.content)}
+            "bytes": len(fetched.content), "moved_to": moved_to}
     if fetched.not_modified:
-        return PollRecord(finished_at=now_utc(), status="not-modified", next_due=due, **base)
+        # Nothing new to learn the rate from; the server's freshness hint still counts.
+        kept = adaptive_interval((), now, settings.schedule, server_hint=hint,
+                                 previous=feed.adaptive_interval)
+        return PollRecord(finished_at=now_utc(), status="not-modified",
+                          next_due=_due(ctx, feed, kept), adaptive_interval=kept, **base)
     body_hash = hashlib.sha256(fetched.content).hexdigest()
     if body_hash == feed.body_hash:
         # Same bytes as the last complete poll (validators missing or ignored by the server).
-        return PollRecord(finished_at=now_utc(), status="unchanged", next_due=due,
+        return PollRecord(finished_at=now_utc(), status="unchanged",
+                          next_due=_due(ctx, feed, feed.adaptive_interval),
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
-    parsed = parse_feed(fetched.content, url=fetched.url, headers=fetched.headers)
+    parsed = await ctx.cpu.parse_feed(fetched.content, fetched.url, fetched.headers)
     tally.entries = len(parsed.entries)
-    rules = ctx.rules()
+    learnt = adaptive_interval([e.published for e in parsed.entries], now, settings.schedule,
+                               ttl_minutes=parsed.ttl_minutes, server_hint=hint,
+                               previous=feed.adaptive_interval)
+    guids = [entry.guid for entry in parsed.entries]
+    known = await ctx.db(_known_guids, feed.id, guids) if guids else set()
+    fresh, seen = [], set(known)
     for entry in parsed.entries:
-        if ctx.stop.is_set():
-            # Leave the validators as they were: the next poll sees these entries again.
-            return PollRecord(finished_at=now_utc(), status="interrupted", next_due=now_utc(),
-                              entries=tally.entries, new_items=tally.new_items,
-                              relevant_items=tally.relevant_items,
-                              page_errors=tally.page_errors, **base)
-        try:
-            _handle_entry(ctx, feed, entry, rules, tally)
-        except Exception:
+        if entry.guid not in seen:  # a feed may list one entry twice
+            seen.add(entry.guid)
+            fresh.append(_Story(entry, canonical_url(entry.link) if entry.link else None))
+    interrupted = await _handle_stories(ctx, feed, fresh, tally)
+    if interrupted:
+        # Leave the validators as they were: the next poll sees the remaining entries again.
+        return PollRecord(finished_at=now_utc(), status="interrupted", next_due=now_utc(),
+                          entries=tally.entries, new_items=tally.new_items,
+                          relevant_items=tally.relevant_items,
+                          page_errors=tally.page_errors, **base)
+    return PollRecord(finished_at=now_utc(), status="ok", next_due=_due(ctx, feed, learnt),
+                      entries=tally.entries, new_items=tally.new_items,
+                      relevant_items=tally.relevant_items, page_errors=tally.page_errors,
+                      etag=fetched.etag, last_modified=fetched.last_modified,
+                      body_hash=body_hash, adaptive_interval=learnt, **base)
+
+
+def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
+    delay = success_delay(feed.interval, ctx.settings.schedule,
+                          adaptive=learnt if ctx.settings.schedule.adaptive else None)
+    return next_due(now_utc(), delay)
+
+
+def _known_guids(engine: Engine, feed_id: int, guids: list[str]) -> set[str]:
+    with engine.connect() as conn:
+        return known_guids(conn, feed_id, guids)
+
+
+async def _handle_stories(
+    ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
+) -> bool:
+    """Fetch, extract and classify the new entries at once, then store them in one transaction.
+    True if the worker was asked to stop before every entry was handled."""
+    if not stories:
+        return False
+    tasks = [asyncio.ensure_future(_prepare(ctx, feed, story, tally)) for story in stories]
+    stop = asyncio.ensure_future(ctx.stop.wait())
+    pending = set(tasks)
+    try:
+        while pending and not ctx.stop.is_set():
+            _, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stop)
+    finally:
+        stop.cancel()
+        for task in pending:
+            task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    done = [story for story, task in zip(stories, tasks, strict=True)
+            if task.done() and not task.cancelled() and task.exception() is None]
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
             tally.page_errors += 1
-            log.exception("internal error on entry %s of %s", entry.link or entry.guid, feed.url)
-    return PollRecord(finished_at=now_utc(), status="ok", next_due=due, entries=tally.entries,
-                      new_items=tally.new_items, relevant_items=tally.relevant_items,
-                      page_errors=tally.page_errors, etag=fetched.etag,
-                      last_modified=fetched.last_modified, body_hash=body_hash, **base)
+            log.error("internal error on an entry of %s", feed.url, exc_info=task.exception())
+    await ctx.db(_store, ctx, feed, [s for s in done if s.item is not None], tally)
+    return bool(pending)
 
 
-def _handle_entry(
-    ctx: PollContext, feed: FeedRow, entry: Entry, rules: RuleSet, tally: _Tally
-) -> None:
-    canonical = canonical_url(entry.link) if entry.link else None
-    with ctx.engine.connect() as conn:
-        if is_known(conn, feed_id=feed.id, guid=entry.guid, canonical_url=canonical):
-            return
+async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally) -> None:
+    """Fetch and extract one entry's page and classify it: `story.item`, or None if the story
+    turned out to be stored already (recorded as a source of it instead)."""
+    entry = story.entry
+    story.canonicals = [story.canonical] if story.canonical else []
+    if story.canonicals and await ctx.db(_known_story, feed, entry, story.canonicals, None):
+        tally.sources_added += 1
+        return  # the same article through another feed: no page fetched twice
     title, text, lang, published = entry.title, entry.summary, feed.lang, entry.published
     text_source, text_error, text_error_message = "summary", entry.link_problem, None
+    signature = page_canonical = None
     if entry.link is None:
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
-        try:
-            with ctx.gate.slot(entry.link):
-                page = ctx.fetcher.get(entry.link, max_bytes=ctx.settings.http.max_page_bytes)
-            article = extract_article(page.content, url=page.url,
-                                      content_type=page.headers.get("content-type"))
-        except MonitorError as exc:
+        page = await _page_text(ctx, entry.link)
+        if page.article is None:
             tally.page_errors += 1
-            text_error, text_error_message = exc.reason, exc.message
+            text_error, text_error_message = page.error_reason, page.error_message
             log.info("page %s: %s (%s); keeping the feed's summary",
-                     entry.link, exc.reason, exc.message)
+                     entry.link, page.error_reason, page.error_message)
         else:
-            text, text_source = article.text, "page"
+            article = page.article
+            text, text_source, signature = article.text, "page", page.signature
             title = title or article.title or ""
             lang = article.lang or lang
             published = published or article.published
-    verdict = rules.classify(title, text)
+            page_canonical = article.canonical_url
+            if page_canonical and page_canonical not in story.canonicals:
+                story.canonicals.append(page_canonical)
+    digest = content_hash(text)
+    if await ctx.db(_known_story, feed, entry, story.canonicals, merge_hash(text, digest)):
+        tally.sources_added += 1
+        return
+    verdict = ctx.rules().classify(title, text)
     corpus_file = None
     if verdict.relevant:
-        corpus_file = ctx.corpus.write(canonical or f"guid:{feed.url}#{entry.guid}", title, text)
-    stored = insert_item(ctx.engine, NewItem(
-        feed_id=feed.id, guid=entry.guid, url=entry.link, canonical_url=canonical,
-        title=title, summary=entry.summary, published=published, fetched_at=now_utc(),
+        key = story.canonical or f"guid:{feed.url}#{entry.guid}"
+        corpus_file = await asyncio.to_thread(ctx.corpus.write, key, title, text)
+    story.item = NewItem(
+        feed_id=feed.id, guid=entry.guid, url=entry.link, canonical_url=story.canonical,
+        page_canonical_url=page_canonical, title=title, summary=entry.summary,
+        published=published, fetched_at=now_utc(),
         lang=lang, text=text, text_source=text_source, text_error=text_error,
-        text_error_message=text_error_message, content_hash=content_hash(text),
+        text_error_message=text_error_message, content_hash=digest,
         relevant=verdict.relevant, score=verdict.score, topics=list(verdict.topics),
         matches=verdict.matches_with_rules(), rules_version=verdict.version,
-        corpus_file=corpus_file,
-    ))
-    if stored is not None:
-        tally.new_items += 1
-        tally.relevant_items += int(verdict.relevant)
+        corpus_file=corpus_file, signature=signature,
+    )
 
 
-def _failure(
-    ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally, reason: str, message: str,
-    *, http_status: int | None = None, retry_after: str | None = None,
-) -> PollRecord:
+async def _page_text(ctx: PollContext, url: str) -> PageText:
+    """The page's text, or why there is none (robots.txt, fetch error, no text)."""
+    try:
+        if ctx.robots is not None:
+            await ctx.robots.check(url)
+        page = await ctx.fetch(url, max_bytes=ctx.settings.http.max_page_bytes)
+    except MonitorError as exc:
+        return PageText(None, None, exc.reason, exc.message)
+    return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
+
+
+def _known_story(engine: Engine, feed: FeedRow, entry: Entry, canonicals: list[str],
+                 digest: str | None) -> bool:
+    """Is the story stored already (by canonical URL or text)? If so, note this feed as a
+    source of it."""
+    with engine.begin() as conn:
+        item_id = find_story(conn, canonical_urls=canonicals, content_hash=digest)
+        if item_id is None:
+            return False
+        add_source(conn, item_id, feed_id=feed.id, guid=entry.guid, url=entry.link,
+                   seen_at=now_utc())
+        return True
+
+
+def _store(engine: Engine, ctx: PollContext, feed: FeedRow, stories: list[_Story],
+           tally: _Tally) -> None:
+    if not stories:
+        return
+    ids = insert_items(engine, [story.item for story in stories])
+    for story, item_id in zip(stories, ids, strict=True):
+        if item_id is None:
+            tally.sources_added += 1
+        else:
+            tally.new_items += 1
+            tally.relevant_items += int(story.item.relevant)
+
+
+def _failure(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally,
+             exc: MonitorError) -> PollRecord:
     now = now_utc()
+    status = getattr(exc, "status", None)
+    retry_after = getattr(exc, "retry_after", None)
     delay = failure_delay(feed.error_streak + 1, feed.interval, ctx.settings.schedule,
                           retry_after=retry_after_seconds(retry_after, now))
+    disabled = None
+    if isinstance(exc, HTTPStatus) and status == 410:
+        disabled = (f"gone: {feed.fetch_url} answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC; "
+                    "remove the feed from feeds.yaml or give it its new URL")
     return PollRecord(feed_id=feed.id, started_at=started, finished_at=now, status="error",
-                      next_due=next_due(now, delay), http_status=http_status,
+                      next_due=next_due(now, delay), http_status=status,
                       entries=tally.entries, new_items=tally.new_items,
                       relevant_items=tally.relevant_items, page_errors=tally.page_errors,
-                      error_reason=reason, error_message=message)
+                      error_reason=exc.reason, error_message=exc.message,
+                      disabled_reason=disabled)
 
 
-def _log_line(feed: FeedRow, record: PollRecord, seconds: float, streak: int) -> None:
+def _log_line(ctx: PollContext, feed: FeedRow, record: PollRecord, seconds: float, streak: int,
+              tally: _Tally) -> None:
     line = (f"poll feed={feed.name!r} status={record.error_reason or record.status} "
             f"http={record.http_status or '-'} entries={record.entries} new={record.new_items} "
             f"relevant={record.relevant_items} page_errors={record.page_errors} "
             f"time={seconds:.2f}s")
+    if tally.sources_added:
+        line += f" also_seen={tally.sources_added}"
+    if record.moved_to:
+        log.warning("feed %r moved permanently: %s -> %s; monitor now fetches the new URL "
+                    "(update feeds.yaml to match)", feed.name, feed.fetch_url, record.moved_to)
+    if record.disabled_reason:
+        log.warning("feed %r disabled: %s", feed.name, record.disabled_reason)
     if record.status == "error":
         log.warning("%s error_streak=%d next=%s: %s", line, streak,
                     record.next_due.strftime("%H:%M:%S"), record.error_message)
+        if streak == ctx.settings.schedule.unhealthy_after:
+            log.warning("feed %r is unhealthy: %d failures in a row (last: %s)",
+                        feed.name, streak, record.error_reason)
     else:
         log.info(line)
-

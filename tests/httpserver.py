@@ -13,7 +13,8 @@ Specs: Reply (static bytes; optional ETag/Last-Modified with automatic 304s, gzi
 Redirect, Endless (a body that never ends), Trickle (one byte every interval, forever) and Drop
 (the connection closed with no answer, or in the middle of one). `gzip_bomb()` makes a small
 gzip body that inflates to over 100 MB. A path with no route answers 404. With
-`tls=self_signed_tls(folder)[0]` the server speaks HTTPS.
+`tls=self_signed_tls(folder)[0]` the server speaks HTTPS. `connections`,
+`most_connections_at_once` and `most_requests_at_once` count what the server has seen.
 
 The fixture `loopback_server` yields a started server on 127.0.0.1; a conftest can offer it with
 `from tests.httpserver import loopback_server  # noqa: F401`.
@@ -156,6 +157,8 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._routes: dict[str, tuple[tuple[Spec, ...], list[int]]] = {}
         self._log: dict[str, list[SeenRequest]] = {}
+        self._in_flight = 0
+        self._most_in_flight = 0
         self.stopping = threading.Event()
         self._loop = threading.Thread(
             target=self._server.serve_forever,
@@ -181,6 +184,17 @@ class LoopbackServer:
         """How many TCP connections the server has accepted so far."""
         return self._server.accepted
 
+    @property
+    def most_connections_at_once(self) -> int:
+        """The most TCP connections that were open at the same time (idle kept-alive included)."""
+        return self._server.most_open
+
+    @property
+    def most_requests_at_once(self) -> int:
+        """The most requests that were being answered at the same time."""
+        with self._lock:
+            return self._most_in_flight
+
     def url(self, path: str) -> str:
         return self.base_url + path
 
@@ -196,6 +210,10 @@ class LoopbackServer:
         with self._lock:
             return list(self._log.get(path, []))
 
+    def _answered(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def close(self) -> None:
         if self.stopping.is_set():
             return
@@ -208,6 +226,8 @@ class LoopbackServer:
 
     def _next_spec(self, seen: SeenRequest) -> Spec | None:
         with self._lock:
+            self._in_flight += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
             self._log.setdefault(seen.path, []).append(seen)
             if seen.path not in self._routes:
                 return None
@@ -227,6 +247,8 @@ class _Server(ThreadingHTTPServer):
         self._handlers: list[threading.Thread] = []
         self._guard = threading.Lock()
         self.accepted = 0
+        self.open_now = 0
+        self.most_open = 0
         super().__init__(address, handler)
 
     def server_bind(self) -> None:
@@ -240,6 +262,8 @@ class _Server(ThreadingHTTPServer):
         )
         with self._guard:
             self.accepted += 1
+            self.open_now += 1
+            self.most_open = max(self.most_open, self.open_now)
             self._open.add(request)
             self._handlers = [t for t in self._handlers if t.is_alive()] + [thread]
         thread.start()
@@ -250,6 +274,13 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
     def process_request_thread(self, request: socket.socket, client_address: tuple) -> None:
+        try:
+            self._serve_connection(request, client_address)
+        finally:
+            with self._guard:
+                self.open_now -= 1
+
+    def _serve_connection(self, request: socket.socket, client_address: tuple) -> None:
         if self.tls is not None:
             # The handshake runs here, in the connection's own thread, so that a client that
             # fails it (or never starts it) cannot stall the accept loop.
@@ -306,6 +337,13 @@ class _Handler(BaseHTTPRequestHandler):
             at=time.monotonic(),
         )
         spec = owner._next_spec(seen)
+        try:
+            self._answer(spec, seen)
+        finally:
+            owner._answered()
+
+    def _answer(self, spec: Spec | None, seen: SeenRequest) -> None:
+        owner = self.server.owner
         try:
             if spec is None:
                 self._send(404, b"no route for this path\n", {"Content-Type": "text/plain"})

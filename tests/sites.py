@@ -107,14 +107,16 @@ def build_sites(*, page_delay: float = 0.0) -> Sites:
     for index, seed in enumerate(SEEDS):
         title, paragraphs = seed_article(seed)
         path = f"/article/seed-{index}.html"
-        news.route(path, Reply(seed_page(title, paragraphs), content_type=HTML, delay=page_delay))
+        # A byline of its own: the page is the outlet's story, not a copy of the stored seed.
+        page = seed_page(title, [f"Par la rédaction, dépêche {index}."] + paragraphs)
+        news.route(path, Reply(page, content_type=HTML, delay=page_delay))
         link = news.url(path) + "?utm_source=rss"
         sites.relevant_links.append(link)
         sites.seed_paragraphs[link] = paragraphs
         items.append(
             {"title": title, "link": link, "guid": f"seed-{index}", "summary": paragraphs[0][:200]}
         )
-    for index, page in enumerate(real_english_pages(4)):
+    for index, page in enumerate(real_english_pages(3)):
         path = f"/world/{page.stem}.html"
         news.route(path, Reply(page.read_bytes(), content_type=HTML, delay=page_delay))
         link = news.url(path)
@@ -152,7 +154,7 @@ def build_sites(*, page_delay: float = 0.0) -> Sites:
     # A real RSS capture (with its byte-order mark), its links pointed at the loopback site.
     capture = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
     capture = capture.replace(b"https://donthitsave.com", atom.base_url.encode())
-    pages = real_english_pages(100)
+    pages = real_english_pages(100)[3:]  # not the news site's pages: other stories
     for index, link in enumerate(dict.fromkeys(re.findall(rb"<link>([^<]+)</link>", capture))):
         link_text = link.decode()
         path = link_text.removeprefix(atom.base_url)
@@ -187,7 +189,8 @@ class BulkSite:
 
 def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSite:
     """One feed of `count` entries; every other page is a seed text (relevant), the others a
-    real English news page (not relevant). Pages answer after `page_delay` seconds."""
+    real English news page (not relevant; once those run out, a written one). Every page is its
+    own story. Pages answer after `page_delay` seconds."""
     server = LoopbackServer(host)
     english = real_english_pages(100)
     items, links, relevant = [], [], []
@@ -198,8 +201,11 @@ def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSi
             title = f"{title} ({index})"
             page = seed_page(title, [f"Dépêche {index}."] + paragraphs)
             relevant.append(server.url(path))
+        elif index // 2 < len(english):
+            title, page = f"World {index}", english[index // 2].read_bytes()
         else:
-            title, page = f"World {index}", english[index % len(english)].read_bytes()
+            title = f"World {index}"
+            page = seed_page(title, [f"Report {index}. " + _FILLER] * 3)
         server.route(path, Reply(page, content_type=HTML, delay=page_delay))
         links.append(server.url(path))
         items.append({"title": title, "link": server.url(path), "guid": f"bulk-{index}"})

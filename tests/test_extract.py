@@ -261,3 +261,50 @@ def test_missing_metadata_is_none() -> None:
     article = extract_article(html)
     assert (article.title, article.published, article.lang) == (None, None, None)
     assert article.text.split() == ["word"] * 40
+
+
+@pytest.mark.parametrize(("page_id", "canonical"), [
+    # <link rel="canonical"> and og:url agree
+    ("aeb-1ee91d1fce65e09b",
+     "https://www.polygraph.info/a/fact-check-russia-us-al-tanf-rukban/30279001.html"),
+    # canonical only
+    ("aeb-c4a3637c6696f238", "https://gto-normativy.ru/skajrim-skorost-bega-kak-uvelichit/"),
+    # og:url only
+    ("aeb-14cc2a0ca59c62a8", "https://www.sciencealert.com/nasa-finds-water-plumes-above-the-"
+                             "surface-of-jupiter-s-icy-moon-europa"),
+    # <link id=... rel="canonical"> after og:url; http kept as the page says
+    ("rdb-lemonde-1", "http://www.lemonde.fr/pixels/article/2015/05/04/que-contient-la-loi-sur-"
+                      "le-renseignement_4627068_4408996.html"),
+    # neither
+    ("aeb-d90bda7ed14df195", None),
+])
+def test_canonical_url_of_real_pages(page_id: str, canonical: str | None) -> None:
+    # the Readability pages come without their address: the one Le Monde served them at
+    url = next(r["url"] for r in _index() if r["id"] == page_id) or "http://www.lemonde.fr/pixels/"
+    html = (ARTICLES / f"{page_id}.html").read_bytes()
+    assert extract_article(html, url=url).canonical_url == canonical
+    assert extract_article(html).canonical_url is None  # nothing to check it against
+
+
+def test_canonical_url_of_a_real_page_seen_from_another_site_is_dropped() -> None:
+    html = (ARTICLES / "aeb-1ee91d1fce65e09b.html").read_bytes()
+    assert extract_article(html, url="https://mirror.example.org/copy").canonical_url is None
+
+
+_BODY = "<p>" + " ".join(["Le Maroc renforce sa cybersécurité nationale."] * 6) + "</p>"
+
+
+@pytest.mark.parametrize(("head", "canonical"), [
+    ('<link rel="canonical" href="/a/12?utm_source=x">', "https://le360.ma/a/12"),
+    ('<link rel="Canonical alternate" href="https://le360.ma/a/12">', "https://le360.ma/a/12"),
+    ('<link rel="canonical" href="https://le360.ma/">'
+     '<meta property="og:url" content="https://le360.ma/a/12#top">', "https://le360.ma/a/12"),
+    ('<link rel="canonical" href="https://autre-site.com/a/12">', None),
+    ('<link rel="canonical" href="ftp://le360.ma/a/12">', None),
+    ('<link rel="canonical" href="">', None),
+])
+def test_canonical_url_of_written_pages(head: str, canonical: str | None) -> None:
+    html = (f"<html><head>{head}<title>T</title></head>"
+            f"<body><article>{_BODY}</article></body></html>")
+    article = extract_article(html, url="https://le360.ma/a/12?utm_source=rss")
+    assert article.canonical_url == canonical

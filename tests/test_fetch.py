@@ -1,15 +1,21 @@
-"""fetch: the HTTP edge, against real loopback servers that misbehave on purpose (no mocks)."""
+"""fetch: the HTTP edge, against real loopback servers that misbehave on purpose (no mocks).
+
+Most tests drive the async Fetcher through `SyncFetcher`, one event loop kept for the fetcher's
+life (so kept-alive connections are reused across calls, as in the daemon).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import shutil
 import socket
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -47,6 +53,28 @@ LIMITS = FetchLimits(
     allow_private_networks=True,
 )
 SLACK = 1.5  # seconds granted past a deadline: generous, the bound is what is tested
+T = TypeVar("T")
+
+
+class SyncFetcher:
+    """A Fetcher and the event loop it runs on, called like a plain function."""
+
+    def __init__(self, limits: FetchLimits, **options: object) -> None:
+        self._loop = asyncio.new_event_loop()
+        self.fetcher = Fetcher(limits, **options)  # type: ignore[arg-type]
+
+    def __enter__(self) -> SyncFetcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.run(self.fetcher.close())
+        self._loop.close()
+
+    def run(self, work: Coroutine[object, object, T]) -> T:
+        return self._loop.run_until_complete(work)
+
+    def get(self, url: str, **validators_and_cap: object) -> Fetched:
+        return self.run(self.fetcher.get(url, **validators_and_cap))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -56,15 +84,17 @@ def server() -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def fetcher() -> Iterator[Fetcher]:
-    with Fetcher(LIMITS) as client:
+def fetcher() -> Iterator[SyncFetcher]:
+    with SyncFetcher(LIMITS) as client:
         yield client
 
 
 # --- plain answers -------------------------------------------------------------------------
 
 
-def test_200_returns_body_headers_and_validators(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_200_returns_body_headers_and_validators(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     reply = Reply(
         b"<rss/>", content_type="application/rss+xml", headers={"X-Extra": "yes"}, etag='"v1"'
     )
@@ -82,7 +112,7 @@ def test_200_returns_body_headers_and_validators(server: LoopbackServer, fetcher
     assert 0 <= fetched.elapsed < LIMITS.deadline
 
 
-def test_sends_user_agent_and_accept_encoding(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_sends_user_agent_and_accept_encoding(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/", Reply(b"ok"))
     fetcher.get(server.url("/"))
     seen = server.requests("/")[0].headers
@@ -93,12 +123,12 @@ def test_sends_user_agent_and_accept_encoding(server: LoopbackServer, fetcher: F
 
 def test_user_agent_can_be_chosen(server: LoopbackServer) -> None:
     server.route("/", Reply(b"ok"))
-    with Fetcher(LIMITS, user_agent="probe/1") as fetcher:
+    with SyncFetcher(LIMITS, user_agent="probe/1") as fetcher:
         fetcher.get(server.url("/"))
     assert server.requests("/")[0].headers["user-agent"] == "probe/1"
 
 
-def test_connections_are_reused(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_connections_are_reused(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/a", Reply(b"a"))
     server.route("/moved", Redirect("/a"))
     fetcher.get(server.url("/a"))
@@ -110,7 +140,7 @@ def test_connections_are_reused(server: LoopbackServer, fetcher: Fetcher) -> Non
 # --- conditional GET -----------------------------------------------------------------------
 
 
-def test_etag_is_sent_and_304_returned(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_etag_is_sent_and_304_returned(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/feed", Reply(b"<rss>1</rss>", conditional=True))
     first = fetcher.get(server.url("/feed"))
     assert first.status == 200 and first.etag
@@ -122,7 +152,9 @@ def test_etag_is_sent_and_304_returned(server: LoopbackServer, fetcher: Fetcher)
     assert [r.headers.get("if-none-match") for r in server.requests("/feed")] == [None, first.etag]
 
 
-def test_last_modified_is_sent_and_304_returned(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_last_modified_is_sent_and_304_returned(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/feed", Reply(b"<rss/>", last_modified=FIXED_LAST_MODIFIED))
     first = fetcher.get(server.url("/feed"))
     assert first.last_modified == FIXED_LAST_MODIFIED
@@ -133,7 +165,7 @@ def test_last_modified_is_sent_and_304_returned(server: LoopbackServer, fetcher:
     assert server.requests("/feed")[-1].headers["if-modified-since"] == FIXED_LAST_MODIFIED
 
 
-def test_stale_validators_get_the_new_body(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_stale_validators_get_the_new_body(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/feed", Reply(b"<rss>2</rss>", conditional=True))
     fetched = fetcher.get(server.url("/feed"), etag='"old"', last_modified=FIXED_LAST_MODIFIED)
     assert fetched.status == 200 and fetched.content == b"<rss>2</rss>"
@@ -142,7 +174,7 @@ def test_stale_validators_get_the_new_body(server: LoopbackServer, fetcher: Fetc
 
 
 def test_304_without_validators_keeps_the_ones_sent(
-    server: LoopbackServer, fetcher: Fetcher
+    server: LoopbackServer, fetcher: SyncFetcher
 ) -> None:
     server.route("/feed", Reply(status=304))
     fetched = fetcher.get(server.url("/feed"), etag='"e"', last_modified=FIXED_LAST_MODIFIED)
@@ -150,12 +182,22 @@ def test_304_without_validators_keeps_the_ones_sent(
     assert (fetched.etag, fetched.last_modified) == ('"e"', FIXED_LAST_MODIFIED)
 
 
+def test_a_validator_that_would_inject_a_header_is_a_fetch_error(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
+    server.route("/feed", Reply(b"<rss/>"))
+    with pytest.raises(FetchError, match="could not be sent") as caught:
+        fetcher.get(server.url("/feed"), etag='"v1"\r\nX-Injected: yes')
+    assert caught.value.reason == "fetch-failed"
+    assert server.requests("/feed") == []
+
+
 # --- error statuses ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [404, 410, 403, 500, 503])
 def test_error_status_raises_http_status(
-    server: LoopbackServer, fetcher: Fetcher, status: int
+    server: LoopbackServer, fetcher: SyncFetcher, status: int
 ) -> None:
     server.route("/x", Reply(b"error page", status=status))
     with pytest.raises(HTTPStatus) as caught:
@@ -166,7 +208,7 @@ def test_error_status_raises_http_status(
     assert server.url("/x") in caught.value.message
 
 
-def test_429_carries_retry_after(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_429_carries_retry_after(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/x", Reply(status=429, headers={"Retry-After": "120"}))
     with pytest.raises(HTTPStatus) as caught:
         fetcher.get(server.url("/x"))
@@ -175,7 +217,7 @@ def test_429_carries_retry_after(server: LoopbackServer, fetcher: Fetcher) -> No
 
 
 def test_error_status_leaves_the_connection_usable(
-    server: LoopbackServer, fetcher: Fetcher
+    server: LoopbackServer, fetcher: SyncFetcher
 ) -> None:
     server.route("/gone", Reply(b"x" * 1000, status=404))
     server.route("/ok", Reply(b"ok"))
@@ -188,7 +230,9 @@ def test_error_status_leaves_the_connection_usable(
 # --- redirects -----------------------------------------------------------------------------
 
 
-def test_redirect_is_followed_to_the_final_url(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_redirect_is_followed_to_the_final_url(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/old", Redirect("/new", status=302))
     server.route("/new", Reply(b"here"))
     fetched = fetcher.get(server.url("/old"))
@@ -200,7 +244,7 @@ def test_redirect_is_followed_to_the_final_url(server: LoopbackServer, fetcher: 
 
 @pytest.mark.parametrize("status", [301, 308])
 def test_permanent_redirect_is_flagged(
-    server: LoopbackServer, fetcher: Fetcher, status: int
+    server: LoopbackServer, fetcher: SyncFetcher, status: int
 ) -> None:
     server.route("/old", Redirect("/temp", status=status))
     server.route("/temp", Redirect("/new", status=307))
@@ -210,7 +254,7 @@ def test_permanent_redirect_is_flagged(
     assert fetched.redirected_permanently
 
 
-def test_redirect_to_another_server(fetcher: Fetcher) -> None:
+def test_redirect_to_another_server(fetcher: SyncFetcher) -> None:
     with LoopbackServer("127.0.0.2") as first, LoopbackServer("127.0.0.3") as second:
         second.route("/feed", Reply(b"moved"))
         first.route("/feed", Redirect(second.url("/feed"), status=301))
@@ -219,7 +263,9 @@ def test_redirect_to_another_server(fetcher: Fetcher) -> None:
     assert fetched.redirected_permanently
 
 
-def test_redirect_loop_raises_too_many_redirects(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_redirect_loop_raises_too_many_redirects(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/a", Redirect("/b"))
     server.route("/b", Redirect("/a"))
     with pytest.raises(TooManyRedirects) as caught:
@@ -232,7 +278,7 @@ def test_redirect_loop_raises_too_many_redirects(server: LoopbackServer, fetcher
 
 @pytest.mark.parametrize(("redirects", "allowed"), [(3, True), (4, False)])
 def test_max_redirects_is_the_number_followed(
-    server: LoopbackServer, fetcher: Fetcher, redirects: int, allowed: bool
+    server: LoopbackServer, fetcher: SyncFetcher, redirects: int, allowed: bool
 ) -> None:
     for hop in range(redirects):
         server.route(f"/{hop}", Redirect(f"/{hop + 1}"))
@@ -244,7 +290,9 @@ def test_max_redirects_is_the_number_followed(
             fetcher.get(server.url("/0"))
 
 
-def test_redirect_to_another_scheme_is_refused(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_redirect_to_another_scheme_is_refused(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/feed", Redirect("file:///etc/passwd"))
     with pytest.raises(RefusedURL, match="redirected from"):
         fetcher.get(server.url("/feed"))
@@ -253,7 +301,7 @@ def test_redirect_to_another_scheme_is_refused(server: LoopbackServer, fetcher: 
 # --- size and time limits ------------------------------------------------------------------
 
 
-def test_endless_body_stops_at_max_bytes(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_endless_body_stops_at_max_bytes(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/endless", Endless())
     started = time.monotonic()
     with pytest.raises(TooLarge) as caught:
@@ -262,20 +310,24 @@ def test_endless_body_stops_at_max_bytes(server: LoopbackServer, fetcher: Fetche
     assert time.monotonic() - started < LIMITS.deadline
 
 
-def test_max_bytes_can_be_set_per_call(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_max_bytes_can_be_set_per_call(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/page", Reply(b"x" * 5000))
     assert len(fetcher.get(server.url("/page"), max_bytes=5000).content) == 5000
     with pytest.raises(TooLarge):
         fetcher.get(server.url("/page"), max_bytes=4999)
 
 
-def test_declared_length_over_the_cap_is_refused(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_declared_length_over_the_cap_is_refused(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/big", Reply(b"x" * (LIMITS.max_bytes + 1)))
     with pytest.raises(TooLarge):
         fetcher.get(server.url("/big"))
 
 
-def test_endless_trickle_stops_at_the_deadline(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_endless_trickle_stops_at_the_deadline(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
     server.route("/slow", Trickle(interval=0.5))
     started = time.monotonic()
     with pytest.raises(FetchTimeout) as caught:
@@ -291,13 +343,13 @@ def test_silence_longer_than_read_timeout(server: LoopbackServer) -> None:
     server.route("/late", Reply(b"late", delay=5.0))
     limits = FetchLimits(read_timeout=0.5, deadline=10.0, allow_private_networks=True)
     started = time.monotonic()
-    with Fetcher(limits) as fetcher, pytest.raises(FetchTimeout) as caught:
+    with SyncFetcher(limits) as fetcher, pytest.raises(FetchTimeout) as caught:
         fetcher.get(server.url("/late"))
     assert time.monotonic() - started < 0.5 + SLACK
     assert "went silent for 0.5 s" in caught.value.message
 
 
-def test_deadline_covers_all_redirect_hops(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_deadline_covers_all_redirect_hops(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     # Each hop answers well within the read timeout, but together they pass the deadline.
     server.route("/0", Redirect("/1", delay=0.8))
     server.route("/1", Redirect("/2", delay=0.8))
@@ -312,7 +364,7 @@ def test_deadline_covers_all_redirect_hops(server: LoopbackServer, fetcher: Fetc
 # --- content encodings ---------------------------------------------------------------------
 
 
-def test_gzip_body_is_decoded(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_gzip_body_is_decoded(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     body = b"<rss>" + b"news " * 2000 + b"</rss>"
     server.route("/feed", Reply(body, gzip=True))
     fetched = fetcher.get(server.url("/feed"))
@@ -321,7 +373,7 @@ def test_gzip_body_is_decoded(server: LoopbackServer, fetcher: Fetcher) -> None:
 
 
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
-def test_deflate_body_is_decoded(server: LoopbackServer, fetcher: Fetcher, wbits: int) -> None:
+def test_deflate_body_is_decoded(server: LoopbackServer, fetcher: SyncFetcher, wbits: int) -> None:
     body = b"article text " * 500
     compressor = zlib.compressobj(6, zlib.DEFLATED, wbits)
     encoded = compressor.compress(body) + compressor.flush()
@@ -329,20 +381,37 @@ def test_deflate_body_is_decoded(server: LoopbackServer, fetcher: Fetcher, wbits
     assert fetcher.get(server.url("/page")).content == body
 
 
-def test_multi_member_gzip_is_decoded_whole(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_multi_member_gzip_is_decoded_whole(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     encoded = gzip.compress(b"first ", mtime=0) + gzip.compress(b"second", mtime=0)
     server.route("/feed", Reply(encoded, headers={"Content-Encoding": "gzip"}))
     assert fetcher.get(server.url("/feed")).content == b"first second"
 
 
-def test_corrupt_gzip_is_a_fetch_error(server: LoopbackServer, fetcher: Fetcher) -> None:
+def test_stacked_encodings_are_undone_last_first(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
+    body = b"<rss>twice</rss>"
+    encoded = gzip.compress(zlib.compress(body), mtime=0)
+    server.route("/feed", Reply(encoded, headers={"Content-Encoding": "deflate, gzip"}))
+    assert fetcher.get(server.url("/feed")).content == body
+
+
+def test_an_encoding_not_asked_for_is_a_fetch_error(
+    server: LoopbackServer, fetcher: SyncFetcher
+) -> None:
+    server.route("/feed", Reply(b"\x0b\x02\x80", headers={"Content-Encoding": "br"}))
+    with pytest.raises(FetchError, match="did not ask for"):
+        fetcher.get(server.url("/feed"))
+
+
+def test_corrupt_gzip_is_a_fetch_error(server: LoopbackServer, fetcher: SyncFetcher) -> None:
     server.route("/feed", Reply(b"\x1f\x8bnot really gzip", headers={"Content-Encoding": "gzip"}))
     with pytest.raises(FetchError, match="corrupt"):
         fetcher.get(server.url("/feed"))
 
 
 def test_gzip_bomb_stops_at_the_cap_in_small_memory(
-    server: LoopbackServer, fetcher: Fetcher
+    server: LoopbackServer, fetcher: SyncFetcher
 ) -> None:
     bomb = gzip_bomb(128 * 1024 * 1024)
     assert len(bomb) < 1024 * 1024
@@ -367,7 +436,7 @@ def test_gzip_bomb_stops_at_the_cap_in_small_memory(
     ids=["no-answer", "reset", "mid-body", "mid-body-reset"],
 )
 def test_dropped_connection_is_connect_failed(
-    server: LoopbackServer, fetcher: Fetcher, drop: Drop
+    server: LoopbackServer, fetcher: SyncFetcher, drop: Drop
 ) -> None:
     server.route("/feed", drop)
     with pytest.raises(ConnectFailed) as caught:
@@ -376,7 +445,7 @@ def test_dropped_connection_is_connect_failed(
     assert server.url("/feed") in caught.value.message
 
 
-def test_refused_port_is_connect_failed(fetcher: Fetcher) -> None:
+def test_refused_port_is_connect_failed(fetcher: SyncFetcher) -> None:
     # A bound socket that never listens: connecting is refused, and no other test takes the port.
     with socket.socket() as unused:
         unused.bind(("127.0.0.2", 0))
@@ -399,9 +468,12 @@ def test_refused_port_is_connect_failed(fetcher: Fetcher) -> None:
         "http:///no-host",
         "http://127.0.0.2:99999/",
         "http://[::1/",
+        "http://127.1/",  # the system would read these three as 127.0.0.1
+        "http://2130706433/",
+        "http://0177.0.0.1/",
     ],
 )
-def test_unusable_urls_are_refused(fetcher: Fetcher, url: str) -> None:
+def test_unusable_urls_are_refused(fetcher: SyncFetcher, url: str) -> None:
     # Loopback hosts only, so that a URL wrongly let through never leaves this machine.
     with pytest.raises(RefusedURL) as caught:
         fetcher.get(url)
@@ -411,25 +483,35 @@ def test_unusable_urls_are_refused(fetcher: Fetcher, url: str) -> None:
 
 def test_loopback_is_refused_unless_private_networks_are_allowed(server: LoopbackServer) -> None:
     server.route("/feed", Reply(b"ok"))
-    with Fetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate) as caught:
+    with SyncFetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate) as caught:
         guarded.get(server.url("/feed"))
     assert caught.value.reason == "refused-private"
     assert "127.0.0.2 is a loopback address" in caught.value.message
     assert "allow_private_networks" in caught.value.message
     assert server.connections == 0  # refused before connecting, not after
 
-    with Fetcher(FetchLimits(allow_private_networks=True)) as open_fetcher:
+    with SyncFetcher(FetchLimits(allow_private_networks=True)) as open_fetcher:
         assert open_fetcher.get(server.url("/feed")).content == b"ok"
 
 
 def test_a_name_resolving_to_loopback_is_refused() -> None:
     # "localhost" is a DNS name, not an address: the check is on what it resolves to.
-    with Fetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate, match="resolves to"):
+    with SyncFetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate, match="resolves to"):
         guarded.get("http://localhost:9/feed")
 
 
+def test_a_name_resolving_to_an_allowed_network_is_fetched() -> None:
+    # The resolver keeps the allowed addresses of a name and the connection goes to them.
+    limits = FetchLimits(allowed_networks=("127.0.0.1/32",))
+    with LoopbackServer("127.0.0.1") as server, SyncFetcher(limits) as fetcher:
+        server.route("/feed", Reply(b"inside"))
+        assert fetcher.get(f"http://localhost:{server.port}/feed").content == b"inside"
+        with pytest.raises(RefusedPrivate, match="127.0.0.2 is a loopback address"):
+            fetcher.get(f"http://127.0.0.2:{server.port}/feed")
+
+
 def test_ipv6_loopback_literal_is_refused() -> None:
-    with Fetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate, match="::1"):
+    with SyncFetcher(FetchLimits()) as guarded, pytest.raises(RefusedPrivate, match="::1"):
         guarded.get("http://[::1]:9/feed")
 
 
@@ -439,7 +521,7 @@ def test_redirect_to_a_refused_address_is_refused_at_connect_time() -> None:
     with (
         LoopbackServer("127.0.0.2") as allowed,
         LoopbackServer("127.0.0.3") as internal,
-        Fetcher(limits) as fetcher,
+        SyncFetcher(limits) as fetcher,
     ):
         internal.route("/admin", Reply(b"secret"))
         allowed.route("/feed", Redirect(internal.url("/admin")))
@@ -471,7 +553,7 @@ def test_https_checks_the_certificate_against_the_host_name(
     # against the URL's name (SNI and hostname check), here "localhost".
     server, cert = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    with Fetcher(LIMITS) as fetcher:
+    with SyncFetcher(LIMITS) as fetcher:
         fetched = fetcher.get(f"https://localhost:{server.port}/feed")
         assert fetched.content == b"secure"
         with pytest.raises(ConnectFailed, match="could not connect"):
@@ -484,5 +566,5 @@ def test_untrusted_certificate_is_connect_failed(
     server, _ = tls_server
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    with Fetcher(LIMITS) as fetcher, pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY"):
+    with SyncFetcher(LIMITS) as fetcher, pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY"):
         fetcher.get(f"https://localhost:{server.port}/feed")

@@ -339,6 +339,57 @@ def test_feeds_page_health_yield_and_chart(site: Site) -> None:
     assert "<script" not in page.split("<svg")[1]
 
 
+
+def test_feeds_page_labels_unhealthy_stopped_and_moved_feeds(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from monitor.settings import ScheduleSettings
+    from monitor.store.feeds import PollRecord, record_polls
+    from monitor.web.pages import feeds_page
+
+    settings, data = make_site(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")
+    ids = data.feed_ids
+    when = NOW - timedelta(minutes=10)
+
+    def poll(feed: str, status: str = "ok", **values) -> PollRecord:
+        return PollRecord(feed_id=ids[feed], started_at=when, finished_at=when, status=status,
+                          next_due=NOW, **values)
+
+    writer = make_engine(settings.database_url)
+    record_polls(writer, [
+        (poll("Broken <b>feed</b>", "error", error_reason="timeout", error_message="timed out"),
+         6),
+        (poll("الموقع العربي", "error", error_reason="http-410", error_message="410 Gone",
+              disabled_reason="http-410"), 1),
+        (poll("Le Site", moved_to="https://new.lesite.example.ma/<i>rss</i>",
+              adaptive_interval=5400.0), 0),
+    ])
+    writer.dispose()
+    reader = read_engine(settings.database_url)
+    with running(create_app(settings, engine=reader)) as base:
+        site = Site(base, data, settings)
+        twin = {f["name"]: f for f in site.json("/feeds.json")["feeds"]}
+        page = site.html("/feeds")
+        site.client.close()
+    broken, arabic, le_site = twin["Broken <b>feed</b>"], twin["الموقع العربي"], twin["Le Site"]
+    assert broken["unhealthy"] and broken["error_streak"] == 6
+    assert arabic["disabled_reason"] == "http-410" and not arabic["unhealthy"]
+    assert le_site["fetch_url"] == "https://new.lesite.example.ma/<i>rss</i>"
+    assert (le_site["interval"], le_site["interval_source"]) == (5400.0, "adaptive")
+    assert (broken["interval"], broken["interval_source"]) == (1800.0, "default")
+    labels = [attrs["class"] for tag, attrs in tags(page)
+              if tag == "span" and "label" in attrs.get("class", "")]
+    assert sorted(labels) == ["label moved", "label stopped", "label unhealthy"]
+    assert ">stopped: http-410</span>" in page and ">unhealthy</span>" in page
+    assert "moved</span> to <span class=\"url\">https://new.lesite.example.ma/&lt;i&gt;rss" in page
+    assert "90 min <small>(adaptive)</small>" in page
+    rows = [attrs["class"] for tag, attrs in tags(page) if tag == "tr" and "class" in attrs]
+    assert sorted(rows) == ["failing stopped", "failing unhealthy", "healthy moved"]
+    # the threshold comes from the settings' schedule section
+    strict = feeds_page(reader, schedule=ScheduleSettings(unhealthy_after=7))
+    assert not any(feed["unhealthy"] for feed in strict["feeds"])
+    reader.dispose()
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 @pytest.mark.postgres
@@ -407,3 +458,57 @@ def test_search_without_the_index_falls_back_to_substrings(tmp_path: Path) -> No
     assert found("100%") == [data.ids["seed"]]  # % is no wildcard: only "100" is looked for
     reader.dispose()
     engine.dispose()
+
+
+def test_also_published_by_tells_sources_from_near_duplicates(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from monitor.identity import canonical_url, content_hash
+    from monitor.settings import FeedSpec
+    from monitor.store.feeds import sync_feeds
+    from monitor.store.items import NewItem, insert_items
+
+    texts = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "neardup" /
+                                            "texts.jsonl").read_text("utf-8").splitlines()]
+    ocp = next(t["text"] for t in texts if t["id"] == "mfn-8465c54ed54b")
+    settings, data = make_site(tmp_path, f"sqlite:///{tmp_path / 'web.db'}")
+    engine = make_engine(settings.database_url)
+    sync_feeds(engine, [FeedSpec(url=f"https://{n}.example.ma/rss", name=n)
+                        for n in ("Medias24", "Boursenews", "Le Matin")], NOW)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT name, id FROM feeds")).all())
+
+    def item(feed: str, guid: str, url: str, text: str) -> NewItem:
+        return NewItem(
+            feed_id=ids[feed], guid=guid, url=url, canonical_url=canonical_url(url),
+            title="OCP Nutricrops dépasse les 5 millions de tonnes", summary="",
+            published=None, fetched_at=NOW - timedelta(minutes=len(guid)), lang="fr",
+            text=text, text_source="page", text_error=None, text_error_message=None,
+            content_hash=content_hash(text), relevant=False, score=0.0, topics=[], matches=[],
+            rules_version="r", corpus_file=None)
+
+    first, same, copy = insert_items(engine, [
+        item("Medias24", "m-1", "https://medias24.example.ma/ocp", ocp),
+        item("Boursenews", "b-1", "https://medias24.example.ma/ocp?utm_source=bn", ocp),
+        item("Le Matin", "l-1", "https://lematin.example.ma/ocp", "(MAP) – " + ocp[:-300]),
+    ])
+    assert same is None and copy is not None
+    engine.dispose()
+    with running(create_app(settings, engine=read_engine(settings.database_url))) as base:
+        site = Site(base, data, settings)
+        twin = site.json(f"/items/{first}.json")
+        assert [s["feed"] for s in twin["other_sources"]] == ["Boursenews"]
+        assert twin["other_sources"][0]["url"].endswith("?utm_source=bn")
+        assert [(c["id"], c["feed"], c["relation"]) for c in twin["also_published"]] == [
+            (copy, "Le Matin", "near-duplicate")]
+        assert "signature" not in twin["item"]
+        page = site.html(f"/items/{first}")
+        assert "other feeds that brought this item" in page and "Boursenews" in page
+        assert f'href="/items/{copy}"' in page and "near-duplicate" in page
+        back = site.json(f"/items/{copy}.json")
+        assert [(c["id"], c["relation"]) for c in back["also_published"]] == [
+            (first, "near-duplicate")]
+        assert back["other_sources"] == []
+        site.client.close()

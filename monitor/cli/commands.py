@@ -207,18 +207,34 @@ def feeds() -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
 def feeds_list(config, as_json: bool) -> None:
-    """Feeds with health: last poll, status, error streak, items, relevant items."""
-    from monitor.pipeline import now_utc
+    """Feeds with health: last poll, status, error streak, unhealthy, stopped (gone) or moved,
+    the interval in effect (configured, adaptive or default), items, relevant items."""
+    from datetime import UTC, datetime
+
     from monitor.settings import load_feeds
     from monitor.store.feeds import feed_health, sync_feeds
 
     engine = _engine(config)
-    sync_feeds(engine, load_feeds(config.settings.feeds_file), now_utc())
-    print_rows(feed_health(engine), as_json, lambda r: (
-        f"{r['id']:>4} {'on ' if r['enabled'] else 'off'} {shorten(r['name'], 24):<24} "
-        f"{(r['status'] or 'never polled'):<16} streak={r['error_streak']} "
-        f"items={r['items']} relevant={r['relevant_items']} last={r['last_poll'] or '-'}  "
-        f"{r['url']}" + (f"\n       last error: {r['last_error']}" if r["last_error"] else "")))
+    sync_feeds(engine, load_feeds(config.settings.feeds_file), datetime.now(UTC))
+
+    def line(r: dict) -> str:
+        notes = [f"{'on ' if r['enabled'] else 'off'} {shorten(r['name'], 24):<24} "
+                 f"{(r['status'] or 'never polled'):<16} streak={r['error_streak']} "
+                 f"every={r['interval'] / 60:.0f}min({r['interval_source']}) "
+                 f"items={r['items']} relevant={r['relevant_items']} "
+                 f"last={r['last_poll'] or '-'}  {r['url']}"]
+        if r["unhealthy"]:
+            notes.append(f"UNHEALTHY: {r['error_streak']} failures in a row")
+        if r["disabled_reason"]:
+            notes.append(f"stopped: {r['disabled_reason']} (change its entry in feeds.yaml "
+                         "to poll it again)")
+        if r["fetch_url"]:
+            notes.append(f"moved to {r['fetch_url']}")
+        if r["last_error"]:
+            notes.append(f"last error: {r['last_error']}")
+        return f"{r['id']:>4} " + "\n       ".join(notes)
+
+    print_rows(feed_health(engine, config.settings.schedule), as_json, line)
 
 
 @cli.command()

@@ -3,7 +3,12 @@
 - feeds: one row per configured feed URL, with its schedule state (next due, error streak,
   lease), its HTTP validators (ETag, Last-Modified, body hash) and its last outcome.
 - items: one row per story, with the extracted text and the verdict of the rules (relevant,
-  score, topics, matches, rules version) and its corpus file when relevant.
+  score, topics, matches, rules version), its corpus file when relevant, its near-duplicate
+  cluster (the id of the cluster's first item; NULL: alone) and MinHash signature.
+- item_sources: every feed entry that brought an item (the first one included): the same story
+  in two feeds is one item with two sources.
+- item_bands: the LSH band keys of each item's signature (monitor/neardup.py), to find the
+  candidates of a near-duplicate by index.
 - polls: one row per poll of a feed: status, HTTP status, bytes, new items, error reason, and
   the worker that made it.
 - corpus_numbers: the corpus file numbers handed out, one per item key (the database decides,
@@ -24,6 +29,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -31,7 +37,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -168,11 +176,39 @@ items = Table(
     Column("matches", CleanJSON, nullable=False, default=list),
     Column("rules_version", CleanString(40), nullable=False),
     Column("corpus_file", CleanString(300), unique=True),
+    # Near-duplicates: the id of the first item of the cluster (that item's own id included);
+    # NULL when no copy was found. The signature is neardup.to_bytes (NULL: text too short).
+    Column("cluster", Integer),
+    Column("signature", LargeBinary),
     UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
     Index("ix_items_relevant_id", "relevant", "id"),
     Index("ix_items_content_hash", "content_hash"),
     Index("ix_items_fetched_feed_relevant", "fetched_at", "feed_id", "relevant"),
     Index("ix_items_feed_relevant_id", "feed_id", "relevant", "id"),
+    Index("ix_items_cluster", "cluster"),
+)
+
+item_sources = Table(
+    "item_sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("feed_id", Integer, ForeignKey("feeds.id")),  # NULL: the seed corpus
+    Column("guid", CleanText),
+    Column("url", CleanText),  # the article URL as this feed gave it
+    Column("canonical_url", CleanText),  # identity.canonical_url of `url`
+    Column("seen_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("feed_id", "guid", name="uq_item_sources_feed_guid"),
+    Index("ix_item_sources_item", "item_id"),
+    Index("ix_item_sources_canonical_url", "canonical_url"),
+)
+
+item_bands = Table(
+    "item_bands",
+    metadata,
+    Column("band", BigInteger, nullable=False),  # neardup.band_keys: signed 64-bit
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    PrimaryKeyConstraint("band", "item_id", name="pk_item_bands"),
 )
 
 polls = Table(

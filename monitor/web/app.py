@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         raw = request.query_params.get("days") or "30"
         if not raw.isdigit() or not 1 <= int(raw) <= 366:
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
-        return pages.feeds_page(engine, days=int(raw))
+        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule)
 
     items_html, items_json = twin("items.html", build_items)
     item_html, item_json = twin("item.html", build_item)

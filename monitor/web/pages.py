@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from monitor.errors import RulesError
 from monitor.rules import RuleSet, load_ruleset
 from monitor.rules.ruleset import TOPICS
+from monitor.settings import ScheduleSettings
 from monitor.store.feeds import feed_health
 from monitor.web import queries
 from monitor.web.charts import day_series
@@ -85,12 +86,15 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> d
 
 def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
     """One item: its columns, its title and text cut into highlight segments, the score built up
-    rule by rule with the current rules, and the same text in other feeds. None if absent."""
+    rule by rule with the current rules, and where else the story was published. None if
+    absent."""
     with engine.connect() as conn:
         item = queries.get_item(conn, item_id)
         if item is None:
             return None
-        copies = queries.same_text_elsewhere(conn, item)
+        item.pop("signature", None)  # bytes: neither shown nor JSON
+        sources = queries.other_sources(conn, item)
+        copies = queries.copies_elsewhere(conn, item)
     matches = item["matches"]
     return {
         "page": "item",
@@ -100,8 +104,12 @@ def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | Non
         "text_segments": segments(item["text"], matches, field="body"),
         "terms": term_counts(matches),
         "explanation": explain(rules, item),
+        # other feeds that brought this very item, then other items of the same story
+        "other_sources": sources,
         "also_published": copies,
-        "also_published_by": "same text (content hash) in other feeds",
+        "also_published_by": "other feeds' entries stored as this item (same URL or same "
+                             "text); other items with the same text or in the same "
+                             "near-duplicate cluster",
     }
 
 
@@ -133,8 +141,13 @@ def explain(rules: RuleSet | None, item: dict) -> dict | None:
             "topics": list(verdict.topics), "steps": steps}
 
 
-def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None) -> dict:
-    """Every feed's health and yield, and items / relevant items per day over `days` days."""
+def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
+               schedule: ScheduleSettings | None = None) -> dict:
+    """Every feed's health and yield, and items / relevant items per day over `days` days.
+
+    Health (unhealthy, stopped, moved, the interval in effect) follows `schedule`, the
+    settings' schedule section; without it, the defaults."""
+    schedule = schedule or ScheduleSettings()
     today = today or datetime.now(UTC).date()
     first_day = today - timedelta(days=days - 1)
     with engine.connect() as conn:
@@ -148,7 +161,7 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None) -> 
             total = overall.setdefault(day, [0, 0])
             total[0] += n
             total[1] += r
-    for feed in feed_health(engine):
+    for feed in feed_health(engine, schedule):
         per_day = counts.get(feed["id"], {})
         in_window = sum(n for n, _ in per_day.values())
         rows.append({

@@ -12,10 +12,10 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, and_, case, cast, func, literal, select
+from sqlalchemy import Connection, Select, Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from monitor.store.schema import feeds, items, polls
+from monitor.store.schema import feeds, item_sources, items, polls
 from monitor.web.filters import ItemFilters
 
 EXCERPT_CHARS = 280
@@ -114,19 +114,41 @@ def get_item(conn: Connection, item_id: int) -> dict | None:
     return out
 
 
-def same_text_elsewhere(conn: Connection, item: dict, *, limit: int = 20) -> list[dict]:
-    """Items of other feeds with exactly the same text (same content hash), oldest first."""
-    if not (item.get("text") or "").strip():
+def other_sources(conn: Connection, item: dict) -> list[dict]:
+    """The other feed entries that brought this very item (item_sources), first seen first."""
+    query = (select(item_sources.c.feed_id, feeds.c.name.label("feed"), item_sources.c.guid,
+                    item_sources.c.url, item_sources.c.seen_at)
+             .select_from(item_sources.outerjoin(feeds, feeds.c.id == item_sources.c.feed_id))
+             .where(item_sources.c.item_id == item["id"])
+             .order_by(item_sources.c.seen_at, item_sources.c.id))
+    rows = [{"feed_id": r.feed_id, "feed": r.feed, "guid": r.guid, "url": r.url,
+             "seen_at": iso(r.seen_at)} for r in conn.execute(query)]
+    # the item's own entry is shown as its source, not as another publisher
+    return [r for r in rows if (r["feed_id"], r["guid"]) != (item["feed_id"], item["guid"])]
+
+
+def copies_elsewhere(conn: Connection, item: dict, *, limit: int = 20) -> list[dict]:
+    """Other items of the same story, oldest first: near-duplicates (same cluster) and items of
+    other feeds with exactly the same text (same content hash, stored before stories were
+    merged, or too short to merge). ``relation`` says which."""
+    near = (items.c.cluster == item["cluster"]) if item.get("cluster") is not None else None
+    same_text = None
+    if (item.get("text") or "").strip():
+        same_text = and_(items.c.content_hash == item["content_hash"],
+                         items.c.feed_id.is_distinct_from(item["feed_id"]))
+    terms = [t for t in (near, same_text) if t is not None]
+    if not terms:
         return []
+    relation = case((items.c.content_hash == item["content_hash"], "same text"),
+                    else_="near-duplicate")
     query = (select(items.c.id, items.c.title, items.c.url, items.c.published,
-                    items.c.fetched_at, feeds.c.name.label("feed"))
+                    items.c.fetched_at, feeds.c.name.label("feed"), relation.label("relation"))
              .select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
-             .where(items.c.content_hash == item["content_hash"], items.c.id != item["id"],
-                    items.c.feed_id.is_distinct_from(item["feed_id"]))
+             .where(or_(*terms), items.c.id != item["id"])
              .order_by(items.c.id).limit(limit))
     return [{"id": r.id, "title": r.title, "url": r.url, "feed": r.feed,
-             "published": iso(r.published), "fetched_at": iso(r.fetched_at)}
-            for r in conn.execute(query)]
+             "published": iso(r.published), "fetched_at": iso(r.fetched_at),
+             "relation": r.relation} for r in conn.execute(query)]
 
 
 def feed_choices(conn: Connection) -> list[dict]:

@@ -1,0 +1,178 @@
+"""Add feeds to feeds.yaml, keeping its comments, order and layout.
+
+In: the path of feeds.yaml and `FeedSpec`s to add. Out: `FeedsAdded` (the feeds written and
+those skipped as already listed); the file rewritten atomically. Raises `ConfigError` (file,
+line, what to do) and leaves the file untouched when it cannot be edited safely: unreadable, a
+YAML syntax error, invalid before the edit, not a mapping with a ``feeds:`` list, not writable,
+or invalid after the edit. Does file I/O.
+
+ruamel.yaml's round-trip mode keeps comments, key order and scalar quoting; the indentation of
+the existing entries is measured from the file and given back to the writer, so the untouched
+part comes out byte for byte. New entries are written like the last existing one (flow
+``tags: [a, b]`` or a block list) with keys in the order url, name, lang, interval, tags,
+enabled, defaults left out. The result is written to a temporary file in the same folder,
+validated with `settings.load_feeds`, given the old file's mode, then renamed over it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from monitor.discover import same_url_key
+from monitor.errors import ConfigError
+from monitor.settings import FeedSpec, load_feeds
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+
+
+@dataclass(frozen=True)
+class FeedsAdded:
+    added: tuple[FeedSpec, ...]
+    already_listed: tuple[FeedSpec, ...]  # same URL as a listed feed, or earlier in the batch
+
+
+def listed_feed(path: Path, url: str) -> FeedSpec | None:
+    """The feed of feeds.yaml with the same URL as `url` (as `load_feeds` compares), if any."""
+    key = same_url_key(url)
+    return next((feed for feed in load_feeds(path) if same_url_key(feed.url) == key), None)
+
+
+def add_feeds(path: Path, feeds: Sequence[FeedSpec]) -> FeedsAdded:
+    """Append the feeds not listed yet to feeds.yaml; the file is rewritten only if one is new."""
+    listed = {same_url_key(feed.url) for feed in load_feeds(path)}  # refuses an invalid file
+    added: list[FeedSpec] = []
+    skipped: list[FeedSpec] = []
+    for feed in feeds:
+        key = same_url_key(feed.url)
+        (skipped if key in listed else added).append(feed)
+        listed.add(key)
+    if added:
+        _append(path, added)
+    return FeedsAdded(added=tuple(added), already_listed=tuple(skipped))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest duration text `settings.parse_duration` reads back as `seconds`."""
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _append(path: Path, feeds: Sequence[FeedSpec]) -> None:
+    text = path.read_text(encoding="utf-8")  # load_feeds just read it
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long existing line
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:  # PyYAML accepted it; ruamel may still be stricter
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(f"cannot edit the file: {exc.problem}; fix it by hand first",
+                          path=str(path), line=mark.line + 1 if mark else None) from None
+    out = io.StringIO()
+    if document is None and text.strip():
+        out.write(text if text.endswith("\n") else text + "\n")  # only comments: ruamel drops them
+    document, entries = _feeds_list(document, path)
+    _measure_indent(yaml, text, document, entries)
+    flow_tags = _flow_tags(entries)
+    for feed in feeds:
+        entries.append(_entry(feed, flow_tags))
+    yaml.dump(document, out)
+    _replace_checked(path, out.getvalue())
+
+
+def _feeds_list(document: Any, path: Path) -> tuple[CommentedMap, CommentedSeq]:
+    if document is None:
+        document = CommentedMap()
+    if not isinstance(document, CommentedMap):
+        raise ConfigError("cannot edit the file: the top level is not a mapping with a `feeds:` "
+                          "list; fix it by hand first", path=str(path), line=1)
+    entries = document.get("feeds")
+    if entries is None:
+        entries = document["feeds"] = CommentedSeq()
+    if not isinstance(entries, CommentedSeq):
+        raise ConfigError("cannot edit the file: `feeds` is not a list; fix it by hand first",
+                          path=str(path), line=document.lc.key("feeds")[0] + 1, key="feeds")
+    if not entries:
+        entries.fa.set_block_style()  # `feeds: []` becomes a block list
+    return document, entries
+
+
+def _measure_indent(yaml: YAML, text: str, document: CommentedMap, entries: CommentedSeq) -> None:
+    """Give the writer the file's own indentation of the feeds list (2/4/2 when it is empty)."""
+    if not entries or "feeds" not in document.lc.data:
+        yaml.indent(mapping=2, sequence=4, offset=2)  # the shipped config/feeds.yaml
+        return
+    parent_column = document.lc.key("feeds")[1]
+    line, key_column = entries.lc.item(0)
+    dash_column = len(text.splitlines()[line]) - len(text.splitlines()[line].lstrip(" "))
+    sequence, offset = key_column - parent_column, dash_column - parent_column
+    yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
+
+
+def _flow_tags(entries: CommentedSeq) -> bool:
+    """True when the last entry with tags writes them [a, b] (also when none has tags)."""
+    for entry in reversed(entries):
+        tags = entry.get("tags") if isinstance(entry, CommentedMap) else None
+        if isinstance(tags, CommentedSeq):
+            return tags.fa.flow_style()
+    return True
+
+
+def _entry(feed: FeedSpec, flow_tags: bool) -> CommentedMap:
+    entry = CommentedMap(url=feed.url, name=feed.name)
+    if feed.lang:
+        entry["lang"] = feed.lang
+    if feed.interval is not None:
+        entry["interval"] = format_duration(feed.interval)
+    if feed.tags:
+        tags = CommentedSeq(feed.tags)
+        if flow_tags:
+            tags.fa.set_flow_style()
+        else:
+            tags.fa.set_block_style()
+        entry["tags"] = tags
+    if not feed.enabled:
+        entry["enabled"] = False
+    return entry
+
+
+def _replace_checked(path: Path, text: str) -> None:
+    """Write `text` next to `path`, validate it as feeds.yaml, then rename it over `path`."""
+    folder = path.parent
+    if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot edit the file: no write permission on it or on {folder}; "
+                          "run as its owner or fix the permissions", path=str(path))
+    mode = path.stat().st_mode & 0o7777
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot edit the file: {exc.strerror} creating a temporary file in "
+                          f"{folder}", path=str(path)) from exc
+    staged = Path(temporary)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(staged, mode)
+        try:
+            load_feeds(staged)
+        except ConfigError as exc:
+            raise ConfigError(
+                "the edit would make the file invalid, so nothing was written: "
+                + str(exc).replace(str(staged), str(path)),
+                path=str(path),
+            ) from None
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
