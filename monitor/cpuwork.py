@@ -18,6 +18,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -65,6 +67,33 @@ def _parse(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed |
         return _Failure(exc.reason, exc.message)
 
 
+def _exit_with(owner_pid: int) -> None:
+    """Pool process initializer: exit once the worker that started the pool is gone. A worker
+    killed with SIGKILL (or leaving with os._exit on a second signal) never closes its pool,
+    and nothing else would tell its processes, which would wait for work forever."""
+
+    def watch() -> None:
+        while _alive(owner_pid):
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process not yet reaped by its parent is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
 def pool_size(configured: int) -> int:
     """`configured` processes, or one per core this process may run on when it is 0."""
     if configured > 0:
@@ -86,7 +115,8 @@ class CpuWork:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["monitor.cpuwork"])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=context,
+                                             initializer=_exit_with, initargs=(os.getpid(),))
         return self._pool
 
     async def _run(self, function, *args):

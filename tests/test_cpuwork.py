@@ -1,0 +1,119 @@
+"""The process pool: parsing and extraction off the event loop, errors carried across by value, a
+dead pool process replaced, and no process left behind when the worker is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.cpuwork import CpuWork, pool_size
+from monitor.errors import MonitorError
+from tests.conftest import FIXTURES, SEEDS, Project
+from tests.httpserver import LoopbackServer, Reply
+from tests.sites import HTML, RSS, rss, seed_article, seed_page
+
+PAGE = FIXTURES / "articles" / "aeb-14cc2a0ca59c62a8.html"
+
+
+def test_parse_and_extract_in_pool_processes() -> None:
+    feed = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
+
+    async def work():
+        cpu = CpuWork(2)
+        try:
+            parsed = await cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {})
+            pages = await asyncio.gather(*(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
+                                                            "text/html") for i in range(4)))
+            with pytest.raises(MonitorError) as bad:
+                await cpu.parse_feed(b"<html><body>not a feed</body></html>", "https://x/", {})
+            empty = await cpu.extract_page(b"<html><body></body></html>", "https://x/e", None)
+            pids = {pid for pid in cpu._pool._processes}  # noqa: SLF001
+            return parsed, pages, bad.value, empty, pids
+        finally:
+            cpu.close()
+
+    parsed, pages, bad, empty, pids = asyncio.run(work())
+    assert len(parsed.entries) == 10
+    assert all(page.article is not None and len(page.article.text) > 500 for page in pages)
+    assert len({page.signature for page in pages}) == 1 and pages[0].signature is not None
+    assert bad.reason == "not-a-feed" and "https://x/" in bad.message
+    assert empty.article is None and empty.error_reason == "no-text"
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_a_dead_pool_process_is_replaced() -> None:
+    async def work():
+        cpu = CpuWork(1)
+        try:
+            await cpu.extract_page(PAGE.read_bytes(), "https://x/1", "text/html")
+            for pid in list(cpu._pool._processes):  # noqa: SLF001
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            return await cpu.extract_page(PAGE.read_bytes(), "https://x/2", "text/html")
+        finally:
+            cpu.close()
+
+    assert asyncio.run(work()).article is not None
+
+
+def test_pool_size_follows_the_cores() -> None:
+    assert pool_size(3) == 3
+    assert pool_size(0) == len(os.sched_getaffinity(0))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
+            found.append(int(proc.name))
+    return found
+
+
+def _exists(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != b"Z"
+
+
+@pytest.mark.slow
+def test_no_pool_process_outlives_a_killed_worker(project: Project) -> None:
+    title, paragraphs = seed_article(SEEDS[1])
+    with LoopbackServer("127.0.0.48") as site:
+        entries = []
+        for i in range(40):
+            site.route(f"/p{i}", Reply(seed_page(f"{title} {i}", [f"Dépêche {i}."] + paragraphs),
+                                       content_type=HTML, delay=0.2))
+            entries.append({"title": f"{title} {i}", "link": site.url(f"/p{i}"), "guid": str(i)})
+        site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
+        project.write_settings(schedule={"extract_processes": 2})
+        project.cli("init")
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--once", "--config",
+                                 str(project.config)], cwd=project.root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pool: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(pool) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            servers = _children(proc.pid)  # the fork server, whose children are the pool
+            pool = servers + [pid for server in servers for pid in _children(server)]
+        assert len(pool) == 3  # the fork server and two pool processes
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_exists(pid) for pid in pool) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_exists(pid) for pid in pool)
