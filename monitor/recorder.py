@@ -5,7 +5,7 @@ states written by `record_polls`, many polls in one transaction.
 
 A poll that found nothing new (the usual case: a 304) costs one small request; writing its
 outcome in a transaction of its own would cost more than the request. So outcomes wait here a
-fraction of a second (``FLUSH_SECONDS``) or until ``BATCH`` of them are waiting, and are written
+tenth of a second (``FLUSH_SECONDS``) or until ``BATCH`` of them are waiting, and are written
 together from a thread. Nothing is lost by waiting: until its outcome is written a feed keeps its
 lease, its validators and its old due time, so a worker that dies first just polls it again.
 A failed write (the database restarting) is logged and retried with the next batch.
@@ -23,19 +23,21 @@ from monitor.store.feeds import PollRecord, record_polls
 
 log = logging.getLogger("monitor.recorder")
 
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.1
 BATCH = 500
 MAX_WAITING = 50_000  # beyond this (database down for long), the oldest outcomes are dropped
 
 
 class PollRecorder:
-    """Collects outcomes on the event loop; `run()` writes them; `flush()` writes what is left."""
+    """Collects outcomes on the event loop; `run()` writes them until `stop()`, then writes what
+    is left."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._waiting: list[tuple[PollRecord, int]] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._stopping = False
         self.written = 0
 
     def add(self, record: PollRecord, error_streak: int) -> None:
@@ -44,18 +46,35 @@ class PollRecorder:
             self._wake.set()
 
     async def run(self) -> None:
-        """Write batches until cancelled."""
-        while True:
+        """Write batches until `stop()`, then what is left. (Stopped by a flag, not by
+        cancelling: a cancel landing as the wake-up fires can be lost on Python 3.11.)"""
+        while not self._stopping:
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
-            await self.flush()
+            # What is waiting now, not what comes meanwhile: that waits for the next round,
+            # so writes stay few and large.
+            await self._write(len(self._waiting))
+        await self.flush()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
 
     async def flush(self) -> bool:
         """Write every waiting outcome; False if the database refused (they stay waiting)."""
+        while self._waiting:
+            if not await self._write(len(self._waiting)):
+                return False
+        return True
+
+    async def _write(self, count: int) -> bool:
+        """Write the `count` oldest waiting outcomes, `BATCH` to a transaction."""
         async with self._lock:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            while count > 0 and self._waiting:
+                size = min(count, BATCH)
+                batch, self._waiting = self._waiting[:size], self._waiting[size:]
                 try:
                     await asyncio.to_thread(record_polls, self.engine, batch)
                 except Exception:
@@ -68,4 +87,5 @@ class PollRecorder:
                                   "when their leases expire", dropped)
                     return False
                 self.written += len(batch)
+                count -= size
         return True

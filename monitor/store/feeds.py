@@ -17,17 +17,16 @@ renews its leases; a dead one's expire and its feeds go back to the pool.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Connection,
     Engine,
     and_,
-    bindparam,
     case,
     func,
     or_,
@@ -38,7 +37,7 @@ from sqlalchemy import (
 from monitor.schedule import success_delay
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.locks import SYNC_LOCK, transaction_lock
-from monitor.store.schema import feeds, items, polls
+from monitor.store.schema import feeds, items, storable
 
 
 @dataclass(frozen=True)
@@ -144,14 +143,18 @@ def active_feeds(engine: Engine) -> list[FeedRow]:
 
 def claim_due_feeds(
     engine: Engine, *, owner: str, now: datetime, lease_until: datetime, limit: int,
-    due_only: bool = True,
+    due_only: bool = True, polled_before: datetime | None = None,
 ) -> list[FeedRow]:
-    """Lease up to `limit` feeds (due ones unless `due_only` is false) to `owner`, most overdue
-    first; feeds leased to a live worker are skipped, never waited for."""
+    """Lease up to `limit` feeds (due ones unless `due_only` is false; not polled since
+    `polled_before` when given) to `owner`, most overdue first; feeds leased to a live worker
+    are skipped, never waited for."""
     free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
     condition = and_(_active(), free)
     if due_only:
         condition = and_(condition, feeds.c.next_due <= now)
+    if polled_before is not None:
+        condition = and_(condition, or_(feeds.c.last_polled_at.is_(None),
+                                        feeds.c.last_polled_at < polled_before))
     chosen = (select(feeds.c.id).where(condition).order_by(feeds.c.next_due)
               .limit(limit).with_for_update(skip_locked=True))  # no FOR UPDATE on SQLite
     with engine.begin() as conn:
@@ -201,79 +204,90 @@ def record_poll(conn: Connection, record: PollRecord, *, error_streak: int) -> N
     _write_polls(conn, [(record, error_streak)])
 
 
-def _bind(name: str, column: str | None = None) -> Any:
-    """A parameter of `_FEED_UPDATE`, typed like the feeds column it fills (text cleaning
-    included), or as a flag."""
-    return bindparam(f"p_{name}", type_=feeds.c[column].type if column else Boolean())
-
-
-def _set_if(flag: str, column: str) -> Any:
-    return case((_bind(flag), _bind(column, column)), else_=feeds.c[column])
-
-
-def _freed_unless_taken(column: str) -> Any:
-    # Free the lease only if it is still ours (after an expiry another worker may hold it);
-    # a record without a worker frees it whoever holds it.
-    ours = or_(_bind("any_worker"), feeds.c.lease_owner == _bind("worker", "lease_owner"))
-    return case((ours, None), else_=feeds.c[column])
-
-
-# One statement for every outcome of a batch, so a batch is one executemany: what differs
-# between outcomes (failed or not, validators or not, moved or not) is in the parameters.
+# Two statements for every outcome of a batch, so a batch is two executemany calls: what differs
+# between outcomes (failed or not, validators or not, moved or not) is in the parameters. They
+# go to the driver as they are, with values prepared here (`_db_time`, `storable`): SQLAlchemy's
+# per-value processing cost four times the database's own work (80 ms against 20 ms per 2,000
+# polls on SQLite), and a 304 poll is mostly that write.
+_POLL_INSERT = (
+    "INSERT INTO polls (feed_id, started_at, finished_at, status, http_status, bytes, entries,"
+    " new_items, relevant_items, page_errors, error_reason, error_message, worker) VALUES"
+    " (:feed_id, :started_at, :finished_at, :status, :http_status, :bytes, :entries,"
+    " :new_items, :relevant_items, :page_errors, :error_reason, :error_message, :worker)"
+)
+_NAMED_PARAMETER = re.compile(r"(?<!:):([a-z_]+)")
 _FEED_UPDATE = (
-    update(feeds).where(feeds.c.id == bindparam("p_feed_id"))
-    .values(
-        last_polled_at=_bind("last_polled_at", "last_polled_at"),
-        last_status=_bind("last_status", "last_status"),
-        next_due=_bind("next_due", "next_due"),
-        error_streak=_bind("error_streak", "error_streak"),
-        lease_owner=_freed_unless_taken("lease_owner"),
-        lease_until=_freed_unless_taken("lease_until"),
-        last_error=_bind("last_error", "last_error"),
-        last_success_at=func.coalesce(_bind("last_success_at", "last_success_at"),
-                                      feeds.c.last_success_at),
-        etag=_set_if("validators", "etag"),
-        last_modified=_set_if("validators", "last_modified"),
-        body_hash=_set_if("validators", "body_hash"),
-        fetch_url=func.coalesce(_bind("fetch_url", "fetch_url"), feeds.c.fetch_url),
-        disabled_reason=func.coalesce(_bind("disabled_reason", "disabled_reason"),
-                                      feeds.c.disabled_reason),
-        adaptive_interval=func.coalesce(_bind("adaptive_interval", "adaptive_interval"),
-                                        feeds.c.adaptive_interval),
-    )
+    "UPDATE feeds SET last_polled_at = :finished_at, last_status = :last_status,"
+    " next_due = :next_due, error_streak = :error_streak,"
+    # The lease is freed only if it is still ours (after an expiry another worker may hold
+    # it); a record without a worker frees it whoever holds it.
+    " lease_owner = CASE WHEN :any_worker OR lease_owner = :worker THEN NULL"
+    " ELSE lease_owner END,"
+    " lease_until = CASE WHEN :any_worker OR lease_owner = :worker THEN NULL"
+    " ELSE lease_until END,"
+    " last_error = :last_error,"
+    " last_success_at = coalesce(:last_success_at, last_success_at),"
+    # Validators only from a complete poll: an interrupted one must see its entries again.
+    " etag = CASE WHEN :validators THEN :etag ELSE etag END,"
+    " last_modified = CASE WHEN :validators THEN :last_modified ELSE last_modified END,"
+    " body_hash = CASE WHEN :validators THEN :body_hash ELSE body_hash END,"
+    " fetch_url = coalesce(:fetch_url, fetch_url),"
+    " disabled_reason = coalesce(:disabled_reason, disabled_reason),"
+    " adaptive_interval = coalesce(:adaptive_interval, adaptive_interval)"
+    " WHERE id = :feed_id"
 )
 
 
 def _write_polls(conn: Connection, outcomes: Sequence[tuple[PollRecord, int]]) -> None:
-    conn.execute(polls.insert(), [_poll_row(record) for record, _ in outcomes])
-    conn.execute(_FEED_UPDATE, [_feed_params(record, streak) for record, streak in outcomes])
+    as_stored = _db_time(conn)
+    conn.exec_driver_sql(_in_driver_style(conn, _POLL_INSERT),
+                         [_poll_row(record, as_stored) for record, _ in outcomes])
+    conn.exec_driver_sql(_in_driver_style(conn, _FEED_UPDATE),
+                         [_feed_params(record, streak, as_stored) for record, streak in outcomes])
 
 
-def _poll_row(record: PollRecord) -> dict:
+def _in_driver_style(conn: Connection, sql: str) -> str:
+    """`:name` parameters as the driver wants them: sqlite3 takes them as they are."""
+    if conn.dialect.name == "sqlite":
+        return sql
+    return _NAMED_PARAMETER.sub(r"%(\1)s", sql)  # psycopg: pyformat
+
+
+def _db_time(conn: Connection) -> Callable[[datetime | None], Any]:
+    """Aware datetimes as the schema's `UTCDateTime` stores them on this backend."""
+    if conn.dialect.name != "sqlite":
+        return lambda value: value
+    # SQLite keeps naive UTC text in SQLAlchemy's format (sortable, read back by UTCDateTime).
+    return lambda value: (None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+                          .isoformat(" ", "microseconds"))
+
+
+def _poll_row(record: PollRecord, as_stored: Callable) -> dict:
     return {
-        "feed_id": record.feed_id, "started_at": record.started_at,
-        "finished_at": record.finished_at, "status": record.status,
+        "feed_id": record.feed_id, "started_at": as_stored(record.started_at),
+        "finished_at": as_stored(record.finished_at), "status": record.status,
         "http_status": record.http_status, "bytes": record.bytes, "entries": record.entries,
         "new_items": record.new_items, "relevant_items": record.relevant_items,
-        "page_errors": record.page_errors, "error_reason": record.error_reason,
-        "error_message": record.error_message, "worker": record.worker,
+        "page_errors": record.page_errors, "error_reason": storable(record.error_reason),
+        "error_message": storable(record.error_message), "worker": storable(record.worker),
     }
 
 
-def _feed_params(record: PollRecord, error_streak: int) -> dict:
+def _feed_params(record: PollRecord, error_streak: int, as_stored: Callable) -> dict:
     failed = record.status == "error"
+    finished = as_stored(record.finished_at)
     return {
-        "p_feed_id": record.feed_id, "p_last_polled_at": record.finished_at,
-        "p_last_status": record.error_reason or record.status, "p_next_due": record.next_due,
-        "p_error_streak": error_streak,
-        "p_any_worker": record.worker is None, "p_worker": record.worker,
-        "p_last_error": record.error_message if failed else None,
-        "p_last_success_at": None if failed else record.finished_at,
-        # Validators only from a complete poll: an interrupted one must see its entries again.
-        "p_validators": record.status == "ok", "p_etag": record.etag,
-        "p_last_modified": record.last_modified, "p_body_hash": record.body_hash,
-        "p_fetch_url": record.moved_to, "p_disabled_reason": record.disabled_reason,
-        "p_adaptive_interval": record.adaptive_interval,
+        "feed_id": record.feed_id, "finished_at": finished,
+        "last_status": storable(record.error_reason or record.status),
+        "next_due": as_stored(record.next_due), "error_streak": error_streak,
+        "any_worker": record.worker is None, "worker": storable(record.worker),
+        "last_error": storable(record.error_message) if failed else None,
+        "last_success_at": None if failed else finished,
+        "validators": record.status == "ok", "etag": storable(record.etag),
+        "last_modified": storable(record.last_modified), "body_hash": record.body_hash,
+        "fetch_url": storable(record.moved_to),
+        "disabled_reason": storable(record.disabled_reason),
+        "adaptive_interval": record.adaptive_interval,
     }
 
 
