@@ -42,10 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.settings import load_settings  # noqa: E402
-from monitor.store.engine import create_schema, make_engine  # noqa: E402
+from monitor.store.engine import (  # noqa: E402
+    create_schema,
+    make_engine,
+    read_engine,  # noqa: E402
+)
 from monitor.store.schema import feeds, items  # noqa: E402
 from monitor.web import create_app  # noqa: E402
-from monitor.web.db import read_engine  # noqa: E402
 from monitor.web.filters import ItemFilters  # noqa: E402
 from monitor.web.queries import items_select  # noqa: E402
 from tests.webdata import running  # noqa: E402  (uvicorn on loopback, the tests' own)

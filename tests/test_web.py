@@ -17,9 +17,8 @@ import pytest
 
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
-from monitor.store.engine import make_engine
+from monitor.store.engine import make_engine, read_engine
 from monitor.web import create_app
-from monitor.web.db import read_engine
 from monitor.web.filters import BadParameter, ItemFilters, parse_filters
 from monitor.web.highlight import segments
 from tests.webdata import (

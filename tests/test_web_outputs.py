@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from monitor.settings import load_settings
+from monitor.store.engine import read_engine
 from monitor.web import create_app
-from monitor.web.db import read_engine
 from tests.webdata import (
     HOSTILE_TITLE,
     NOW,

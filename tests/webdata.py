@@ -31,10 +31,9 @@ from sqlalchemy import Engine
 from monitor.identity import content_hash
 from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import load_settings
-from monitor.store.engine import create_schema, make_engine
+from monitor.store.engine import create_schema, make_engine, read_engine
 from monitor.store.schema import feeds, items, polls
 from monitor.web import create_app
-from monitor.web.db import read_engine
 from tests.conftest import ROOT, SEEDS
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -18,7 +18,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
 
 def _read_engine(config):
     """The schema made sure of (as every command does), then a read-only engine."""
-    from monitor.web.db import read_engine
+    from monitor.store.engine import read_engine
 
     url = config.settings.database_url
     create_schema(make_engine(url))

@@ -2,8 +2,10 @@
 
 In: a database URL. Out: an SQLAlchemy `Engine`. Does I/O. SQLite runs in WAL mode with a busy
 timeout and foreign keys on, so the daemon and an inspecting command can share the file;
-PostgreSQL goes through psycopg 3. `create_schema` runs the migrations (`migrate.py`); a
-database that cannot be reached becomes a `StorageError` naming the URL without its password.
+PostgreSQL goes through psycopg 3. `read_engine` gives connections that cannot write (the
+inspector, and the daemon's look-ups: on SQLite they never take the write lock).
+`create_schema` runs the migrations (`migrate.py`); a database that cannot be reached becomes a
+`StorageError` naming the URL without its password.
 """
 
 from __future__ import annotations
@@ -83,3 +85,26 @@ def create_schema(engine: Engine) -> None:
             f"{exc.__class__.__name__}: {exc.orig if getattr(exc, 'orig', None) else exc}; "
             "check the database URL and the database user's rights"
         ) from exc
+
+
+def read_engine(database_url: str) -> Engine:
+    """Connections that cannot write: SQLite with ``PRAGMA query_only`` and a deferred
+    ``BEGIN`` (a reader never takes the write lock, and one transaction reads one snapshot);
+    PostgreSQL sessions ``READ ONLY``. The schema is made by whoever writes."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_read_only)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    return create_engine(url, pool_pre_ping=True).execution_options(postgresql_readonly=True)
+
+
+def _sqlite_read_only(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # BEGIN is ours (see read_engine)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()

@@ -28,11 +28,11 @@ from starlette.staticfiles import StaticFiles
 
 from monitor.digest import http_url
 from monitor.settings import Settings
+from monitor.store.engine import read_engine
 from monitor.web import pages, queries
 from monitor.web.atom import atom_feed
 from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
-from monitor.web.db import read_engine
 from monitor.web.filters import BadParameter, parse_filters
 from monitor.web.highlight import span_segments
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
