@@ -1,15 +1,17 @@
 """CPU work off the event loop: feed parsing and article extraction in a pool of processes.
 
 In: a feed's bytes, or a page's bytes. Out: a `ParsedFeed` (or the NotAFeed it raised), or a
-`PageText` (the extracted article and its near-duplicate signature, or why there is none).
+`PageText` (the extracted article, its near-duplicate signature and text hashes, or why there
+is none).
 
 Fetching is I/O and runs on one event loop; parsing a feed and extracting an article are
 CPU-bound (milliseconds to tens of milliseconds each) and would stall every other request if run
 on the loop. They run here, in ``schedule.extract_processes`` processes (0: one per core), so the
-fetching never waits on them and extraction uses every core. The pool starts on first use: a
-steady-state cycle where every feed answers 304 starts no process at all. Processes are made by a
-fork server (not forked from the multi-threaded worker itself) that has already imported the
-extraction code, so a new process is ready in milliseconds.
+fetching never waits on them and extraction uses every core; a feed of up to 64 KiB is parsed on
+the loop all the same (milliseconds; not worth the trip). The pool's processes start when the
+first feed brings news: a steady-state cycle where every feed answers 304 starts none. They are
+made by a fork server (not forked from the multi-threaded worker itself), started with the
+worker, that has already imported the extraction code, so a new process is ready at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import threading
 import time
@@ -28,9 +31,13 @@ from dataclasses import dataclass
 from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
 from monitor.feeds import ParsedFeed, parse_feed
+from monitor.identity import content_hash
 from monitor.neardup import signature
+from monitor.store.items import merge_hash
 
 log = logging.getLogger("monitor.cpuwork")
+
+INLINE_PARSE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class PageText:
 
     article: Article | None
     signature: tuple[int, ...] | None
+    content_hash: str | None = None  # of the article's text
+    merge_hash: str | None = None  # the hash to merge stories on (None: text too short)
     error_reason: str | None = None
     error_message: str | None = None
 
@@ -56,8 +65,9 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     try:
         article = extract_article(content, url=url, content_type=content_type)
     except MonitorError as exc:
-        return PageText(None, None, exc.reason, exc.message)
-    return PageText(article, signature(article.text))
+        return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
+    digest = content_hash(article.text)
+    return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
 
 
 def _parse(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed | _Failure:
@@ -94,6 +104,14 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def start_fork_server() -> None:
+    """Start the fork server now: it imports the extraction code in its own process (about half
+    a second of CPU, overlapping the worker's own start), so the pool is quick to start when the
+    first feed brings news. A cycle of 304s starts no pool process."""
+    CpuWork._context()
+    multiprocessing.forkserver.ensure_running()
+
+
 def pool_size(configured: int) -> int:
     """`configured` processes, or one per core this process may run on when it is 0."""
     if configured > 0:
@@ -105,32 +123,63 @@ def pool_size(configured: int) -> int:
 
 
 class CpuWork:
-    """The process pool, started on first use; `close()` stops it."""
+    """The process pool, started when work is near (`start_soon`) or first asked for; `close()`
+    stops it."""
 
     def __init__(self, processes: int) -> None:
         self.processes = pool_size(processes)
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # the pool is made once, in a thread (see `_started`)
 
-    def _executor(self) -> ProcessPoolExecutor:
+    @staticmethod
+    def _context() -> multiprocessing.context.ForkServerContext:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["monitor.cpuwork"])
+        return context
+
+    def start_soon(self) -> None:
+        """Start the pool's processes without waiting: work is coming (a feed brought news) and
+        its pages are still being fetched."""
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.cpuwork"])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context,
-                                             initializer=_exit_with, initargs=(os.getpid(),))
-        return self._pool
+            asyncio.get_running_loop().run_in_executor(None, self._started)
+
+    def _started(self) -> ProcessPoolExecutor:
+        """The pool, its processes started. Blocks until the fork server is ready (it may still
+        be importing): runs in a thread, never on the loop."""
+        with self._lock:
+            if self._pool is None:
+                pool = ProcessPoolExecutor(self.processes, mp_context=self._context(),
+                                           initializer=_exit_with, initargs=(os.getpid(),))
+                for _ in range(self.processes):
+                    pool.submit(os.getpid)
+                self._pool = pool
+            return self._pool
 
     async def _run(self, function, *args):
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(), function, *args)
-        except BrokenProcessPool:
-            # A process died (killed, out of memory): start a new pool and try once more.
-            log.warning("an extraction process died; starting a new pool")
-            self.close()
-            return await loop.run_in_executor(self._executor(), function, *args)
+        for attempt in (1, 2):
+            pool = self._pool or await loop.run_in_executor(None, self._started)
+            try:
+                return await loop.run_in_executor(pool, function, *args)
+            except BrokenProcessPool:
+                if attempt == 2:
+                    raise
+                # A process died (killed, out of memory): start a new pool and try once more.
+                log.warning("an extraction process died; starting a new pool")
+                await loop.run_in_executor(None, self._replace, pool)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=True, cancel_futures=True)
 
     async def parse_feed(self, content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
-        """`monitor.feeds.parse_feed` in a pool process; raises what it raises."""
+        """`monitor.feeds.parse_feed`, in a pool process for a large feed (a small one is
+        parsed at once, in a few milliseconds, rather than wait for a pool process); raises
+        what it raises."""
+        if len(content) <= INLINE_PARSE_BYTES:
+            return parse_feed(content, url=url, headers=headers)
         result = await self._run(_parse, content, url, dict(headers))
         if isinstance(result, _Failure):
             raise MonitorError(result.message, reason=result.reason)
@@ -140,6 +189,7 @@ class CpuWork:
         return await self._run(extract_page, content, url, content_type)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -23,29 +23,28 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import zip_longest
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import USER_AGENT
 from monitor.corpus import Corpus
-from monitor.cpuwork import CpuWork
+from monitor.cpuwork import CpuWork, start_fork_server
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchLimits
-from monitor.hostgate import HostGate
+from monitor.hostgate import HostGate, host_of
 from monitor.pipeline import PollContext, now_utc, poll_feed
 from monitor.recorder import PollRecorder
 from monitor.robots import RobotsCache
 from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import Settings, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
-from monitor.store.engine import create_schema, describe_url, make_engine
+from monitor.store.engine import create_schema, describe_url, make_engine, read_engine
 from monitor.store.feeds import (
     FeedRow,
     PollRecord,
@@ -58,6 +57,7 @@ from monitor.store.feeds import (
 
 log = logging.getLogger("monitor.daemon")
 SHUTDOWN_GRACE_SECONDS = 5.0
+FIRST_CLAIM = 200  # `run --once`: feeds claimed before the polls start, the rest meanwhile
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class CycleReport:
     errors: int
     new_items: int
     relevant_items: int
-    seconds: float
+    seconds: float  # the cycle: claiming the feeds, polling them, writing every outcome
+    setup_seconds: float  # before it: reading the configuration, syncing the feeds table
 
 
 class ConfigWatch:
@@ -109,6 +110,8 @@ def build_context(settings: Settings, stop: asyncio.Event,
                          allow_private_networks=http.allow_private_networks)
     engine = make_engine(settings.database_url)
     create_schema(engine)
+    reader = (read_engine(settings.database_url) if engine.dialect.name == "sqlite"
+              else engine)  # PostgreSQL readers never block writers anyway
     fetcher = Fetcher(limits, user_agent=USER_AGENT, max_connections=http.max_connections)
     gate = HostGate(per_host_connections=http.per_host_connections,
                     per_host_delay=http.per_host_delay)
@@ -120,7 +123,7 @@ def build_context(settings: Settings, stop: asyncio.Event,
     robots = (RobotsCache(fetch_robots, user_agent=USER_AGENT, ttl=http.robots_cache)
               if http.robots_txt else None)
     return PollContext(
-        settings=settings, engine=engine, fetcher=fetcher, gate=gate, robots=robots,
+        settings=settings, engine=engine, reader=reader, fetcher=fetcher, gate=gate, robots=robots,
         cpu=CpuWork(settings.schedule.extract_processes),
         corpus=Corpus(settings.corpus_dir, CorpusNumbers(engine)),
         recorder=PollRecorder(engine), rules=rules, stop=stop, worker=worker,
@@ -133,23 +136,33 @@ def interleave_by_host(feeds: list[FeedRow]) -> list[FeedRow]:
     while other hosts sit idle."""
     by_host: dict[str, list[FeedRow]] = {}
     for feed in feeds:
-        by_host.setdefault((urlsplit(feed.fetch_url).hostname or ""), []).append(feed)
+        by_host.setdefault(host_of(feed.fetch_url), []).append(feed)
     turns = [feed for group in zip_longest(*by_host.values()) for feed in group]
     return [feed for feed in turns if feed is not None]
 
 
-async def poll_all(ctx: PollContext, feeds: list[FeedRow], concurrency: int) -> list[PollRecord]:
-    """Poll `feeds`, `concurrency` at a time, in order; stops taking feeds once `ctx.stop`."""
-    queue = iter(feeds)
+async def poll_all(ctx: PollContext, batches: AsyncIterator[list[FeedRow]],
+                   concurrency: int) -> list[PollRecord]:
+    """Poll the feeds of `batches` as they come, `concurrency` at a time, each batch in turns
+    across hosts; stops taking feeds once `ctx.stop` is set."""
+    queue: asyncio.Queue[FeedRow | None] = asyncio.Queue()
     records: list[PollRecord] = []
 
-    async def lane() -> None:
-        for feed in queue:  # shared by the lanes: each feed is taken once
-            if ctx.stop.is_set():
-                return
-            records.append(await poll_feed(ctx, feed))
+    async def fill() -> None:
+        try:
+            async for batch in batches:
+                for feed in interleave_by_host(batch):
+                    queue.put_nowait(feed)
+        finally:
+            for _ in range(concurrency):
+                queue.put_nowait(None)
 
-    await asyncio.gather(*(lane() for _ in range(max(min(concurrency, len(feeds)), 1))))
+    async def lane() -> None:
+        while (feed := await queue.get()) is not None:
+            if not ctx.stop.is_set():
+                records.append(await poll_feed(ctx, feed))
+
+    await asyncio.gather(fill(), *(lane() for _ in range(concurrency)))
     return records
 
 
@@ -164,14 +177,13 @@ async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop
     try:
         yield ctx
     finally:
-        writer.cancel()
-        with suppress(asyncio.CancelledError):
-            await writer
-        await ctx.recorder.flush()
+        ctx.recorder.stop()
+        await writer
         keeper.close()
         await asyncio.to_thread(release_leases, ctx.engine, owner)
         await ctx.fetcher.close()
         await asyncio.to_thread(ctx.cpu.close)
+        ctx.reader.dispose()
         ctx.engine.dispose()
 
 
@@ -259,7 +271,8 @@ def run_once(settings: Settings) -> CycleReport:
 
 
 async def _run_once(settings: Settings) -> CycleReport:
-    clock = time.monotonic()
+    started = time.monotonic()
+    start_fork_server()
     rules = load_ruleset(settings.rules_file)
     specs = load_feeds(settings.feeds_file)
     owner, stop = worker_identity(), asyncio.Event()
@@ -268,11 +281,21 @@ async def _run_once(settings: Settings) -> CycleReport:
         async with _worker_context(settings, lambda: rules, stop, owner) as ctx:
             await ctx.db(sync_feeds, specs, now_utc())
             await asyncio.to_thread(_take_over_dead_leases, ctx)
-            now = now_utc()
-            feeds = await ctx.db(claim_due_feeds, owner=owner, now=now, due_only=False,
-                                 lease_until=now + timedelta(seconds=settings.schedule.lease),
-                                 limit=10_000_000)
-            records = await poll_all(ctx, interleave_by_host(feeds), settings.schedule.workers)
+            cycle = time.monotonic()  # the cycle: claim, poll, every outcome written
+            since = now_utc()
+
+            async def every_feed() -> AsyncIterator[list[FeedRow]]:
+                # A first small claim gets the polls going while the rest is claimed.
+                for limit in (FIRST_CLAIM, None):
+                    now = now_utc()
+                    yield await ctx.db(
+                        claim_due_feeds, owner=owner, now=now, due_only=False,
+                        polled_before=since, limit=limit or 10_000_000,
+                        lease_until=now + timedelta(seconds=settings.schedule.lease))
+
+            records = await poll_all(ctx, every_feed(), settings.schedule.workers)
+            await ctx.recorder.flush()
+            finished = time.monotonic()
     finally:
         restore()
     return CycleReport(
@@ -280,7 +303,7 @@ async def _run_once(settings: Settings) -> CycleReport:
         errors=sum(r.status == "error" for r in records),
         new_items=sum(r.new_items for r in records),
         relevant_items=sum(r.relevant_items for r in records),
-        seconds=time.monotonic() - clock,
+        seconds=finished - cycle, setup_seconds=cycle - started,
     )
 
 
@@ -301,6 +324,7 @@ async def _serve(settings: Settings, feeds_watch: ConfigWatch, rules_watch: Conf
     claiming = asyncio.Lock()
     try:
         async with _worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
+            start_fork_server()
             await ctx.db(sync_feeds, feeds_watch.value, now_utc())
             await asyncio.to_thread(_take_over_dead_leases, ctx)
 

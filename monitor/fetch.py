@@ -20,6 +20,7 @@ How the limits hold:
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import ssl
 from collections.abc import Iterator, Mapping
@@ -161,7 +162,7 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        hop, where = _checked_url(url, url), url
+        hop, where = _checked_start(url), url
         permanent = False
         for _ in range(self._limits.max_redirects + 1):
             answer = await self._one_hop(session, hop, where, headers, cap, deadline)
@@ -270,6 +271,13 @@ def _lower_case(headers: Mapping[str, str]) -> dict[str, str]:
         key = key.lower()
         lowered[key] = f"{lowered[key]}, {value}" if key in lowered else value
     return lowered
+
+
+@functools.lru_cache(maxsize=16384)
+def _checked_start(url: str) -> URL:
+    """`_checked_url` of a URL asked for (not a redirect's): feed URLs come back every poll, and
+    a parsed URL is immutable, so they are checked once."""
+    return _checked_url(url, url)
 
 
 def _checked_url(text: str, requested: str, base: URL | None = None) -> URL:

@@ -8,6 +8,7 @@ In: a URL. Out: an async context manager that holds one of the host's slots for 
 from __future__ import annotations
 
 import asyncio
+import functools
 from urllib.parse import urlsplit
 
 
@@ -21,11 +22,17 @@ class HostGate:
 
     def slot(self, url: str) -> _HostSlots:
         """The slots of `url`'s host, to enter with `async with` around one request."""
-        host = (urlsplit(url).hostname or "").lower()
+        host = host_of(url)
         slots = self._hosts.get(host)
         if slots is None:
             slots = self._hosts[host] = _HostSlots(self.per_host_connections, self.per_host_delay)
         return slots
+
+
+@functools.lru_cache(maxsize=16384)
+def host_of(url: str) -> str:
+    """The host name of `url`, lower-cased (feed URLs come back every poll: worked out once)."""
+    return (urlsplit(url).hostname or "").lower()
 
 
 class _HostSlots:

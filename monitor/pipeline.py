@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -62,6 +62,7 @@ log = logging.getLogger("monitor.poll")
 class PollContext:
     settings: Settings
     engine: Engine
+    reader: Engine  # for look-ups: on SQLite it never takes the write lock
     fetcher: Fetcher
     gate: HostGate
     robots: RobotsCache | None  # None: robots.txt not consulted (http.robots_txt: false)
@@ -75,6 +76,10 @@ class PollContext:
     async def db(self, function, *args, **kwargs):
         """A database call, in a thread: the event loop goes on meanwhile."""
         return await asyncio.to_thread(function, self.engine, *args, **kwargs)
+
+    async def read(self, function, *args, **kwargs):
+        """A read-only database call (on the reader), in a thread."""
+        return await asyncio.to_thread(function, self.reader, *args, **kwargs)
 
     async def fetch(self, url: str, **kwargs) -> Fetched:
         """One request, within the host's politeness limits."""
@@ -118,7 +123,6 @@ async def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
         record = _failure(ctx, feed, started, tally, MonitorError(
             f"internal error: {exc.__class__.__name__}: {exc}; please report it",
             reason="internal"))
-    record = replace(record, worker=ctx.worker)
     streak = feed.error_streak + 1 if record.status == "error" else 0
     _log_line(ctx, feed, record, time.monotonic() - clock, streak, tally)
     ctx.recorder.add(record, streak)
@@ -134,11 +138,11 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
         else None
     hint = server_hint_seconds(fetched.headers, now)
     base = {"feed_id": feed.id, "started_at": started, "http_status": fetched.status,
-            "bytes": len(fetched.content), "moved_to": moved_to}
+            "bytes": len(fetched.content), "moved_to": moved_to, "worker": ctx.worker}
     if fetched.not_modified:
         # Nothing new to learn the rate from; the server's freshness hint still counts.
-        kept = adaptive_interval((), now, settings.schedule, server_hint=hint,
-                                 previous=feed.adaptive_interval)
+        kept = feed.adaptive_interval if hint is None else adaptive_interval(
+            (), now, settings.schedule, server_hint=hint, previous=feed.adaptive_interval)
         return PollRecord(finished_at=now_utc(), status="not-modified",
                           next_due=_due(ctx, feed, kept), adaptive_interval=kept, **base)
     body_hash = hashlib.sha256(fetched.content).hexdigest()
@@ -148,18 +152,20 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                           next_due=_due(ctx, feed, feed.adaptive_interval),
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
+    ctx.cpu.start_soon()  # news, perhaps: extraction processes start while pages are fetched
     parsed = await ctx.cpu.parse_feed(fetched.content, fetched.url, fetched.headers)
     tally.entries = len(parsed.entries)
     learnt = adaptive_interval([e.published for e in parsed.entries], now, settings.schedule,
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
                                previous=feed.adaptive_interval)
     guids = [entry.guid for entry in parsed.entries]
-    known = await ctx.db(_known_guids, feed.id, guids) if guids else set()
+    known = await ctx.read(_known_guids, feed.id, guids) if guids else set()
     fresh, seen = [], set(known)
     for entry in parsed.entries:
         if entry.guid not in seen:  # a feed may list one entry twice
             seen.add(entry.guid)
             fresh.append(_Story(entry, canonical_url(entry.link) if entry.link else None))
+    fresh = await _skip_stored(ctx, feed, fresh, tally)
     interrupted = await _handle_stories(ctx, feed, fresh, tally)
     if interrupted:
         # Leave the validators as they were: the next poll sees the remaining entries again.
@@ -183,6 +189,22 @@ def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
 def _known_guids(engine: Engine, feed_id: int, guids: list[str]) -> set[str]:
     with engine.connect() as conn:
         return known_guids(conn, feed_id, guids)
+
+
+async def _skip_stored(ctx: PollContext, feed: FeedRow, stories: list[_Story],
+                       tally: _Tally) -> list[_Story]:
+    """The stories not stored yet; those stored already (the same article through another feed,
+    by canonical URL) get this feed as one more source, and their pages are not fetched again."""
+    urls = [story.canonical for story in stories if story.canonical]
+    if not urls:
+        return stories
+    stored = await ctx.read(_stored_by_url, urls)
+    again = [(stored[story.canonical], story.entry) for story in stories
+             if story.canonical in stored]
+    if again:
+        await ctx.db(_add_sources, feed, again)
+        tally.sources_added += len(again)
+    return [story for story in stories if story.canonical not in stored]
 
 
 async def _handle_stories(
@@ -220,12 +242,9 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     turned out to be stored already (recorded as a source of it instead)."""
     entry = story.entry
     story.canonicals = [story.canonical] if story.canonical else []
-    if story.canonicals and await ctx.db(_known_story, feed, entry, story.canonicals, None):
-        tally.sources_added += 1
-        return  # the same article through another feed: no page fetched twice
     title, text, lang, published = entry.title, entry.summary, feed.lang, entry.published
     text_source, text_error, text_error_message = "summary", entry.link_problem, None
-    signature = page_canonical = None
+    signature = page_canonical = digest = text_hash = None
     if entry.link is None:
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
@@ -238,14 +257,21 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
         else:
             article = page.article
             text, text_source, signature = article.text, "page", page.signature
+            digest, text_hash = page.content_hash, page.merge_hash
             title = title or article.title or ""
             lang = article.lang or lang
             published = published or article.published
             page_canonical = article.canonical_url
             if page_canonical and page_canonical not in story.canonicals:
                 story.canonicals.append(page_canonical)
-    digest = content_hash(text)
-    if await ctx.db(_known_story, feed, entry, story.canonicals, merge_hash(text, digest)):
+    if digest is None:  # the feed's summary
+        digest = content_hash(text)
+        text_hash = merge_hash(text, digest)
+    # The page may show a story stored already (its canonical URL, or the same text); then no
+    # corpus file is written for it. (`insert_items` checks again: another worker may race us.)
+    found = await ctx.read(_find_story, story.canonicals, text_hash)
+    if found is not None:
+        await ctx.db(_add_sources, feed, [(found, entry)])
         tally.sources_added += 1
         return
     verdict = ctx.rules().classify(title, text)
@@ -272,21 +298,26 @@ async def _page_text(ctx: PollContext, url: str) -> PageText:
             await ctx.robots.check(url)
         page = await ctx.fetch(url, max_bytes=ctx.settings.http.max_page_bytes)
     except MonitorError as exc:
-        return PageText(None, None, exc.reason, exc.message)
+        return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
     return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
 
 
-def _known_story(engine: Engine, feed: FeedRow, entry: Entry, canonicals: list[str],
-                 digest: str | None) -> bool:
-    """Is the story stored already (by canonical URL or text)? If so, note this feed as a
-    source of it."""
+def _stored_by_url(engine: Engine, urls: list[str]) -> dict[str, int]:
+    with engine.connect() as conn:
+        found = {url: find_story(conn, canonical_urls=[url], content_hash=None) for url in urls}
+    return {url: item_id for url, item_id in found.items() if item_id is not None}
+
+
+def _find_story(engine: Engine, canonicals: list[str], text_hash: str | None) -> int | None:
+    with engine.connect() as conn:
+        return find_story(conn, canonical_urls=canonicals, content_hash=text_hash)
+
+
+def _add_sources(engine: Engine, feed: FeedRow, stored: list[tuple[int, Entry]]) -> None:
     with engine.begin() as conn:
-        item_id = find_story(conn, canonical_urls=canonicals, content_hash=digest)
-        if item_id is None:
-            return False
-        add_source(conn, item_id, feed_id=feed.id, guid=entry.guid, url=entry.link,
-                   seen_at=now_utc())
-        return True
+        for item_id, entry in stored:
+            add_source(conn, item_id, feed_id=feed.id, guid=entry.guid, url=entry.link,
+                       seen_at=now_utc())
 
 
 def _store(engine: Engine, ctx: PollContext, feed: FeedRow, stories: list[_Story],
@@ -318,7 +349,7 @@ def _failure(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally,
                       entries=tally.entries, new_items=tally.new_items,
                       relevant_items=tally.relevant_items, page_errors=tally.page_errors,
                       error_reason=exc.reason, error_message=exc.message,
-                      disabled_reason=disabled)
+                      disabled_reason=disabled, worker=ctx.worker)
 
 
 def _log_line(ctx: PollContext, feed: FeedRow, record: PollRecord, seconds: float, streak: int,

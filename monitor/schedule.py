@@ -99,6 +99,8 @@ def server_hint_seconds(headers: Mapping[str, str], now: datetime) -> float | No
     ``-1``) means already expired.
     """
     lower = {key.lower(): value for key, value in headers.items()}
+    if "cache-control" not in lower and "expires" not in lower:
+        return None  # the usual case: nothing said
     directives = _cache_directives(lower.get("cache-control", ""))
     if "no-store" in directives or "no-cache" in directives:
         return None

@@ -42,6 +42,7 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
     from sqlalchemy.engine import make_url
 
+    from monitor.cpuwork import start_fork_server
     from monitor.daemon import run_daemon, run_once
     from monitor.initdb import initialise
 
@@ -55,10 +56,13 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
                 "(it polls schedule.workers feeds at once). Set database_url or "
                 "MONITOR_DATABASE_URL to postgresql+psycopg://user@host/db, or drop --workers.")
     setup_logging(settings.log_level)
+    if processes <= 1:
+        start_fork_server()  # it imports the extraction code while the database is prepared
     initialise(settings, make_engine(settings.database_url), load_ruleset(settings.rules_file))
     if once:
         report = run_once(settings)
-        click.echo(f"polled {report.feeds} feeds in {report.seconds:.1f}s: {report.ok} ok, "
+        click.echo(f"polled {report.feeds} feeds in {report.seconds:.2f}s "
+                   f"(set-up {report.setup_seconds:.2f}s): {report.ok} ok, "
                    f"{report.errors} failed; {report.new_items} new items, "
                    f"{report.relevant_items} relevant")
         return
