@@ -1,4 +1,5 @@
-"""Feed autodiscovery on real pages (tests/fixtures/discover) and on made-up edge cases."""
+"""Feed autodiscovery on real pages (five of tests/fixtures/articles, WordPress, SPIP and other
+CMS pages that advertise their feeds, or do not) and on made-up edge cases."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from monitor.discover import FeedLink, discover_feeds, suspect_urls
 
-PAGES = Path(__file__).parent / "fixtures" / "discover"
+PAGES = Path(__file__).parent / "fixtures" / "articles"
 
 
 def _found(name: str, page_url: str) -> list[tuple[str, str, str | None, bool]]:
