@@ -72,6 +72,10 @@ class PollContext:
     rules: Callable[[], RuleSet]  # the current rules (they may be reloaded between polls)
     stop: asyncio.Event
     worker: str | None = None  # this worker's identity (host:pid:nonce), the owner of its leases
+    # Canonical URLs whose stories a poll of this worker is fetching, each with a future done
+    # once that poll has stored them: another feed bringing the same article waits for it
+    # instead of fetching the page again.
+    in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
 
     async def db(self, function, *args, **kwargs):
         """A database call, in a thread: the event loop goes on meanwhile."""
@@ -104,6 +108,7 @@ class _Story:
     canonical: str | None
     item: NewItem | None = None
     canonicals: list[str] = field(default_factory=list)
+    fetched_elsewhere: asyncio.Future | None = None  # another poll is fetching this story
 
 
 def now_utc() -> datetime:
@@ -214,6 +219,23 @@ async def _handle_stories(
     True if the worker was asked to stop before every entry was handled."""
     if not stories:
         return False
+    mine = []
+    for story in stories:
+        if story.canonical in ctx.in_flight:
+            story.fetched_elsewhere = ctx.in_flight[story.canonical]
+        elif story.canonical:
+            ctx.in_flight[story.canonical] = asyncio.get_running_loop().create_future()
+            mine.append(story.canonical)
+    try:
+        return await _prepare_and_store(ctx, feed, stories, tally)
+    finally:
+        for canonical in mine:
+            ctx.in_flight.pop(canonical).set_result(None)
+
+
+async def _prepare_and_store(
+    ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
+) -> bool:
     tasks = [asyncio.ensure_future(_prepare(ctx, feed, story, tally)) for story in stories]
     stop = asyncio.ensure_future(ctx.stop.wait())
     pending = set(tasks)
@@ -242,6 +264,13 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     turned out to be stored already (recorded as a source of it instead)."""
     entry = story.entry
     story.canonicals = [story.canonical] if story.canonical else []
+    if story.fetched_elsewhere is not None:
+        await asyncio.shield(story.fetched_elsewhere)
+        found = await ctx.read(_stored_by_url, story.canonicals)
+        if found:
+            await ctx.db(_add_sources, feed, [(found[story.canonical], entry)])
+            tally.sources_added += 1
+            return
     title, text, lang, published = entry.title, entry.summary, feed.lang, entry.published
     text_source, text_error, text_error_message = "summary", entry.link_problem, None
     signature = page_canonical = digest = text_hash = None

@@ -15,8 +15,8 @@ from tests.httpserver import LoopbackServer, Reply
 FIXTURES = Path(__file__).parent / "fixtures"
 RSS = (FIXTURES / "feeds" / "rsparser" / "EMarley.rss").read_bytes()  # 10 entries
 RSS_2 = (FIXTURES / "feeds" / "rsparser" / "manton.rss").read_bytes()
-GIVEWELL = (FIXTURES / "discover" / "aeb-ac3c035520461017.html").read_bytes()
-NO_FEED_PAGE = (FIXTURES / "discover" / "traf-dw.com-elephants.html").read_bytes()
+GIVEWELL = (FIXTURES / "articles" / "aeb-ac3c035520461017.html").read_bytes()
+NO_FEED_PAGE = (FIXTURES / "articles" / "traf-dw.com-elephants.html").read_bytes()
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -43,6 +43,8 @@ def test_moved_feed_is_fetched_at_its_new_url_and_gone_feed_is_disabled(
     feed = rss([{"title": "Un", "link": site.url("/a1"), "guid": "a1"}], link=site.base_url)
     site.route("/old.xml", Redirect("/new.xml", status=301))
     site.route("/new.xml", Reply(feed, content_type=RSS, conditional=True))
+    site.route("/old308.xml", Redirect("/new308.xml", status=308))
+    site.route("/new308.xml", Reply(feed, content_type=RSS, conditional=True))
     site.route("/temp.xml", Redirect("/new2.xml", status=302))
     site.route("/new2.xml", Reply(feed.replace(b"a1", b"b1"), content_type=RSS))
     site.route("/gone.xml", Reply(b"gone", status=410))
@@ -50,16 +52,20 @@ def test_moved_feed_is_fetched_at_its_new_url_and_gone_feed_is_disabled(
     site.route("/b1", Reply(_page("Deux", "autre " * 80), content_type=HTML))
     project.write_feeds([
         {"url": site.url("/old.xml"), "name": "Moved"},
+        {"url": site.url("/old308.xml"), "name": "Moved 308"},
         {"url": site.url("/temp.xml"), "name": "Temporary"},
         {"url": site.url("/gone.xml"), "name": "Gone"},
     ])
     project.cli("init")
     first = project.cli("run", "--once")
-    assert "polled 3 feeds" in first.stdout
+    assert "polled 4 feeds" in first.stdout
     assert f"moved permanently: {site.url('/old.xml')} -> {site.url('/new.xml')}" in first.stderr
+    assert f"moved permanently: {site.url('/old308.xml')} -> {site.url('/new308.xml')}" \
+        in first.stderr
     assert "'Gone' disabled: gone:" in first.stderr
     feeds = _feeds(project)
     assert feeds["Moved"]["fetch_url"] == site.url("/new.xml")
+    assert feeds["Moved 308"]["fetch_url"] == site.url("/new308.xml")
     assert feeds["Temporary"]["fetch_url"] in (None, site.url("/temp.xml"))  # 302: not moved
     assert feeds["Gone"]["disabled_reason"].startswith("gone:")
     assert "410" in feeds["Gone"]["disabled_reason"]
@@ -67,8 +73,9 @@ def test_moved_feed_is_fetched_at_its_new_url_and_gone_feed_is_disabled(
     assert "gone:" in listing
 
     second = project.cli("run", "--once")
-    assert "polled 2 feeds" in second.stdout  # the gone feed is no longer polled
+    assert "polled 3 feeds" in second.stdout  # the gone feed is no longer polled
     assert len(site.requests("/old.xml")) == 1  # the moved feed is fetched at its new URL
+    assert len(site.requests("/old308.xml")) == 1 and len(site.requests("/new308.xml")) == 2
     assert len(site.requests("/new.xml")) == 2
     assert site.requests("/new.xml")[-1].headers.get("if-none-match")
     assert len(site.requests("/temp.xml")) == 2
