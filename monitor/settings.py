@@ -46,6 +46,14 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def describe_duration(seconds: float) -> str:
+    """A duration as people read it: ``45 s``, ``90 min``, ``5 h``, ``1.5 d``."""
+    for unit, size, below in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172800)):
+        if seconds < below:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 86400:.3g} d"
+
+
 def parse_size(value: Any) -> int:
     """Bytes from ``1048576``, ``"512 KB"`` or ``"10 MiB"``."""
     if isinstance(value, int) and not isinstance(value, bool):

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.settings import load_feeds, load_settings, parse_duration, parse_size
+from monitor.settings import (
+    describe_duration,
+    load_feeds,
+    load_settings,
+    parse_duration,
+    parse_size,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,3 +128,8 @@ def test_bad_settings(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_durations_are_described_as_people_read_them() -> None:
+    assert [describe_duration(s) for s in (45, 300, 5400, 7200, 86400, 129600, 604800)] == [
+        "45 s", "5 min", "90 min", "2 h", "24 h", "36 h", "7 d"]

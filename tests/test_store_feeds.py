@@ -197,7 +197,7 @@ def test_feeds_list_shows_stopped_moved_unhealthy_and_the_interval(
     assert "stopped: http-410 (change its entry in feeds.yaml to poll it again)" in text
     assert "moved to https://new.moved.ma/rss" in text
     assert "UNHEALTHY: 2 failures in a row" in text
-    assert "every=120min(configured)" in text and "every=30min(default)" in text
+    assert "every=2h(configured)" in text and "every=30min(default)" in text
     # editing the stopped feed's entry brings it back
     project.write_feeds([{"url": "https://gone.ma/rss", "name": "Gone (new address checked)"},
                          {"url": "https://moved.ma/rss", "name": "Moved", "interval": "2h"},

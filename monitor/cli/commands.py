@@ -11,6 +11,7 @@ import click
 from monitor.cli import cli, config_option, setup_logging
 from monitor.cli.output import highlight, print_rows, shorten, verdict_lines
 from monitor.rules import load_ruleset, split_document
+from monitor.settings import describe_duration
 from monitor.store.engine import create_schema, make_engine
 
 
@@ -222,9 +223,10 @@ def feeds_list(config, as_json: bool) -> None:
     sync_feeds(engine, load_feeds(config.settings.feeds_file), datetime.now(UTC))
 
     def line(r: dict) -> str:
+        every = describe_duration(r["interval"]).replace(" ", "")
         notes = [f"{'on ' if r['enabled'] else 'off'} {shorten(r['name'], 24):<24} "
                  f"{(r['status'] or 'never polled'):<16} streak={r['error_streak']} "
-                 f"every={r['interval'] / 60:.0f}min({r['interval_source']}) "
+                 f"every={every}({r['interval_source']}) "
                  f"items={r['items']} relevant={r['relevant_items']} "
                  f"last={r['last_poll'] or '-'}  {r['url']}"]
         if r["unhealthy"]:

@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor.digest import http_url
-from monitor.settings import Settings
+from monitor.settings import Settings, describe_duration
 from monitor.store.engine import read_engine
 from monitor.web import pages, queries
 from monitor.web.atom import atom_feed
@@ -57,6 +57,7 @@ def templates() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals.update(bar_chart=bar_chart, span_segments=span_segments)
     env.filters["http_url"] = http_url
+    env.filters["duration"] = describe_duration
     return env
 
 
