@@ -325,6 +325,8 @@ async def _page_text(ctx: PollContext, url: str) -> PageText:
     try:
         if ctx.robots is not None:
             await ctx.robots.check(url)
+            if (asked := ctx.robots.crawl_delay(url)) is not None:
+                ctx.gate.slow_down(url, asked)
         page = await ctx.fetch(url, max_bytes=ctx.settings.http.max_page_bytes)
     except MonitorError as exc:
         return PageText(None, None, error_reason=exc.reason, error_message=exc.message)

@@ -129,6 +129,23 @@ def test_robots_txt_is_obeyed_for_pages(project: Project, site: LoopbackServer) 
     assert "résumé du flux" in row.text
 
 
+def test_a_crawl_delay_spaces_the_pages_of_its_site(project: Project, site: LoopbackServer) -> None:
+    site.route("/robots.txt", Reply(b"User-agent: *\nCrawl-delay: 0.4\n",
+                                    content_type="text/plain"))
+    paths = [f"/p{i}" for i in range(4)]
+    site.route("/feed.xml", Reply(rss([{"title": p, "link": site.url(p), "guid": p}
+                                       for p in paths], link=site.base_url), content_type=RSS))
+    for path in paths:
+        site.route(path, Reply(_page(path, f"texte {path} " * 60), content_type=HTML))
+    project.write_settings(http={"per_host_delay": 0, "per_host_connections": 4})
+    project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
+    project.cli("init")
+    project.cli("run", "--once")
+    starts = sorted(site.requests(path)[0].at for path in paths)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 4 and min(gaps) >= 0.38  # asked for, though the config says 0
+
+
 def test_robots_txt_can_be_ignored(project: Project, site: LoopbackServer) -> None:
     site.route("/robots.txt", Reply(b"User-agent: *\nDisallow: /\n", content_type="text/plain"))
     site.route("/feed.xml", Reply(rss([{"title": "P", "link": site.url("/p"), "guid": "p"}],
