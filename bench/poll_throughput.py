@@ -1,6 +1,6 @@
 """How far one worker goes, and what the database does per poll and per item, in one run.
 
-    python bench/poll_throughput.py [--feeds N] [--entries E] [--threads T] [--postgres URL]
+    python bench/poll_throughput.py [--feeds N] [--entries E] [--threads T (feeds at once)] [--postgres URL]
                                     [--claim-rows R ...]
 
 1. One worker, end to end, on each backend (a temporary SQLite file, and PostgreSQL when
@@ -9,7 +9,7 @@
    127.0.0.50-57 by a separate process (so the worker's CPU figures are its own); the article
    pages are the real news pages of tests/fixtures/articles (about 70 KB each), one in five a
    seed text (relevant: a corpus file is written). The worker is `monitor.daemon.run_once`,
-   in this process, with T poll threads (default 8). Three cycles:
+   in this process, polling T feeds at once (``schedule.workers``, default 8). Three cycles:
      cold    every entry is new: page fetched, text extracted, classified, stored;
      steady  each feed has one new entry among E known ones (a typical changed feed);
      quiet   nothing changed: every feed answers 304 Not Modified.
@@ -147,7 +147,7 @@ def one_worker(label: str, database_url: str, args, pipe, feed_urls: list[str]) 
 
         initialise(settings, make_engine(database_url), load_ruleset(settings.rules_file))
         print(f"\n== one worker, {label}: {args.feeds} feeds x {args.entries} entries, "
-              f"{args.threads} poll threads")
+              f"{args.threads} feeds at once")
         print(f"{'cycle':<8}{'wall s':>8}{'polls/s':>9}{'items/s':>9}{'cpu ms/poll':>12}"
               f"{'cpu ms/item':>12}{'stmts/poll':>11}{'stmts/item':>11}")
         for cycle in ("cold", "steady", "quiet"):

@@ -99,7 +99,7 @@ class ScheduleSettings(_Strict):
     max_backoff: float = 21600.0
     tick: float = 10.0
     lease: float = 600.0
-    workers: int = Field(4, ge=1, le=1024)  # feeds polled at once
+    workers: int = Field(16, ge=1, le=1024)  # feeds polled at once
     adaptive: bool = True  # follow each feed's publication rate and the server's hints
     unhealthy_after: int = Field(5, ge=1)  # consecutive failures that mark a feed unhealthy
     extract_processes: int = Field(0, ge=0, le=256)  # extraction processes; 0: one per core
