@@ -1,6 +1,6 @@
 """How far one worker goes, and what the database does per poll and per item, in one run.
 
-    python bench/poll_throughput.py [--feeds N] [--entries E] [--threads T (feeds at once)] [--postgres URL]
+    python bench/poll_throughput.py [--feeds N] [--entries E] [--threads T] [--postgres URL]
                                     [--claim-rows R ...]
 
 1. One worker, end to end, on each backend (a temporary SQLite file, and PostgreSQL when
