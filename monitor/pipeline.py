@@ -48,11 +48,12 @@ from monitor.settings import Settings
 from monitor.store.feeds import FeedRow, PollRecord
 from monitor.store.items import (
     NewItem,
-    add_source,
-    find_story,
+    add_sources,
     insert_items,
     known_guids,
     merge_hash,
+    stories_by_url,
+    story_of,
 )
 
 log = logging.getLogger("monitor.poll")
@@ -191,11 +192,6 @@ def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
     return next_due(now_utc(), delay)
 
 
-def _known_guids(engine: Engine, feed_id: int, guids: list[str]) -> set[str]:
-    with engine.connect() as conn:
-        return known_guids(conn, feed_id, guids)
-
-
 async def _skip_stored(ctx: PollContext, feed: FeedRow, stories: list[_Story],
                        tally: _Tally) -> list[_Story]:
     """The stories not stored yet; those stored already (the same article through another feed,
@@ -203,11 +199,11 @@ async def _skip_stored(ctx: PollContext, feed: FeedRow, stories: list[_Story],
     urls = [story.canonical for story in stories if story.canonical]
     if not urls:
         return stories
-    stored = await ctx.read(_stored_by_url, urls)
+    stored = await ctx.read(stories_by_url, urls)
     again = [(stored[story.canonical], story.entry) for story in stories
              if story.canonical in stored]
     if again:
-        await ctx.db(_add_sources, feed, again)
+        await ctx.db(add_sources, feed.id, _sources(again))
         tally.sources_added += len(again)
     return [story for story in stories if story.canonical not in stored]
 
@@ -266,9 +262,9 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     story.canonicals = [story.canonical] if story.canonical else []
     if story.fetched_elsewhere is not None:
         await asyncio.shield(story.fetched_elsewhere)
-        found = await ctx.read(_stored_by_url, story.canonicals)
+        found = await ctx.read(stories_by_url, story.canonicals)
         if found:
-            await ctx.db(_add_sources, feed, [(found[story.canonical], entry)])
+            await ctx.db(add_sources, feed.id, _sources([(found[story.canonical], entry)]))
             tally.sources_added += 1
             return
     title, text, lang, published = entry.title, entry.summary, feed.lang, entry.published
@@ -298,9 +294,9 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
         text_hash = merge_hash(text, digest)
     # The page may show a story stored already (its canonical URL, or the same text); then no
     # corpus file is written for it. (`insert_items` checks again: another worker may race us.)
-    found = await ctx.read(_find_story, story.canonicals, text_hash)
+    found = await ctx.read(story_of, story.canonicals, text_hash)
     if found is not None:
-        await ctx.db(_add_sources, feed, [(found, entry)])
+        await ctx.db(add_sources, feed.id, _sources([(found, entry)]))
         tally.sources_added += 1
         return
     verdict = ctx.rules().classify(title, text)
@@ -333,22 +329,13 @@ async def _page_text(ctx: PollContext, url: str) -> PageText:
     return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
 
 
-def _stored_by_url(engine: Engine, urls: list[str]) -> dict[str, int]:
+def _known_guids(engine: Engine, feed_id: int, guids: list[str]) -> set[str]:
     with engine.connect() as conn:
-        found = {url: find_story(conn, canonical_urls=[url], content_hash=None) for url in urls}
-    return {url: item_id for url, item_id in found.items() if item_id is not None}
+        return known_guids(conn, feed_id, guids)
 
 
-def _find_story(engine: Engine, canonicals: list[str], text_hash: str | None) -> int | None:
-    with engine.connect() as conn:
-        return find_story(conn, canonical_urls=canonicals, content_hash=text_hash)
-
-
-def _add_sources(engine: Engine, feed: FeedRow, stored: list[tuple[int, Entry]]) -> None:
-    with engine.begin() as conn:
-        for item_id, entry in stored:
-            add_source(conn, item_id, feed_id=feed.id, guid=entry.guid, url=entry.link,
-                       seen_at=now_utc())
+def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None]]:
+    return [(item_id, entry.guid, entry.link) for item_id, entry in stored]
 
 
 def _store(engine: Engine, ctx: PollContext, feed: FeedRow, stories: list[_Story],

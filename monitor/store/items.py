@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
@@ -94,6 +94,29 @@ def merge_hash(text: str, content_hash: str) -> str | None:
     """The content hash to merge stories on, or None for a text too short to tell stories
     apart (fewer than ``MIN_MERGE_WORDS`` words)."""
     return content_hash if len(neardup.words(text)) >= MIN_MERGE_WORDS else None
+
+
+def stories_by_url(engine: Engine, urls: Sequence[str]) -> dict[str, int]:
+    """{canonical URL: the item holding its story} for those of `urls` already stored."""
+    with engine.connect() as conn:
+        found = {url: find_story(conn, canonical_urls=[url], content_hash=None) for url in urls}
+    return {url: item_id for url, item_id in found.items() if item_id is not None}
+
+
+def story_of(engine: Engine, canonical_urls: Sequence[str], content_hash: str | None
+             ) -> int | None:
+    """`find_story` in a transaction of its own."""
+    with engine.connect() as conn:
+        return find_story(conn, canonical_urls=canonical_urls, content_hash=content_hash)
+
+
+def add_sources(engine: Engine, feed_id: int,
+                sources: Sequence[tuple[int, str | None, str | None]]) -> None:
+    """Record `feed_id` as a source of stored stories: (item id, GUID, URL) each."""
+    seen_at = datetime.now(UTC)
+    with engine.begin() as conn:
+        for item_id, guid, url in sources:
+            add_source(conn, item_id, feed_id=feed_id, guid=guid, url=url, seen_at=seen_at)
 
 
 def find_story(
