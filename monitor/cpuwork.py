@@ -32,6 +32,7 @@ from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
 from monitor.feeds import ParsedFeed, parse_feed
 from monitor.identity import content_hash
+from monitor.leases import process_alive
 from monitor.neardup import signature
 from monitor.store.items import merge_hash
 
@@ -83,25 +84,11 @@ def _exit_with(owner_pid: int) -> None:
     and nothing else would tell its processes, which would wait for work forever."""
 
     def watch() -> None:
-        while _alive(owner_pid):
+        while process_alive(owner_pid):
             time.sleep(1.0)
         os._exit(0)
 
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process not yet reaped by its parent is a zombie: gone all the same
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def start_fork_server() -> None:

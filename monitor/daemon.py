@@ -19,10 +19,7 @@ import asyncio
 import logging
 import os
 import signal
-import socket
-import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -38,6 +35,7 @@ from monitor.cpuwork import CpuWork, start_fork_server
 from monitor.errors import ConfigError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.hostgate import HostGate, host_of
+from monitor.leases import LeaseKeeper, take_over_dead_leases, worker_identity
 from monitor.pipeline import PollContext, now_utc, poll_feed
 from monitor.recorder import PollRecorder
 from monitor.robots import RobotsCache
@@ -49,9 +47,7 @@ from monitor.store.feeds import (
     FeedRow,
     PollRecord,
     claim_due_feeds,
-    release_dead_leases,
     release_leases,
-    renew_leases,
     sync_feeds,
 )
 
@@ -216,55 +212,6 @@ def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
     return restore
 
 
-class LeaseKeeper:
-    """Renews a worker's leases every third of the lease time, from its own thread, so a long
-    poll (or a long `--once` run) keeps its feeds; a worker that dies stops renewing, and its
-    feeds go back to the pool when the lease expires."""
-
-    def __init__(self, engine, owner: str, lease: float) -> None:
-        self.engine, self.owner, self.lease = engine, owner, lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.lease / 3):
-            try:
-                renew_leases(self.engine, self.owner,
-                             now_utc() + timedelta(seconds=self.lease))
-            except Exception:  # the database may be back at the next attempt
-                log.exception("could not renew the leases of %s", self.owner)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def is_dead_local_worker(owner: str) -> bool:
-    """True for a worker identity of this host whose process no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def _take_over_dead_leases(ctx: PollContext) -> None:
-    for owner in release_dead_leases(ctx.engine, is_dead_local_worker):
-        log.warning("released the leases of %s, a worker that died without releasing them",
-                    owner)
-
-
 def run_once(settings: Settings) -> CycleReport:
     """Poll every enabled feed once, whatever its schedule."""
     return asyncio.run(_run_once(settings))
@@ -280,7 +227,7 @@ async def _run_once(settings: Settings) -> CycleReport:
     try:
         async with _worker_context(settings, lambda: rules, stop, owner) as ctx:
             await ctx.db(sync_feeds, specs, now_utc())
-            await asyncio.to_thread(_take_over_dead_leases, ctx)
+            await asyncio.to_thread(take_over_dead_leases, ctx.engine)
             cycle = time.monotonic()  # the cycle: claim, poll, every outcome written
             since = now_utc()
 
@@ -326,7 +273,7 @@ async def _serve(settings: Settings, feeds_watch: ConfigWatch, rules_watch: Conf
         async with _worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
             start_fork_server()
             await ctx.db(sync_feeds, feeds_watch.value, now_utc())
-            await asyncio.to_thread(_take_over_dead_leases, ctx)
+            await asyncio.to_thread(take_over_dead_leases, ctx.engine)
 
             async def fill() -> None:
                 """Lease as many due feeds as there are free poll slots."""

@@ -38,7 +38,6 @@ class PollRecorder:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
-        self.written = 0
 
     def add(self, record: PollRecord, error_streak: int) -> None:
         self._waiting.append((record, error_streak))
@@ -86,6 +85,5 @@ class PollRecorder:
                         log.error("dropped %d poll outcomes; their feeds will be polled again "
                                   "when their leases expire", dropped)
                     return False
-                self.written += len(batch)
                 count -= size
         return True

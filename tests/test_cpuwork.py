@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cpuwork import CpuWork, pool_size
+from monitor.cpuwork import INLINE_PARSE_BYTES, CpuWork, pool_size
 from monitor.errors import MonitorError
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
@@ -24,23 +24,29 @@ PAGE = FIXTURES / "articles" / "aeb-14cc2a0ca59c62a8.html"
 
 def test_parse_and_extract_in_pool_processes() -> None:
     feed = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
+    # Over INLINE_PARSE_BYTES, so parsed in a pool process (a comment keeps the feed as it is).
+    padding = b"<!-- " + b"x" * INLINE_PARSE_BYTES + b" -->"
+    big = feed.replace(b"</channel>", padding + b"</channel>")
+    not_a_feed = b"<html><body>not a feed" + padding + b"</body></html>"
 
     async def work():
         cpu = CpuWork(2)
         try:
-            parsed = await cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {})
+            small = await cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {})
+            parsed = await cpu.parse_feed(big, "https://donthitsave.com/comic.rss", {})
             pages = await asyncio.gather(*(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
                                                             "text/html") for i in range(4)))
             with pytest.raises(MonitorError) as bad:
-                await cpu.parse_feed(b"<html><body>not a feed</body></html>", "https://x/", {})
+                await cpu.parse_feed(not_a_feed, "https://x/", {})
             empty = await cpu.extract_page(b"<html><body></body></html>", "https://x/e", None)
             pids = set(cpu._pool._processes)  # noqa: SLF001
-            return parsed, pages, bad.value, empty, pids
+            return small, parsed, pages, bad.value, empty, pids
         finally:
             cpu.close()
 
-    parsed, pages, bad, empty, pids = asyncio.run(work())
-    assert len(parsed.entries) == 10
+    small, parsed, pages, bad, empty, pids = asyncio.run(work())
+    assert len(big) > INLINE_PARSE_BYTES >= len(feed)
+    assert len(parsed.entries) == 10 and parsed.entries == small.entries
     assert all(page.article is not None and len(page.article.text) > 500 for page in pages)
     assert len({page.signature for page in pages}) == 1 and pages[0].signature is not None
     assert bad.reason == "not-a-feed" and "https://x/" in bad.message

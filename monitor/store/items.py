@@ -71,14 +71,6 @@ class NewItem:
     signature: tuple[int, ...] | None = None
 
 
-def is_known(conn: Connection, *, feed_id: int, guid: str, canonical_url: str | None) -> bool:
-    """Has this entry (by guid in this feed, or by canonical URL anywhere) been stored?"""
-    if guid in known_guids(conn, feed_id, [guid]):
-        return True
-    return bool(canonical_url) and find_story(
-        conn, canonical_urls=[canonical_url], content_hash=None) is not None
-
-
 def known_guids(conn: Connection, feed_id: int, guids: Sequence[str]) -> set[str]:
     """Which of these entries of a feed are already stored (as a source of some item)."""
     found: set[str] = set()
