@@ -8,7 +8,7 @@
    after). N feeds (default 100) of E entries (default 10) are served from loopback addresses
    127.0.0.50-57 by a separate process (so the worker's CPU figures are its own); the article
    pages are the real news pages of tests/fixtures/articles (about 70 KB each), one in five a
-   seed text (relevant: a corpus file is written). The worker is `monitor.daemon.run_once`,
+   seed text (relevant: a corpus file is written). The worker is `monitor.worker.daemon.run_once`,
    in this process, polling T feeds at once (``schedule.workers``, default 8). Three cycles:
      cold    every entry is new: page fetched, text extracted, classified, stored;
      steady  each feed has one new entry among E known ones (a typical changed feed);
@@ -50,10 +50,10 @@ import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from monitor.daemon import run_once  # noqa: E402
 from monitor.settings import load_settings  # noqa: E402
 from monitor.store.engine import create_schema, make_engine  # noqa: E402
 from monitor.store.feeds import PollRecord, claim_due_feeds, record_poll  # noqa: E402
+from monitor.worker.daemon import run_once  # noqa: E402
 
 
 @dataclass
@@ -142,8 +142,8 @@ def one_worker(label: str, database_url: str, args, pipe, feed_urls: list[str]) 
     logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         settings = _settings(Path(tmp), database_url, feed_urls, args.threads)
-        from monitor.initdb import initialise
         from monitor.rules import load_ruleset
+        from monitor.worker.initdb import initialise
 
         initialise(settings, make_engine(database_url), load_ruleset(settings.rules_file))
         print(f"\n== one worker, {label}: {args.feeds} feeds x {args.entries} entries, "

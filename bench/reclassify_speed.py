@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.corpus import Corpus  # noqa: E402
-from monitor.reclassify import reclassify  # noqa: E402
 from monitor.rules import load_ruleset, split_document  # noqa: E402
 from monitor.store.corpusnumbers import CorpusNumbers  # noqa: E402
 from monitor.store.engine import create_schema, make_engine  # noqa: E402
+from monitor.worker.reclassify import reclassify  # noqa: E402
 
 
 def main() -> None:

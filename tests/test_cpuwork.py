@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cpuwork import INLINE_PARSE_BYTES, CpuWork, pool_size
 from monitor.errors import MonitorError
+from monitor.worker.cpupool import INLINE_PARSE_BYTES, CpuWork, pool_size
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import HTML, RSS, rss, seed_article, seed_page

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from monitor.digest import OTHER, build_digest, md_text, render_html, render_markdown
+from monitor.report.digest import OTHER, build_digest, md_text, render_html, render_markdown
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.discover import FeedLink, discover_feeds, suspect_urls
+from monitor.feeds.discover import FeedLink, discover_feeds, suspect_urls
 
 PAGES = Path(__file__).parent / "fixtures" / "articles"
 

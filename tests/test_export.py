@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.export import FIELDS, export_items, parse_since
+from monitor.report.export import FIELDS, export_items, parse_since
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine

@@ -1,4 +1,4 @@
-"""Tests for monitor.feeds: real feed files from five parsers' test suites, plus targeted cases.
+"""Tests for monitor.feeds.parse: real feed files from five parsers' test suites, and more.
 
 Data-driven checks over ``tests/fixtures/feeds/`` (see its PROVENANCE.md):
 - every file parses to a ParsedFeed or raises NotAFeed, as ``NOT_A_FEED`` says, and gets a
@@ -28,9 +28,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import feedparser
 import pytest
 
-from monitor import feeds
 from monitor.errors import NotAFeed
-from monitor.feeds import Entry, ParsedFeed, parse_feed
+from monitor.feeds import parse as feeds
+from monitor.feeds.parse import Entry, ParsedFeed, parse_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 MANIFEST = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.feedsfile import add_feeds, format_duration, listed_feed
+from monitor.feeds.feedsfile import add_feeds, format_duration, listed_feed
 from monitor.settings import FeedSpec, load_feeds
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ from monitor.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from monitor.fetch import Fetched, Fetcher, FetchLimits
+from monitor.fetch.client import Fetched, Fetcher, FetchLimits
 from tests.httpserver import (
     FIXED_LAST_MODIFIED,
     Drop,

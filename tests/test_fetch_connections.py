@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from monitor.errors import HTTPStatus, RefusedPrivate
-from monitor.fetch import Fetcher, FetchLimits, fetch_once
+from monitor.fetch.client import Fetcher, FetchLimits, fetch_once
 from tests.httpserver import LoopbackServer, Redirect, Reply
 
 LIMITS = FetchLimits(connect_timeout=2.0, read_timeout=2.0, deadline=5.0,

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from monitor.fetch import Fetcher, FetchLimits
-from monitor.hostgate import HostGate
+from monitor.fetch.client import Fetcher, FetchLimits
+from monitor.fetch.hostgate import HostGate
 from tests.httpserver import LoopbackServer, Reply
 
 

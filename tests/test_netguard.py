@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.netguard import AddressPolicy, is_public_address, non_public_kind
+from monitor.fetch.netguard import AddressPolicy, is_public_address, non_public_kind
 
 
 @pytest.mark.parametrize(

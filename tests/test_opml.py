@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError
-from monitor.opml import read_opml, write_opml
+from monitor.feeds.opml import read_opml, write_opml
 from monitor.settings import FeedSpec
 
 OPML = Path(__file__).parent / "fixtures" / "opml"

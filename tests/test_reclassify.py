@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from monitor.corpus import Corpus
-from monitor.reclassify import reclassify
 from monitor.rules import load_ruleset
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.items import NewItem, insert_item
 from monitor.store.schema import items
+from monitor.worker.reclassify import reclassify
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import pytest
 
 from monitor import USER_AGENT
 from monitor.errors import ConnectFailed, FetchTimeout, HTTPStatus, RobotsDisallowed
-from monitor.robots import RobotsCache
+from monitor.fetch.robots import RobotsCache
 from tests.httpserver import Drop, LoopbackServer, Redirect, Reply
 
 TTL = 86400.0

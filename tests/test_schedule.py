@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.feeds import parse_feed
+from monitor.feeds.parse import parse_feed
 from monitor.schedule import (
     adaptive_interval,
     failure_delay,

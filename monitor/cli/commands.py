@@ -19,7 +19,7 @@ from monitor.store.engine import create_schema, make_engine
 @config_option
 def init(config) -> None:
     """Create or upgrade the database and import the corpus folder's files (idempotent)."""
-    from monitor.initdb import initialise
+    from monitor.worker.initdb import initialise
 
     settings = config.settings
     engine = make_engine(settings.database_url)
@@ -43,9 +43,9 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
     from sqlalchemy.engine import make_url
 
-    from monitor.cpuwork import start_fork_server
-    from monitor.daemon import run_daemon, run_once
-    from monitor.initdb import initialise
+    from monitor.worker.cpupool import start_fork_server
+    from monitor.worker.daemon import run_daemon, run_once
+    from monitor.worker.initdb import initialise
 
     settings = config.settings
     if processes > 1:
@@ -68,7 +68,7 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
                    f"{report.relevant_items} relevant")
         return
     if processes > 1:
-        from monitor.supervisor import run_workers
+        from monitor.worker.supervisor import run_workers
 
         raise SystemExit(run_workers(settings, processes))
     run_daemon(settings, parent_pid=parent_pid)

@@ -23,7 +23,7 @@ def feeds_check(config, url: str, as_json: bool) -> None:
     """Fetch URL once and parse it, storing nothing: title, format, entries, newest entry,
     encoding, warnings, HTTP validators and caching hints; for an HTML page, the feeds it
     advertises. Exits 0 for a usable feed, 1 otherwise."""
-    from monitor.probe import check_url
+    from monitor.worker.probe import check_url
 
     check = check_url(url, config.settings.http)
     report = _check_report(check)
@@ -52,8 +52,8 @@ def feeds_add(config, url: str, name: str | None, lang: str | None, tags: tuple[
     """Add a feed to feeds.yaml. URL may be the feed or a site's page: its feeds are found by
     autodiscovery, else at the usual feed URLs; the chosen feed must parse. Refuses a URL
     already listed (exit 2)."""
-    from monitor.feedsfile import add_feeds, listed_feed
-    from monitor.probe import find_feeds
+    from monitor.feeds.feedsfile import add_feeds, listed_feed
+    from monitor.worker.probe import find_feeds
 
     if take_all and name:
         raise click.UsageError("--name names one feed; with --all each feed takes its title")
@@ -88,8 +88,8 @@ def feeds_import_opml(config, opml_file: str) -> None:
     """Add every feed of an OPML file (a feed reader's export) not yet in feeds.yaml; folders
     become tags. Reports the feeds added, skipped (already listed) and invalid (with the
     line)."""
-    from monitor.feedsfile import add_feeds
-    from monitor.opml import read_opml
+    from monitor.feeds.feedsfile import add_feeds
+    from monitor.feeds.opml import read_opml
 
     outlines = read_opml(Path(opml_file).read_bytes(), source=opml_file)
     specs, invalid = [], []
@@ -120,7 +120,7 @@ def feeds_import_opml(config, opml_file: str) -> None:
 def feeds_export_opml(config, output: str | None) -> None:
     """The configured feeds as OPML 2.0, for a feed reader: one folder per first tag, every
     tag in `category`, the language in `language`."""
-    from monitor.opml import write_opml
+    from monitor.feeds.opml import write_opml
 
     document = write_opml(load_feeds(config.settings.feeds_file), title="monitor feeds",
                           created=datetime.now(UTC))

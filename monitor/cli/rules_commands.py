@@ -119,9 +119,9 @@ def reclassify(config, force: bool, as_json: bool) -> None:
     One transaction per batch of items; corpus files are written for newly relevant items (the
     corpus is append-only: an item no longer relevant keeps its file)."""
     from monitor.corpus import Corpus
-    from monitor.reclassify import reclassify as run
     from monitor.store.corpusnumbers import CorpusNumbers
     from monitor.store.engine import create_schema, make_engine
+    from monitor.worker.reclassify import reclassify as run
 
     settings = config.settings
     rules_set = load_ruleset(settings.rules_file)

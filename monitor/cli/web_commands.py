@@ -77,7 +77,7 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
               help="Write to this file instead of standard output.")
 def export(config, fmt: str, relevant: bool, since: str | None, output: str | None) -> None:
     """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory."""
-    from monitor.export import export_items, parse_since
+    from monitor.report.export import export_items, parse_since
 
     try:
         moment = parse_since(since) if since else None
@@ -101,7 +101,7 @@ def export(config, fmt: str, relevant: bool, since: str | None, output: str | No
               show_default=True, help="Markdown or a standalone HTML page.")
 def digest(config, day: str | None, fmt: str) -> None:
     """The day's relevant items grouped by topic, with links (Markdown or HTML)."""
-    from monitor.digest import build_digest, render_html, render_markdown
+    from monitor.report.digest import build_digest, render_html, render_markdown
 
     try:
         when = date.fromisoformat(day) if day else datetime.now(UTC).date()

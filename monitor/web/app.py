@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor.digest import http_url
+from monitor.report.digest import http_url
 from monitor.settings import Settings, describe_duration
 from monitor.store.engine import read_engine
 from monitor.web import pages, queries

@@ -31,14 +31,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import USER_AGENT
 from monitor.corpus import Corpus
-from monitor.cpuwork import CpuWork, start_fork_server
 from monitor.errors import ConfigError
-from monitor.fetch import Fetcher, FetchLimits
-from monitor.hostgate import HostGate, host_of
-from monitor.leases import LeaseKeeper, take_over_dead_leases, worker_identity
-from monitor.pipeline import PollContext, now_utc, poll_feed
-from monitor.recorder import PollRecorder
-from monitor.robots import RobotsCache
+from monitor.fetch.client import Fetcher, FetchLimits
+from monitor.fetch.hostgate import HostGate, host_of
+from monitor.fetch.robots import RobotsCache
 from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import Settings, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
@@ -50,6 +46,10 @@ from monitor.store.feeds import (
     release_leases,
     sync_feeds,
 )
+from monitor.worker.cpupool import CpuWork, start_fork_server
+from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
+from monitor.worker.pipeline import PollContext, now_utc, poll_feed
+from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.daemon")
 SHUTDOWN_GRACE_SECONDS = 5.0

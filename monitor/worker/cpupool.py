@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
-from monitor.feeds import ParsedFeed, parse_feed
+from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.leases import process_alive
 from monitor.neardup import signature
 from monitor.store.items import merge_hash
+from monitor.worker.leases import process_alive
 
 log = logging.getLogger("monitor.cpuwork")
 
@@ -121,7 +121,7 @@ class CpuWork:
     @staticmethod
     def _context() -> multiprocessing.context.ForkServerContext:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["monitor.cpuwork"])
+        context.set_forkserver_preload(["monitor.worker.cpupool"])
         return context
 
     def start_soon(self) -> None:
@@ -162,7 +162,7 @@ class CpuWork:
         broken.shutdown(wait=True, cancel_futures=True)
 
     async def parse_feed(self, content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
-        """`monitor.feeds.parse_feed`, in a pool process for a large feed (a small one is
+        """`monitor.feeds.parse.parse_feed`, in a pool process for a large feed (a small one is
         parsed at once, in a few milliseconds, rather than wait for a pool process); raises
         what it raises."""
         if len(content) <= INLINE_PARSE_BYTES:

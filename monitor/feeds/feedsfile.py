@@ -28,8 +28,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from monitor.discover import same_url_key
 from monitor.errors import ConfigError
+from monitor.feeds.discover import same_url_key
 from monitor.settings import FeedSpec, load_feeds
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60))

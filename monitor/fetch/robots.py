@@ -56,7 +56,7 @@ from monitor.errors import (
 from monitor.schedule import retry_after_seconds
 
 if TYPE_CHECKING:
-    from monitor.fetch import Fetched
+    from monitor.fetch.client import Fetched
 
 DEFAULT_MAX_BYTES = 512 * 1024
 DEFAULT_RETRY = 600.0  # seconds before an unreachable robots.txt is asked for again

@@ -30,7 +30,6 @@ import aiohttp
 from yarl import URL
 
 from monitor import USER_AGENT
-from monitor.connect import AddressRefused, GuardedResolver, check_literal
 from monitor.errors import (
     ConnectFailed,
     FetchError,
@@ -41,8 +40,9 @@ from monitor.errors import (
     TooLarge,
     TooManyRedirects,
 )
-from monitor.inflate import PIECE, BodyDecoder, content_codings
-from monitor.netguard import AddressPolicy
+from monitor.fetch.connect import AddressRefused, GuardedResolver, check_literal
+from monitor.fetch.inflate import PIECE, BodyDecoder, content_codings
+from monitor.fetch.netguard import AddressPolicy
 
 # Only what we inflate ourselves, with bounded output: brotli and zstd are not asked for.
 ACCEPT_ENCODING = "gzip, deflate"

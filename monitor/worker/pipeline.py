@@ -27,14 +27,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from monitor.corpus import Corpus
-from monitor.cpuwork import CpuWork, PageText
 from monitor.errors import HTTPStatus, MonitorError
-from monitor.feeds import Entry
-from monitor.fetch import Fetched, Fetcher
-from monitor.hostgate import HostGate
+from monitor.feeds.parse import Entry
+from monitor.fetch.client import Fetched, Fetcher
+from monitor.fetch.hostgate import HostGate
+from monitor.fetch.robots import RobotsCache
 from monitor.identity import canonical_url, content_hash
-from monitor.recorder import PollRecorder
-from monitor.robots import RobotsCache
 from monitor.rules import RuleSet
 from monitor.schedule import (
     adaptive_interval,
@@ -55,6 +53,8 @@ from monitor.store.items import (
     stories_by_url,
     story_of,
 )
+from monitor.worker.cpupool import CpuWork, PageText
+from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.poll")
 

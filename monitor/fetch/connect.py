@@ -14,7 +14,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from monitor.netguard import AddressPolicy
+from monitor.fetch.netguard import AddressPolicy
 
 
 class AddressRefused(Exception):

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor import USER_AGENT
-from monitor.discover import FeedLink, discover_feeds, suspect_urls
 from monitor.errors import FetchError, NotAFeed
-from monitor.feeds import ParsedFeed, parse_feed
-from monitor.fetch import Fetched, FetchLimits, fetch_once
+from monitor.feeds.discover import FeedLink, discover_feeds, suspect_urls
+from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.fetch.client import Fetched, FetchLimits, fetch_once
 from monitor.settings import HttpSettings
 
 
