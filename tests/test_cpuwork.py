@@ -54,6 +54,25 @@ def test_parse_and_extract_in_pool_processes() -> None:
     assert len(pids) == 2 and os.getpid() not in pids
 
 
+def test_pool_processes_import_no_database_code() -> None:
+    # Asked inside a real pool process; `eval` is a builtin, so unpickling it there imports
+    # nothing more.
+    prefixes = ("sqlalchemy", "alembic", "psycopg", "monitor.store", "monitor.extract")
+    ask = f"[name for name in __import__('sys').modules if name.startswith({prefixes!r})]"
+
+    async def work() -> list[str]:
+        cpu = CpuWork(1)
+        try:
+            await cpu.extract_page(PAGE.read_bytes(), "https://x/1", "text/html")
+            return await cpu._run(eval, ask)  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    loaded = asyncio.run(work())
+    assert "monitor.extract" in loaded  # asked where the extraction runs
+    assert [name for name in loaded if not name.startswith("monitor.extract")] == []
+
+
 def test_a_dead_pool_process_is_replaced() -> None:
     async def work():
         cpu = CpuWork(1)

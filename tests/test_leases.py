@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from monitor.worker.leases import is_dead_local_worker, process_alive, worker_identity
+from monitor.worker.leases import is_dead_local_worker, worker_identity
+from monitor.worker.liveness import process_alive
 
 
 def test_a_killed_process_is_dead_before_it_is_reaped() -> None:

@@ -26,7 +26,6 @@ from monitor.store.items import (
     find_story,
     insert_items,
     known_guids,
-    merge_hash,
 )
 from monitor.store.schema import item_bands, item_sources, items
 
@@ -118,8 +117,8 @@ def test_same_text_under_different_urls_is_one_item(database_url: str) -> None:
 def test_short_and_empty_texts_never_merge_by_their_hash(database_url: str) -> None:
     engine = _engine(database_url)
     short = "Le Maroc renforce sa cybersécurité. Lire la suite."
-    assert merge_hash(short, content_hash(short)) is None
-    assert merge_hash(OCP, content_hash(OCP)) == content_hash(OCP)
+    assert neardup.merge_hash(short, content_hash(short)) is None
+    assert neardup.merge_hash(OCP, content_hash(OCP)) == content_hash(OCP)
     ids = insert_items(engine, [
         _item(1, "a-1", "https://a.ma/1", ""),
         _item(2, "b-1", "https://b.ma/1", ""),

@@ -5,8 +5,8 @@ In: `NewItem`s and queries. Out: item ids and plain dicts shaped for the CLI's J
 One story is stored once. An item records every feed entry that brought it (`item_sources`);
 an entry whose story is already stored (same canonical URL, the entry's or the page's, or the
 same text) adds a source to that item instead of a new item. The text hash merges only texts
-of at least ``MIN_MERGE_WORDS`` words: short summaries (and the empty text) are shared by
-different stories. Near-duplicates (a dispatch reprinted with edits) stay separate items but
+of at least ``neardup.MIN_MERGE_WORDS`` words: short summaries (and the empty text) are shared
+by different stories. Near-duplicates (a dispatch reprinted with edits) stay separate items but
 share `items.cluster`, found through the LSH bands of `item_bands` (monitor/neardup.py), all
 in the database so that every worker process sees every other's items.
 
@@ -35,10 +35,6 @@ from monitor.store.schema import (  # noqa: F401  (storable re-exported)
     storable,
 )
 
-# Texts shorter than this are never merged by their hash: a feed's two-line summaries, a
-# headline-only entry and the empty text are shared by different stories. 40 words is about
-# two sentences; every full article of the evaluation sets is longer.
-MIN_MERGE_WORDS = 40
 _CANDIDATES = 200  # near-duplicate candidates verified at most (the newest), per item
 _IN_CHUNK = 500  # values per IN (...) list
 
@@ -82,12 +78,6 @@ def known_guids(conn: Connection, feed_id: int, guids: Sequence[str]) -> set[str
     return found
 
 
-def merge_hash(text: str, content_hash: str) -> str | None:
-    """The content hash to merge stories on, or None for a text too short to tell stories
-    apart (fewer than ``MIN_MERGE_WORDS`` words)."""
-    return content_hash if len(neardup.words(text)) >= MIN_MERGE_WORDS else None
-
-
 def stories_by_url(engine: Engine, urls: Sequence[str]) -> dict[str, int]:
     """{canonical URL: the item holding its story} for those of `urls` already stored."""
     with engine.connect() as conn:
@@ -115,8 +105,8 @@ def find_story(
     conn: Connection, *, canonical_urls: Sequence[str], content_hash: str | None
 ) -> int | None:
     """The item already holding this story: by canonical URL (the item's, or one of its
-    sources' entry URL), else by exact text hash. Pass `merge_hash(...)` as `content_hash`,
-    never the hash of a short text."""
+    sources' entry URL), else by exact text hash. Pass `neardup.merge_hash(...)` as
+    `content_hash`, never the hash of a short text."""
     urls = [url for url in dict.fromkeys(canonical_urls) if url]
     if urls:
         found = conn.execute(select(items.c.id).where(items.c.canonical_url.in_(urls))
@@ -169,7 +159,7 @@ def insert_item(engine: Engine, item: NewItem) -> int | None:
 
 def _insert_one(conn: Connection, item: NewItem) -> int | None:
     story_urls = [item.page_canonical_url, item.canonical_url]
-    text_hash = merge_hash(item.text, item.content_hash)
+    text_hash = neardup.merge_hash(item.text, item.content_hash)
     existing = find_story(conn, canonical_urls=story_urls, content_hash=text_hash)
     if existing is None:
         try:

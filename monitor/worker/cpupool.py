@@ -32,9 +32,8 @@ from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.neardup import signature
-from monitor.store.items import merge_hash
-from monitor.worker.leases import process_alive
+from monitor.neardup import merge_hash, signature
+from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.cpuwork")
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from monitor.store.feeds import release_dead_leases, renew_leases
+from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.daemon")
 
@@ -49,22 +50,6 @@ class LeaseKeeper:
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def process_alive(pid: int) -> bool:
-    """Does process `pid` of this host still run? (A killed one its parent has not reaped yet
-    is a zombie: gone all the same.)"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):  # no /proc (not Linux), or the process just ended
-        return True
 
 
 def is_dead_local_worker(owner: str) -> bool:

@@ -33,6 +33,7 @@ from monitor.fetch.client import Fetched, Fetcher
 from monitor.fetch.hostgate import HostGate
 from monitor.fetch.robots import RobotsCache
 from monitor.identity import canonical_url, content_hash
+from monitor.neardup import merge_hash
 from monitor.rules import RuleSet
 from monitor.schedule import (
     adaptive_interval,
@@ -49,7 +50,6 @@ from monitor.store.items import (
     add_sources,
     insert_items,
     known_guids,
-    merge_hash,
     stories_by_url,
     story_of,
 )
