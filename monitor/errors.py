@@ -19,10 +19,13 @@ and a message that names the file, line, feed or URL concerned and what to do.
      +-- NoText                       no-text       extraction found no article text
      +-- StorageError                 storage       the database refused an operation
 
-Skipping an entry (already seen) is not an error.
+Skipping an entry (already seen) is not an error. Every error pickles as itself (class,
+message, reason and attributes), so one raised in a pool process is raised as it is here.
 """
 
 from __future__ import annotations
+
+import copyreg
 
 
 class MonitorError(Exception):
@@ -38,6 +41,12 @@ class MonitorError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.reason
+
+    def __reduce__(self) -> tuple:
+        # Rebuilt without calling __init__, whose keyword-only arguments (ConfigError's path,
+        # HTTPStatus's status) pickle's default would not pass: the message is in `args`, and
+        # the reason and the other attributes are in the instance's __dict__.
+        return copyreg.__newobj__, (type(self), *self.args), self.__dict__
 
 
 class ConfigError(MonitorError):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import MonitorError
+from monitor.errors import NotAFeed
 from monitor.worker.cpupool import INLINE_PARSE_BYTES, CpuWork, pool_size
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
@@ -27,7 +27,8 @@ def test_parse_and_extract_in_pool_processes() -> None:
     # Over INLINE_PARSE_BYTES, so parsed in a pool process (a comment keeps the feed as it is).
     padding = b"<!-- " + b"x" * INLINE_PARSE_BYTES + b" -->"
     big = feed.replace(b"</channel>", padding + b"</channel>")
-    not_a_feed = b"<html><body>not a feed" + padding + b"</body></html>"
+    page = b"<html><body>not a feed</body></html>"
+    not_a_feed = page.replace(b"</body>", padding + b"</body>")
 
     async def work():
         cpu = CpuWork(2)
@@ -36,20 +37,24 @@ def test_parse_and_extract_in_pool_processes() -> None:
             parsed = await cpu.parse_feed(big, "https://donthitsave.com/comic.rss", {})
             pages = await asyncio.gather(*(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
                                                             "text/html") for i in range(4)))
-            with pytest.raises(MonitorError) as bad:
+            with pytest.raises(NotAFeed) as inline:
+                await cpu.parse_feed(page, "https://x/", {})
+            with pytest.raises(NotAFeed) as bad:
                 await cpu.parse_feed(not_a_feed, "https://x/", {})
             empty = await cpu.extract_page(b"<html><body></body></html>", "https://x/e", None)
             pids = set(cpu._pool._processes)  # noqa: SLF001
-            return small, parsed, pages, bad.value, empty, pids
+            return small, parsed, pages, inline.value, bad.value, empty, pids
         finally:
             cpu.close()
 
-    small, parsed, pages, bad, empty, pids = asyncio.run(work())
+    small, parsed, pages, inline, bad, empty, pids = asyncio.run(work())
     assert len(big) > INLINE_PARSE_BYTES >= len(feed)
     assert len(parsed.entries) == 10 and parsed.entries == small.entries
     assert all(page.article is not None and len(page.article.text) > 500 for page in pages)
     assert len({page.signature for page in pages}) == 1 and pages[0].signature is not None
-    assert bad.reason == "not-a-feed" and "https://x/" in bad.message
+    # Raised in a pool process, the error comes back as itself, as when parsed inline.
+    assert type(bad) is type(inline) is NotAFeed
+    assert bad.reason == inline.reason == "not-a-feed" and "https://x/" in bad.message
     assert empty.article is None and empty.error_reason == "no-text"
     assert len(pids) == 2 and os.getpid() not in pids
 

@@ -1,8 +1,8 @@
 """CPU work off the event loop: feed parsing and article extraction in a pool of processes.
 
-In: a feed's bytes, or a page's bytes. Out: a `ParsedFeed` (or the NotAFeed it raised), or a
-`PageText` (the extracted article, its near-duplicate signature and text hashes, or why there
-is none).
+In: a feed's bytes, or a page's bytes. Out: a `ParsedFeed` (or the NotAFeed it raised, the
+same error whether the feed was parsed on the loop or in a pool process), or a `PageText` (the
+extracted article, its near-duplicate signature and text hashes, or why there is none).
 
 Fetching is I/O and runs on one event loop; parsing a feed and extracting an article are
 CPU-bound (milliseconds to tens of milliseconds each) and would stall every other request if run
@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 
 from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
@@ -52,14 +53,6 @@ class PageText:
     error_message: str | None = None
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """A MonitorError carried across the process boundary by value (reason and message)."""
-
-    reason: str
-    message: str
-
-
 def extract_page(content: bytes, url: str, content_type: str | None) -> PageText:
     """Extract one page (runs in a pool process)."""
     try:
@@ -68,13 +61,6 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
         return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
     digest = content_hash(article.text)
     return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
-
-
-def _parse(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed | _Failure:
-    try:
-        return parse_feed(content, url=url, headers=headers)
-    except MonitorError as exc:
-        return _Failure(exc.reason, exc.message)
 
 
 def _exit_with(owner_pid: int) -> None:
@@ -166,10 +152,8 @@ class CpuWork:
         what it raises."""
         if len(content) <= INLINE_PARSE_BYTES:
             return parse_feed(content, url=url, headers=headers)
-        result = await self._run(_parse, content, url, dict(headers))
-        if isinstance(result, _Failure):
-            raise MonitorError(result.message, reason=result.reason)
-        return result
+        # NotAFeed raised in the pool process comes back pickled, as itself (see errors.py).
+        return await self._run(partial(parse_feed, content, url=url, headers=dict(headers)))
 
     async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
         return await self._run(extract_page, content, url, content_type)
