@@ -3,17 +3,19 @@
 In: the path of monitor.yaml (``--config`` or ``MONITOR_CONFIG``), the environment
 (``MONITOR_DATABASE_URL``, ``MONITOR_STORAGE_DIR``). Out: frozen `Settings` and a tuple of
 `FeedSpec`; raises `ConfigError` naming the file, the line and the key, and what would be valid.
-Built once at start-up and passed down; nothing here is read at import time.
+Built once at start-up and passed down; nothing here is read at import time. The files people
+edit while monitor runs (feeds.yaml, rules.yaml) are read again when they change (`WatchedFile`,
+for the daemon and the web inspector alike).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -255,3 +257,50 @@ def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
         inner = getattr(annotation, "__args__", (annotation,))
         current = next((a for a in inner if hasattr(a, "model_fields")), current)
     return sorted(getattr(current, "model_fields", {}))
+
+
+T = TypeVar("T")
+FileSignature = tuple[int, int, int]
+
+
+def file_signature(path: Path) -> FileSignature | None:
+    """What tells a file's edits apart: modification time (ns), size and inode; None when the
+    file cannot be looked at. The inode catches an editor's save by rename that keeps the time
+    and the size (a file system with coarse timestamps, an edit within the same tick)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+class WatchedFile(Generic[T]):
+    """A configuration file's contents (`load(path)`), read again when the file changes. An
+    invalid edit, or the file gone, keeps the last good contents in `value` (None if it never
+    loaded) and the `ConfigError` in `error`, until the next change."""
+
+    def __init__(self, path: Path, load: Callable[[Path], T]) -> None:
+        self.path, self._load = path, load
+        self.value: T | None = None
+        self.error: ConfigError | None = None
+        self._read = False
+        self._signature: FileSignature | None = None
+
+    def refresh(self) -> bool:
+        """Look at the file and read it again if it changed since the last look (the first look
+        reads it). True when it changed: `value` is then the new contents, or `error` says why
+        they are refused."""
+        signature = file_signature(self.path)
+        if self._read and signature == self._signature:
+            return False
+        self._read, self._signature = True, signature
+        try:
+            self.value, self.error = self._load(self.path), None
+        except ConfigError as exc:
+            self.error = exc
+        return True
+
+    def current(self) -> T | None:
+        """The last good contents, after a look at the file."""
+        self.refresh()
+        return self.value

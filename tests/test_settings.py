@@ -1,13 +1,16 @@
-"""Settings and feeds files: valid ones load, bad ones exit 2 naming file, line and key."""
+"""Settings and feeds files: valid ones load, bad ones exit 2 naming file, line and key; edited
+files are read again when they change."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import ConfigError
 from monitor.settings import (
+    WatchedFile,
     describe_duration,
     load_feeds,
     load_settings,
@@ -133,3 +136,50 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_durations_are_described_as_people_read_them() -> None:
     assert [describe_duration(s) for s in (45, 300, 5400, 7200, 86400, 129600, 604800)] == [
         "45 s", "5 min", "90 min", "2 h", "24 h", "36 h", "7 d"]
+
+
+def _save_as_before(path: Path, text: str, *, by_rename: bool) -> None:
+    """Save `text` over `path` keeping its modification time, as an edit within one tick of a
+    coarse file system clock does; by rename (a new inode, as editors save) or in place."""
+    before = path.stat()
+    target = path.with_name(path.name + ".new") if by_rename else path
+    target.write_text(text, encoding="utf-8")
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    if by_rename:
+        os.replace(target, path)
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_a_watched_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - {url: 'https://a.ma/rss', name: A}\n", encoding="utf-8")
+    watch = WatchedFile(path, load_feeds)
+    assert watch.value is None and watch.refresh() and watch.error is None
+    assert [f.name for f in watch.value] == ["A"]
+    assert not watch.refresh()  # unchanged: not read again
+    # Same time and same size, saved by rename: the inode tells the edit apart.
+    _save_as_before(path, path.read_text().replace("name: A", "name: B"), by_rename=True)
+    assert watch.refresh() and [f.name for f in watch.value] == ["B"]
+    # Same time, another size, saved in place.
+    _save_as_before(path, path.read_text().replace("name: B", "name: BB"), by_rename=False)
+    assert [f.name for f in watch.current()] == ["BB"]
+
+
+def test_a_watched_file_keeps_the_last_good_contents(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - {url: 'https://a.ma/rss', name: A}\n", encoding="utf-8")
+    watch = WatchedFile(path, load_feeds)
+    good = watch.current()
+    path.write_text("feeds:\n  - {url: 'ftp://a.ma/rss', name: A}\n", encoding="utf-8")
+    assert watch.refresh() and watch.value == good
+    assert isinstance(watch.error, ConfigError) and "line 2" in str(watch.error)
+    assert not watch.refresh() and watch.error is not None  # still refused until edited again
+    path.unlink()
+    assert watch.refresh() and watch.value == good and "file not found" in str(watch.error)
+    path.write_text("feeds: []\n", encoding="utf-8")
+    assert watch.current() == () and watch.error is None
+
+
+def test_a_watched_file_that_never_loaded_has_no_value(tmp_path: Path) -> None:
+    watch = WatchedFile(tmp_path / "absent.yaml", load_feeds)
+    assert watch.current() is None and isinstance(watch.error, ConfigError)

@@ -6,6 +6,7 @@ token and `monitor serve` are in test_web_outputs.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -17,7 +18,7 @@ import pytest
 
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
-from monitor.store.engine import make_engine, read_engine
+from monitor.store.engine import create_schema, make_engine, read_engine
 from monitor.web import create_app
 from monitor.web.filters import BadParameter, ItemFilters, parse_filters
 from monitor.web.highlight import segments
@@ -153,6 +154,38 @@ def test_read_only_and_safe_headers(site: Site) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert re.fullmatch(r"app;dur=\d+\.\d+", response.headers["server-timing"])
+
+
+def test_an_edit_of_the_rules_is_seen_even_within_the_same_second_and_size(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")
+    settings = load_settings(config)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    data = fill_database(engine, load_ruleset(settings.rules_file), filler=0)
+    engine.dispose()
+    rules_file, item = settings.rules_file, f"/items/{data.ids['seed']}"
+    reader = read_engine(settings.database_url)
+    with running(create_app(settings, engine=reader)) as base:
+        site = Site(base, data, settings)
+        assert site.json(f"{item}.json")["explanation"]["threshold"] == 3
+        # Saved again by rename (as editors do) with the same size and modification time: a
+        # file system with a coarse clock, or an edit within the same tick.
+        before, edited = rules_file.stat(), rules_file.with_name("rules.yaml.new")
+        edited.write_text(rules_file.read_text("utf-8").replace("threshold: 3\n",
+                                                                "threshold: 4\n"), "utf-8")
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(edited, rules_file)
+        after = rules_file.stat()
+        assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+        assert site.json(f"{item}.json")["explanation"]["threshold"] == 4
+        # An invalid edit: the last good rules stay, and the pages say why.
+        rules_file.write_text("threshold: [\n", "utf-8")
+        assert site.json(f"{item}.json")["explanation"]["threshold"] == 4
+        assert "The rules could not be reloaded" in site.html(item)
+        assert "YAML syntax error" in site.html("/items")
+        site.client.close()
+    reader.dispose()
 
 
 # --- escaping ------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor.report.digest import http_url
-from monitor.settings import Settings, describe_duration
+from monitor.rules import load_ruleset
+from monitor.settings import Settings, WatchedFile, describe_duration
 from monitor.store.engine import read_engine
 from monitor.web import pages, queries
 from monitor.web.atom import atom_feed
@@ -79,7 +80,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     """The inspector over `settings.database_url` (read-only), `token` guarding all but /healthz."""
     engine = engine or read_engine(settings.database_url)
     env = templates()
-    rules = pages.CurrentRules(settings.rules_file)
+    rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
 
     def twin(template: str, build: Callable[[Request], dict]) -> tuple[Callable, Callable]:
         """The HTML and JSON endpoints of one page, both rendering `build(request)`."""
@@ -111,11 +112,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         return HTMLResponse(html, status_code=status)
 
     def build_items(request: Request) -> dict:
-        return pages.items_page(engine, parse_filters(request.query_params), rules.get())
+        return pages.items_page(engine, parse_filters(request.query_params), rules.current())
 
     def build_item(request: Request) -> dict:
         item_id = request.path_params["item_id"]
-        context = pages.item_page(engine, item_id, rules.get())
+        context = pages.item_page(engine, item_id, rules.current())
         if context is None:
             raise NotFound(f"no item with id {item_id}")
         return context

@@ -7,12 +7,10 @@ In: a read-only `Engine`, parsed `ItemFilters` or an id, the current rules. Out:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitor.errors import RulesError
-from monitor.rules import RuleSet, load_ruleset
+from monitor.rules import RuleSet
 from monitor.rules.ruleset import TOPICS
 from monitor.settings import ScheduleSettings
 from monitor.store.feeds import feed_health
@@ -24,31 +22,6 @@ from monitor.web.search import index_kind, search_items
 
 LANGUAGES = ("fr", "ar", "en")
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
-
-
-class CurrentRules:
-    """rules.yaml compiled, re-read when the file changes; the last good rules are kept (with
-    the error) when an edit is invalid, and None is given if it never loaded."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._stamp: float | None = None
-        self._rules: RuleSet | None = None
-        self.error: str | None = None
-
-    def get(self) -> RuleSet | None:
-        try:
-            stamp = self.path.stat().st_mtime
-        except OSError as exc:
-            self.error = f"{self.path}: {exc.strerror}"
-            return self._rules
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._rules, self.error = load_ruleset(self.path), None
-            except RulesError as exc:
-                self.error = str(exc)
-        return self._rules
 
 
 def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> dict:

@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import zip_longest
 from pathlib import Path
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import USER_AGENT
 from monitor.corpus import Corpus
-from monitor.errors import ConfigError
 from monitor.fetch.client import Fetcher, FetchLimits
 from monitor.fetch.hostgate import HostGate, host_of
 from monitor.fetch.robots import RobotsCache
 from monitor.rules import RuleSet, load_ruleset
-from monitor.settings import Settings, load_feeds
+from monitor.settings import FeedSpec, Settings, WatchedFile, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, describe_url, make_engine, read_engine
 from monitor.store.feeds import (
@@ -54,6 +54,7 @@ from monitor.worker.recorder import PollRecorder
 log = logging.getLogger("monitor.daemon")
 SHUTDOWN_GRACE_SECONDS = 5.0
 FIRST_CLAIM = 200  # `run --once`: feeds claimed before the polls start, the rest meanwhile
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,33 +68,26 @@ class CycleReport:
     setup_seconds: float  # before it: reading the configuration, syncing the feeds table
 
 
-class ConfigWatch:
-    """Reloads a configuration file when its modification time changes; keeps the last good."""
+def watch_config(path: Path, load: Callable[[Path], T]) -> WatchedFile[T]:
+    """A configuration file read now and watched for edits: this first read must succeed (its
+    ConfigError goes to the caller)."""
+    watch = WatchedFile(path, load)
+    watch.refresh()
+    if watch.error is not None:
+        raise watch.error
+    return watch
 
-    def __init__(self, path: Path, load: Callable, what: str) -> None:
-        self.path, self._load, self.what = path, load, what
-        self._stamp = self._stat()
-        self.value = load(path)  # the first load must succeed: errors go to the caller
 
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size)
-
-    def refresh(self) -> bool:
-        stamp = self._stat()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            self.value = self._load(self.path)
-        except ConfigError as exc:
-            log.error("%s not reloaded, keeping the last good version: %s", self.what, exc)
-            return False
-        log.info("%s reloaded from %s", self.what, self.path)
-        return True
+def reload_config(watch: WatchedFile, what: str) -> bool:
+    """Read `watch`'s file again if it changed. True when new contents are in force; an
+    invalid edit is logged and the last good version kept."""
+    if not watch.refresh():
+        return False
+    if watch.error is not None:
+        log.error("%s not reloaded, keeping the last good version: %s", what, watch.error)
+        return False
+    log.info("%s reloaded from %s", what, watch.path)
+    return True
 
 
 def build_context(settings: Settings, stop: asyncio.Event,
@@ -256,13 +250,13 @@ async def _run_once(settings: Settings) -> CycleReport:
 
 def run_daemon(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Poll due feeds until SIGTERM/SIGINT (or until `parent_pid` is no longer our parent)."""
-    feeds_watch = ConfigWatch(settings.feeds_file, load_feeds, "feeds file")
-    rules_watch = ConfigWatch(settings.rules_file, load_ruleset, "rules file")
+    feeds_watch = watch_config(settings.feeds_file, load_feeds)
+    rules_watch = watch_config(settings.rules_file, load_ruleset)
     asyncio.run(_serve(settings, feeds_watch, rules_watch, parent_pid))
 
 
-async def _serve(settings: Settings, feeds_watch: ConfigWatch, rules_watch: ConfigWatch,
-                 parent_pid: int | None) -> None:
+async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ...]],
+                 rules_watch: WatchedFile[RuleSet], parent_pid: int | None) -> None:
     owner, stop = worker_identity(), asyncio.Event()
     restore = _on_signals(stop)
     slots = settings.schedule.workers
@@ -298,13 +292,13 @@ async def _serve(settings: Settings, feeds_watch: ConfigWatch, rules_watch: Conf
                         log.warning("the parent process %d is gone: stopping", parent_pid)
                         stop.set()
                         return
-                    if await asyncio.to_thread(feeds_watch.refresh):
+                    if await asyncio.to_thread(reload_config, feeds_watch, "feeds file"):
                         report = await ctx.db(sync_feeds, feeds_watch.value, now_utc())
                         if report:
                             log.info("feeds updated: %d added, %d removed, %d changed",
                                      len(report.added), len(report.removed),
                                      len(report.changed))
-                    await asyncio.to_thread(rules_watch.refresh)
+                    await asyncio.to_thread(reload_config, rules_watch, "rules file")
                     await fill()
                 except Exception:  # the next tick tries again; never let the scheduler die
                     log.exception("scheduler tick failed")
