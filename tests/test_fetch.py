@@ -31,6 +31,7 @@ from monitor.errors import (
     TooManyRedirects,
 )
 from monitor.fetch.client import Fetched, Fetcher, FetchLimits
+from monitor.settings import HttpSettings
 from tests.httpserver import (
     FIXED_LAST_MODIFIED,
     Drop,
@@ -315,6 +316,24 @@ def test_max_bytes_can_be_set_per_call(server: LoopbackServer, fetcher: SyncFetc
     assert len(fetcher.get(server.url("/page"), max_bytes=5000).content) == 5000
     with pytest.raises(TooLarge):
         fetcher.get(server.url("/page"), max_bytes=4999)
+
+
+def test_limits_come_from_the_http_settings(server: LoopbackServer) -> None:
+    http = HttpSettings(connect_timeout="3s", read_timeout=4, deadline="1m", max_redirects=2,
+                        max_page_bytes="4 KiB", max_feed_bytes=2048,
+                        allow_private_networks=True)
+    limits = FetchLimits.from_settings(http)
+    assert limits == FetchLimits(connect_timeout=3.0, read_timeout=4.0, deadline=60.0,
+                                 max_bytes=4096, max_redirects=2, allow_private_networks=True)
+    server.route("/page", Reply(b"x" * 4096))
+    server.route("/big", Reply(b"x" * 4097))
+    with SyncFetcher(limits) as fetcher:
+        assert len(fetcher.get(server.url("/page")).content) == 4096
+        with pytest.raises(TooLarge):
+            fetcher.get(server.url("/big"))
+    default = FetchLimits.from_settings(HttpSettings())  # private networks refused
+    with SyncFetcher(default) as guarded, pytest.raises(RefusedPrivate):
+        guarded.get(server.url("/page"))
 
 
 def test_declared_length_over_the_cap_is_refused(

@@ -43,6 +43,7 @@ from monitor.errors import (
 from monitor.fetch.connect import AddressRefused, GuardedResolver, check_literal
 from monitor.fetch.inflate import PIECE, BodyDecoder, content_codings
 from monitor.fetch.netguard import AddressPolicy
+from monitor.settings import HttpSettings
 
 # Only what we inflate ourselves, with bounded output: brotli and zstd are not asked for.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -77,6 +78,15 @@ class FetchLimits:
     max_redirects: int = 5
     allow_private_networks: bool = False
     allowed_networks: tuple[str, ...] = ()  # CIDR ranges allowed even when private
+
+    @classmethod
+    def from_settings(cls, http: HttpSettings) -> FetchLimits:
+        """The limits of monitor.yaml's ``http`` section; the size cap is the page cap (a feed's
+        get() asks for ``http.max_feed_bytes`` itself)."""
+        return cls(connect_timeout=http.connect_timeout, read_timeout=http.read_timeout,
+                   deadline=http.deadline, max_bytes=http.max_page_bytes,
+                   max_redirects=http.max_redirects,
+                   allow_private_networks=http.allow_private_networks)
 
 
 class Fetcher:

@@ -94,15 +94,12 @@ def build_context(settings: Settings, stop: asyncio.Event,
                   rules: Callable[[], RuleSet], *, worker: str | None = None) -> PollContext:
     """Everything a poll needs; call it on the event loop that will run the polls."""
     http = settings.http
-    limits = FetchLimits(connect_timeout=http.connect_timeout, read_timeout=http.read_timeout,
-                         deadline=http.deadline, max_bytes=http.max_page_bytes,
-                         max_redirects=http.max_redirects,
-                         allow_private_networks=http.allow_private_networks)
     engine = make_engine(settings.database_url)
     create_schema(engine)
     reader = (read_engine(settings.database_url) if engine.dialect.name == "sqlite"
               else engine)  # PostgreSQL readers never block writers anyway
-    fetcher = Fetcher(limits, user_agent=USER_AGENT, max_connections=http.max_connections)
+    fetcher = Fetcher(FetchLimits.from_settings(http), user_agent=USER_AGENT,
+                      max_connections=http.max_connections)
     gate = HostGate(per_host_connections=http.per_host_connections,
                     per_host_delay=http.per_host_delay)
 

@@ -21,7 +21,7 @@ from monitor import USER_AGENT
 from monitor.errors import FetchError, NotAFeed
 from monitor.feeds.discover import FeedLink, discover_feeds, suspect_urls
 from monitor.feeds.parse import ParsedFeed, parse_feed
-from monitor.fetch.client import Fetched, FetchLimits, fetch_once
+from monitor.fetch.client import FetchLimits, fetch_once
 from monitor.settings import HttpSettings
 
 
@@ -63,8 +63,9 @@ class FoundFeeds:
 
 
 def check_url(url: str, http: HttpSettings) -> FeedCheck:
-    """Fetch `url` once (page size cap) and parse it once; raises the FetchError family."""
-    fetched = _fetch(url, http, http.max_page_bytes)
+    """Fetch `url` once (the daemon's limits, page size cap) and parse it once; raises the
+    FetchError family."""
+    fetched = fetch_once(url, FetchLimits.from_settings(http), user_agent=USER_AGENT)
     headers = fetched.headers  # lower-case keys
     content_type = headers.get("content-type")
     feed, problem, advertised = None, None, ()
@@ -137,12 +138,3 @@ def _nothing_found(url: str, first: FeedCheck, main: list[FeedLink],
     tried = ", ".join(suspect_urls(first.final_url))
     return (f"{url}: no feed found: the URL is not a feed, {where}, and none of {tried} is "
             "one. Find the feed link on the site and run `monitor feeds check URL` on it")
-
-
-def _fetch(url: str, http: HttpSettings, max_bytes: int) -> Fetched:
-    """One GET with the daemon's limits (see `daemon.build_context`)."""
-    limits = FetchLimits(connect_timeout=http.connect_timeout, read_timeout=http.read_timeout,
-                         deadline=http.deadline, max_bytes=max_bytes,
-                         max_redirects=http.max_redirects,
-                         allow_private_networks=http.allow_private_networks)
-    return fetch_once(url, limits, user_agent=USER_AGENT, max_bytes=max_bytes)
