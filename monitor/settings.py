@@ -211,7 +211,7 @@ def load_feeds(path: Path) -> tuple[FeedSpec, ...]:
     feeds = _validate(_FeedsFile, raw, doc).feeds
     seen: dict[str, int] = {}
     for index, feed in enumerate(feeds):
-        key = feed.url.rstrip("/").lower()
+        key = feed_url_key(feed.url)
         if key in seen:
             raise ConfigError(
                 f"duplicate feed URL {feed.url} (already listed as feed #{seen[key] + 1}); "
@@ -220,6 +220,12 @@ def load_feeds(path: Path) -> tuple[FeedSpec, ...]:
             )
         seen[key] = index
     return feeds
+
+
+def feed_url_key(url: str) -> str:
+    """Two feed URLs with the same key are the same feed: feeds.yaml lists each feed once, up
+    to a final slash and letter case."""
+    return url.strip().rstrip("/").lower()
 
 
 def _validate(model: type[BaseModel], raw: Any, doc: YamlDocument) -> Any:

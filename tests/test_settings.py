@@ -84,6 +84,12 @@ BAD_FEEDS = [
         "url",
         "duplicate feed URL",
     ),
+    (  # the same feed up to a final slash and letter case (settings.feed_url_key)
+        "feeds:\n  - url: https://a.ma/rss\n    name: A\n  - url: HTTPS://A.ma/RSS/\n    name: B\n",
+        4,
+        "url",
+        "duplicate feed URL",
+    ),
     (
         "feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: often\n",
         4,

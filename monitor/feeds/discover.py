@@ -25,6 +25,7 @@ import lxml.html
 from lxml import etree
 
 from monitor.extract import decode_html
+from monitor.settings import feed_url_key
 
 FEED_TYPES = {
     "application/rss+xml": "rss",
@@ -67,7 +68,7 @@ def discover_feeds(
     for link in tree.iter("link"):
         feed = _feed_link(link, base)
         if feed is not None:
-            found.setdefault(same_url_key(feed.url), feed)
+            found.setdefault(feed_url_key(feed.url), feed)
     return tuple(sorted(found.values(), key=lambda feed: feed.comments))  # stable: page order
 
 
@@ -75,11 +76,6 @@ def suspect_urls(page_url: str) -> tuple[str, ...]:
     """The usual feed URLs of `page_url`'s site (scheme, host and port kept), in trying order."""
     parts = urlsplit(page_url)
     return tuple(urlunsplit((parts.scheme, parts.netloc, path, "", "")) for path in SUSPECT_PATHS)
-
-
-def same_url_key(url: str) -> str:
-    """Two feed URLs with the same key are the same feed (the comparison of `load_feeds`)."""
-    return url.strip().rstrip("/").lower()
 
 
 def _base_url(tree: lxml.html.HtmlElement, page_url: str) -> str:

@@ -29,8 +29,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from monitor.errors import ConfigError
-from monitor.feeds.discover import same_url_key
-from monitor.settings import FeedSpec, load_feeds
+from monitor.settings import FeedSpec, feed_url_key, load_feeds
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 
@@ -43,17 +42,17 @@ class FeedsAdded:
 
 def listed_feed(path: Path, url: str) -> FeedSpec | None:
     """The feed of feeds.yaml with the same URL as `url` (as `load_feeds` compares), if any."""
-    key = same_url_key(url)
-    return next((feed for feed in load_feeds(path) if same_url_key(feed.url) == key), None)
+    key = feed_url_key(url)
+    return next((feed for feed in load_feeds(path) if feed_url_key(feed.url) == key), None)
 
 
 def add_feeds(path: Path, feeds: Sequence[FeedSpec]) -> FeedsAdded:
     """Append the feeds not listed yet to feeds.yaml; the file is rewritten only if one is new."""
-    listed = {same_url_key(feed.url) for feed in load_feeds(path)}  # refuses an invalid file
+    listed = {feed_url_key(feed.url) for feed in load_feeds(path)}  # refuses an invalid file
     added: list[FeedSpec] = []
     skipped: list[FeedSpec] = []
     for feed in feeds:
-        key = same_url_key(feed.url)
+        key = feed_url_key(feed.url)
         (skipped if key in listed else added).append(feed)
         listed.add(key)
     if added:
