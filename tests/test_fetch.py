@@ -60,9 +60,9 @@ T = TypeVar("T")
 class SyncFetcher:
     """A Fetcher and the event loop it runs on, called like a plain function."""
 
-    def __init__(self, limits: FetchLimits, **options: object) -> None:
+    def __init__(self, limits: FetchLimits) -> None:
         self._loop = asyncio.new_event_loop()
-        self.fetcher = Fetcher(limits, **options)  # type: ignore[arg-type]
+        self.fetcher = Fetcher(limits)
 
     def __enter__(self) -> SyncFetcher:
         return self
@@ -110,7 +110,6 @@ def test_200_returns_body_headers_and_validators(
     assert all(key == key.lower() for key in fetched.headers)
     assert fetched.etag == '"v1"' and fetched.last_modified is None
     assert not fetched.redirected_permanently
-    assert 0 <= fetched.elapsed < LIMITS.deadline
 
 
 def test_sends_user_agent_and_accept_encoding(server: LoopbackServer, fetcher: SyncFetcher) -> None:
@@ -120,13 +119,6 @@ def test_sends_user_agent_and_accept_encoding(server: LoopbackServer, fetcher: S
     assert seen["user-agent"] == USER_AGENT
     assert seen["accept-encoding"] == "gzip, deflate"
     assert "if-none-match" not in seen and "if-modified-since" not in seen
-
-
-def test_user_agent_can_be_chosen(server: LoopbackServer) -> None:
-    server.route("/", Reply(b"ok"))
-    with SyncFetcher(LIMITS, user_agent="probe/1") as fetcher:
-        fetcher.get(server.url("/"))
-    assert server.requests("/")[0].headers["user-agent"] == "probe/1"
 
 
 def test_connections_are_reused(server: LoopbackServer, fetcher: SyncFetcher) -> None:

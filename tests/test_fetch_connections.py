@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from monitor import USER_AGENT
 from monitor.errors import HTTPStatus, RefusedPrivate
 from monitor.fetch.client import Fetcher, FetchLimits, fetch_once
 from tests.httpserver import LoopbackServer, Redirect, Reply
@@ -72,22 +73,6 @@ def test_200_conditional_gets_through_a_few_connections() -> None:
         assert server.most_connections_at_once <= 8
 
 
-def test_per_host_connections_caps_the_connections_to_one_host() -> None:
-    with LoopbackServer("127.0.0.33") as busy, LoopbackServer("127.0.0.34") as other:
-        busy.route("/slow", Reply(b"ok", delay=0.3))
-        other.route("/slow", Reply(b"ok", delay=0.3))
-
-        async def at_once() -> None:
-            async with Fetcher(LIMITS, per_host_connections=2) as fetcher:
-                urls = [busy.url("/slow")] * 6 + [other.url("/slow")] * 2
-                await asyncio.gather(*(fetcher.get(url) for url in urls))
-
-        asyncio.run(at_once())
-        assert len(busy.requests("/slow")) == 6
-        assert busy.most_requests_at_once == 2 and busy.most_connections_at_once == 2
-        assert other.most_requests_at_once == 2  # the other host is not held up
-
-
 def test_cookies_are_not_carried_to_later_requests() -> None:
     # Reached by name: a cookie jar would keep cookies of a named host, not of an IP address.
     with LoopbackServer("127.0.0.1") as server:
@@ -118,9 +103,9 @@ def test_proxy_settings_of_the_environment_are_ignored(monkeypatch: pytest.Monke
 def test_fetch_once_runs_one_get_outside_an_event_loop() -> None:
     with LoopbackServer("127.0.0.38") as server:
         server.route("/feed", Reply(b"<rss/>" * 100, gzip=True))
-        fetched = fetch_once(server.url("/feed"), LIMITS, user_agent="probe/2")
+        fetched = fetch_once(server.url("/feed"), LIMITS)
         assert fetched.content == b"<rss/>" * 100
-        assert server.requests("/feed")[0].headers["user-agent"] == "probe/2"
+        assert server.requests("/feed")[0].headers["user-agent"] == USER_AGENT
         with pytest.raises(RefusedPrivate):
             fetch_once(server.url("/feed"), FetchLimits())
         assert server.connections == 1

@@ -23,7 +23,7 @@ def _fetch_all(gate: HostGate, urls: list[str]) -> float:
 
     async def run() -> float:
         # No cap in the fetcher's connector: what limits the requests here is the gate.
-        async with Fetcher(limits, user_agent="test") as fetcher:
+        async with Fetcher(limits) as fetcher:
             started = time.monotonic()
             await asyncio.gather(*(one(fetcher, url) for url in urls))
             return time.monotonic() - started
@@ -39,7 +39,8 @@ def test_per_host_connections_limit_and_other_hosts_go_on() -> None:
         started = time.monotonic()
         elapsed = _fetch_all(gate, [a.url("/slow")] * 6 + [b.url("/slow")] * 2)
         assert len(a.requests("/slow")) == 6
-        assert a.most_requests_at_once == 2  # never 3 at once on host a
+        assert a.most_requests_at_once == 2  # never 3 at once on host a ...
+        assert a.most_connections_at_once == 2  # ... nor 3 connections open to it
         assert b.most_requests_at_once == 2  # host b not held up by host a ...
         assert max(r.at for r in b.requests("/slow")) - started < 0.25  # ... nor made to wait
         assert 0.85 < elapsed < 3  # 6 requests, 2 at a time, 0.3 s each

@@ -61,7 +61,6 @@ class Fetched:
     content: bytes  # decoded body, b"" on 304
     etag: str | None
     last_modified: str | None
-    elapsed: float  # seconds, redirects and body included
     redirected_permanently: bool  # a 301/308 was followed on the way
 
     @property
@@ -94,21 +93,12 @@ class Fetcher:
     run in many tasks at once. Use in one event loop, as an async context manager or with close().
     """
 
-    def __init__(
-        self,
-        limits: FetchLimits,
-        *,
-        user_agent: str = USER_AGENT,
-        max_connections: int = 100,
-        per_host_connections: int = 0,
-    ) -> None:
-        """`max_connections` caps open connections in all; `per_host_connections` those to one
-        host (0: no cap here, `hostgate` does politeness)."""
+    def __init__(self, limits: FetchLimits, *, max_connections: int = 100) -> None:
+        """`max_connections` caps open connections in all (no cap per host here: `hostgate`
+        does politeness)."""
         self._limits = limits
         self._policy = AddressPolicy(limits.allow_private_networks, limits.allowed_networks)
-        self._user_agent = user_agent
         self._max_connections = max_connections
-        self._per_host_connections = per_host_connections
         # Made here, not at aiohttp's import, so SSL_CERT_FILE / SSL_CERT_DIR set by then count.
         self._ssl = ssl.create_default_context()
         self._session: aiohttp.ClientSession | None = None
@@ -131,7 +121,6 @@ class Fetcher:
             limits = self._limits
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
-                limit_per_host=self._per_host_connections,
                 resolver=GuardedResolver(self._policy),
                 use_dns_cache=True,
                 ttl_dns_cache=300,
@@ -140,7 +129,7 @@ class Fetcher:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": self._user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
                 # connect: waiting for a pooled connection, DNS, TCP and TLS together.
                 timeout=aiohttp.ClientTimeout(
                     total=None,
@@ -164,8 +153,7 @@ class Fetcher:
     ) -> Fetched:
         """GET `url`, following redirects; conditional when validators are given."""
         session = self._open()
-        started = asyncio.get_running_loop().time()
-        deadline = started + self._limits.deadline
+        deadline = asyncio.get_running_loop().time() + self._limits.deadline
         cap = self._limits.max_bytes if max_bytes is None else max_bytes
         headers: dict[str, str] = {}
         if etag:
@@ -186,7 +174,6 @@ class Fetcher:
                     content=answer.content,
                     etag=answer.headers.get("etag") or kept[0],
                     last_modified=answer.headers.get("last-modified") or kept[1],
-                    elapsed=asyncio.get_running_loop().time() - started,
                     redirected_permanently=permanent,
                 )
             permanent = permanent or answer.status in _PERMANENT
@@ -387,13 +374,11 @@ def _append_capped(body: bytearray, pieces: Iterator[bytes], cap: int, too_large
             raise TooLarge(too_large)
 
 
-def fetch_once(
-    url: str, limits: FetchLimits, *, user_agent: str = USER_AGENT, max_bytes: int | None = None
-) -> Fetched:
+def fetch_once(url: str, limits: FetchLimits) -> Fetched:
     """One get() on a fetcher of its own, for commands that are not in an event loop."""
 
     async def fetch() -> Fetched:
-        async with Fetcher(limits, user_agent=user_agent, max_connections=1) as fetcher:
-            return await fetcher.get(url, max_bytes=max_bytes)
+        async with Fetcher(limits, max_connections=1) as fetcher:
+            return await fetcher.get(url)
 
     return asyncio.run(fetch())

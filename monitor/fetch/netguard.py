@@ -77,11 +77,6 @@ def non_public_kind(ip: str) -> str | None:
     return _kind_of(address)
 
 
-def is_public_address(ip: str) -> bool:
-    """True when `ip` is a globally routable unicast address monitor may connect to."""
-    return non_public_kind(ip) is None
-
-
 def _kind_of(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)

@@ -1,9 +1,9 @@
 """Robots Exclusion Protocol (RFC 9309) for article pages: may monitor fetch this URL?
 
 In: page URLs; a site's robots.txt read through the fetch function given (any callable
-returning a `Fetched` and raising the FetchError family, e.g. `Fetcher.get`). Out: a yes or
-no (`allowed`), `RobotsDisallowed` (`check`), a site's Crawl-delay (`crawl_delay`). Does network
-I/O through that function only; runs on one asyncio event loop.
+returning a `Fetched` and raising the FetchError family, e.g. `Fetcher.get`). Out: `check`
+returns when a page may be fetched and raises `RobotsDisallowed` when not; a site's Crawl-delay
+(`crawl_delay`). Does network I/O through that function only; runs on one asyncio event loop.
 
 The rules are parsed by protego (wildcards `*`, the `$` anchor, the longest match decides and
 Allow wins a tie). The group that applies is the one naming monitor's product token (the
@@ -116,13 +116,10 @@ class RobotsCache:
         self._sites: OrderedDict[str, _SiteRules] = OrderedDict()
         self._reading: dict[str, asyncio.Task[_SiteRules]] = {}
 
-    async def allowed(self, url: str) -> bool:
-        """May monitor fetch `url`? URLs that are not http(s) with a host have no robots.txt:
-        True (the fetcher refuses them itself)."""
-        return (await self._refusal(url)) is None
-
     async def check(self, url: str) -> None:
-        """Return when `url` may be fetched; raise RobotsDisallowed, naming the rule, when not."""
+        """Return when `url` may be fetched; raise RobotsDisallowed, naming the rule, when not.
+        URLs that are not http(s) with a host have no robots.txt: they pass (the fetcher
+        refuses them itself)."""
         found = await self._refusal(url)
         if found is None:
             return

@@ -98,8 +98,7 @@ def build_context(settings: Settings, stop: asyncio.Event,
     create_schema(engine)
     reader = (read_engine(settings.database_url) if engine.dialect.name == "sqlite"
               else engine)  # PostgreSQL readers never block writers anyway
-    fetcher = Fetcher(FetchLimits.from_settings(http), user_agent=USER_AGENT,
-                      max_connections=http.max_connections)
+    fetcher = Fetcher(FetchLimits.from_settings(http), max_connections=http.max_connections)
     gate = HostGate(per_host_connections=http.per_host_connections,
                     per_host_delay=http.per_host_delay)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor import USER_AGENT
 from monitor.errors import FetchError, NotAFeed
 from monitor.feeds.discover import FeedLink, discover_feeds, suspect_urls
 from monitor.feeds.parse import ParsedFeed, parse_feed
@@ -65,7 +64,7 @@ class FoundFeeds:
 def check_url(url: str, http: HttpSettings) -> FeedCheck:
     """Fetch `url` once (the daemon's limits, page size cap) and parse it once; raises the
     FetchError family."""
-    fetched = fetch_once(url, FetchLimits.from_settings(http), user_agent=USER_AGENT)
+    fetched = fetch_once(url, FetchLimits.from_settings(http))
     headers = fetched.headers  # lower-case keys
     content_type = headers.get("content-type")
     feed, problem, advertised = None, None, ()
