@@ -4,11 +4,13 @@ In: `PollRecord`s (with the feed's new error streak) as polls end. Out: poll row
 states written by `record_polls`, many polls in one transaction.
 
 A poll that found nothing new (the usual case: a 304) costs one small request; writing its
-outcome in a transaction of its own would cost more than the request. So outcomes wait here a
-tenth of a second (``FLUSH_SECONDS``) or until ``BATCH`` of them are waiting, and are written
-together from a thread. Nothing is lost by waiting: until its outcome is written a feed keeps its
-lease, its validators and its old due time, so a worker that dies first just polls it again.
-A failed write (the database restarting) is logged and retried with the next batch.
+outcome in a transaction of its own would cost more than the request. So outcomes wait here:
+the writer wakes every tenth of a second (``FLUSH_SECONDS``), or as soon as ``BATCH`` (500)
+outcomes are waiting, and writes all those waiting then, from a thread, ``BATCH`` to a
+transaction. Nothing is lost by waiting: until its outcome is written a feed keeps its lease, its
+validators and its old due time, so a worker that dies first just polls it again. A failed
+write (the database restarting) is logged, and the outcomes wait for the next wake-up; past
+``MAX_WAITING`` the oldest are dropped (their feeds are polled again once their leases expire).
 """
 
 from __future__ import annotations
