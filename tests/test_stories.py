@@ -1,8 +1,9 @@
 """One story stored once, on both backends: the same story through two feeds is one item with
 two sources (same canonical URL, the page's canonical URL, a tracking variant, the same text),
 short texts never merge, copies of one dispatch share a near-duplicate cluster (also when two
-engines, as two workers, store them), races end on the unique keys, and a 0005 database with
-items gets their source rows."""
+engines, as two workers, store them), races end on the unique keys, a feed's canonical URLs are
+looked up in two queries whatever their number, and a 0005 database with items gets their
+source rows."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from monitor.store.items import (
     insert_items,
     known_guids,
     merge_hash,
+    stories_by_url,
 )
 from monitor.store.schema import item_bands, item_sources, items
 
@@ -89,6 +91,30 @@ def test_same_canonical_url_in_two_feeds_is_one_item_with_two_sources(database_u
     with engine.connect() as conn:
         assert find_story(conn, canonical_urls=[canonical_url(variant)],
                           content_hash=None) == first
+
+
+def test_stories_by_url_finds_every_url_in_two_queries(database_url: str) -> None:
+    engine = _engine(database_url)
+    first, second = insert_items(engine, [
+        _item(1, "a-1", "https://www.le360.ma/tech/ia-123", OCP),
+        _item(2, "b-1", "https://medias24.ma/autre", OTHER)])
+    # a third feed's entry with another link to the first story: a source with its own URL
+    tracked = "https://feeds.le360.ma/~r/tech/ia-123"
+    assert insert_items(engine, [_item(3, "c-1", tracked, OCP)]) == [None]
+    urls = [canonical_url("https://www.le360.ma/tech/ia-123"), canonical_url(tracked),
+            canonical_url("https://medias24.ma/autre")]
+    urls += [f"https://nowhere.ma/{n}" for n in range(1200)]  # three IN lists of 500
+    selects = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: selects.append(statement)
+                    if statement.lstrip().upper().startswith("SELECT") else None)
+    found = stories_by_url(engine, urls)
+    assert len(selects) == 6  # two per 500 URLs (one with the first chunk's three stories)
+    assert found == {urls[0]: first, urls[1]: first, urls[2]: second}
+    with engine.connect() as conn:  # as find_story finds each URL alone
+        for url, item_id in found.items():
+            assert find_story(conn, canonical_urls=[url], content_hash=None) == item_id
+    engine.dispose()
 
 
 def test_the_page_canonical_url_joins_entries_with_other_links(database_url: str) -> None:

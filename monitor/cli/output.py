@@ -21,7 +21,7 @@ from monitor.rules import Verdict
 LISTED_ITEM_KEYS = ("id", "url", "title", "feed", "published", "lang", "relevant", "score",
                     "topics", "corpus_file")
 SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
-    "guid", "canonical_url", "summary", "text", "text_source", "text_error",
+    "text", "guid", "canonical_url", "summary", "text_source", "text_error",
     "text_error_message", "content_hash", "matches", "rules_version", "feed_url", "fetched_at")
 
 

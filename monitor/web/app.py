@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             except NotFound as exc:
                 return error(request, 404, str(exc), as_json)
             except StorageError as exc:
-                return error(request, 503, f"the database cannot be read: {exc}", as_json)
+                return error(request, 503, str(exc), as_json)
             if as_json:
                 return json_response(context)
             html = env.get_template(template).render(
@@ -139,8 +139,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         try:
             context = pages.items_page(engine, filters, None)
         except StorageError as exc:
-            return Response(f"the database cannot be read: {exc}\n", status_code=503,
-                            media_type="text/plain")
+            return Response(f"{exc}\n", status_code=503, media_type="text/plain")
         base = str(request.base_url)
         body = atom_feed(self_url=str(request.url), base_url=base, items=context["items"],
                          title="monitor: relevant items"
