@@ -3,12 +3,12 @@
 In: a query such as ``cybersécurité maroc``, ``"protection des données" OR cndp -sport``, and
 for excerpts a stored text. Out: a `Query` (clauses that must all match, each a choice of
 phrases, and phrases that must not match), which `store/search.py` turns into FTS5 or tsquery
-syntax; the one excerpt of a hit (about `EXCERPT_CHARS` characters around its first match) with
-the spans of the matched words (the inspector highlights them), or as a one-line snippet with
-them marked «like this» (the command line). The semantics are those of web
-search boxes (PostgreSQL's websearch_to_tsquery): words must all appear, "quotes" keep a phrase,
-OR offers a choice, a leading minus excludes. Case and accents do not matter (é = e = E).
-Raises `ValueError` for a query with nothing to look for. Pure.
+syntax; and the one excerpt of a hit (about `EXCERPT_CHARS` characters around its first match)
+with the spans of the matched words (the inspector highlights them), or as a one-line
+`snippet` with them marked «like this» (the command line). The semantics are those of web
+search boxes (PostgreSQL's websearch_to_tsquery): words must all appear, "quotes" keep a
+phrase, OR offers a choice, a leading minus excludes. Case and accents do not matter
+(é = e = E). Raises `ValueError` for a query with nothing to look for. Pure.
 """
 
 from __future__ import annotations

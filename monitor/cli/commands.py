@@ -254,10 +254,11 @@ def stats(config, as_json: bool) -> None:
     from monitor.store.totals import totals
 
     def lines(result: dict) -> str:
-        return "\n".join(
-            f"{key.replace('_', ' ')}: "
-            + (", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-               if isinstance(value, dict) else str(value))
-            for key, value in result.items())
+        shown = []
+        for key, value in result.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+            shown.append(f"{key.replace('_', ' ')}: {value}")
+        return "\n".join(shown)
 
     print_rows([totals(read_only(config))], as_json, lines)
