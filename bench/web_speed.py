@@ -47,16 +47,21 @@ from monitor.store.engine import (  # noqa: E402
     make_engine,
     read_engine,  # noqa: E402
 )
+from monitor.store.listings import newest_items_select  # noqa: E402
 from monitor.store.schema import feeds, items  # noqa: E402
 from monitor.web import create_app  # noqa: E402
 from monitor.web.filters import ItemFilters  # noqa: E402
-from monitor.web.queries import items_select  # noqa: E402
 from tests.webdata import running  # noqa: E402  (uvicorn on loopback, the tests' own)
 
 TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 ARABIC = ("المغرب", "الذكاء", "الاصطناعي", "الأمن", "السيبراني", "الرقمي", "الحكومة", "الوزارة",
           "التحول", "البيانات", "حماية", "الشركات", "التعاون", "الاستثمار", "الرباط", "قانون",
           "المديرية", "العامة", "لأمن", "نظم", "المعلومات", "الجامعة", "التكوين", "الشباب")
+
+
+def page_select(filters: ItemFilters):
+    """The SELECT of one items page, as the inspector runs it (a row more than the page)."""
+    return newest_items_select(filters, limit=filters.limit + 1)
 
 
 def paragraphs() -> list[str]:
@@ -221,13 +226,13 @@ def main(argv: list[str] | None = None) -> int:
             for depth in (2000, 50_000):
                 if depth >= total:
                     continue
-                plain = items_select(base_filters)
+                plain = page_select(base_filters)
                 with engine.connect() as conn:
                     ids = conn.execute(plain.with_only_columns(items.c.id).limit(1)
                                        .offset(depth - 1)).scalars().all()
                 if not ids:
                     continue
-                keyset = items_select(ItemFilters(**{**base_filters.__dict__, "before": ids[0]}))
+                keyset = page_select(ItemFilters(**{**base_filters.__dict__, "before": ids[0]}))
                 offset = plain.offset(depth)
                 k_ms = sql_ms(engine, keyset, args.repeat)
                 o_ms = sql_ms(engine, offset, args.repeat)

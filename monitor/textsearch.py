@@ -1,12 +1,14 @@
-"""Text search, the pure half: what a person typed -> a `Query`; a stored text -> a snippet.
+"""Text search, the pure half: what a person typed -> a `Query`; a stored text -> an excerpt.
 
 In: a query such as ``cybersécurité maroc``, ``"protection des données" OR cndp -sport``, and
-for snippets a stored text. Out: a `Query` (clauses that must all match, each a choice of
+for excerpts a stored text. Out: a `Query` (clauses that must all match, each a choice of
 phrases, and phrases that must not match), which `store/search.py` turns into FTS5 or tsquery
-syntax, and snippets with the matched words marked «like this». The semantics are those of web
-search boxes (PostgreSQL's websearch_to_tsquery): words must all appear, "quotes" keep a phrase,
-OR offers a choice, a leading minus excludes. Case and accents do not matter (é = e = E).
-Raises `ValueError` for a query with nothing to look for. Pure.
+syntax; and the one excerpt of a hit (about `EXCERPT_CHARS` characters around its first match)
+with the spans of the matched words (the inspector highlights them), or as a one-line
+`snippet` with them marked «like this» (the command line). The semantics are those of web
+search boxes (PostgreSQL's websearch_to_tsquery): words must all appear, "quotes" keep a
+phrase, OR offers a choice, a leading minus excludes. Case and accents do not matter
+(é = e = E). Raises `ValueError` for a query with nothing to look for. Pure.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 Phrase = tuple[str, ...]  # words, in order
 
 MAX_PHRASES = 32
+EXCERPT_CHARS = 280  # the excerpt of a text shown in a listing or a search hit
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"[^\W_]+")
 
@@ -30,6 +33,10 @@ class Query:
     def words(self) -> set[str]:
         """The folded words looked for (those to mark in a snippet)."""
         return {fold(word) for clause in self.clauses for phrase in clause for word in phrase}
+
+    def typed(self) -> set[str]:
+        """The words looked for as typed, lower-cased (found faster than folded ones)."""
+        return {word.lower() for clause in self.clauses for phrase in clause for word in phrase}
 
 
 def parse_query(text: str) -> Query:
@@ -108,38 +115,54 @@ def spans(text: str, words: set[str]) -> list[tuple[int, int]]:
             if m.group() in words]
 
 
-def snippet(text: str, words: set[str], *, size: int = 32, mark: tuple[str, str] = ("«", "»"),
-            ) -> str:
-    """About `size` words of `text` around the most query words, those words marked."""
-    tokens = [m.span() for m in _WORD.finditer(text)]
-    if not tokens:
-        return ""
-    hits = set(spans(text, words))
-    positions = [i for i, token in enumerate(tokens) if token in hits]
-    first = 0
-    if positions:
-        def variety(start: int) -> int:
-            return len({fold(text[slice(*tokens[i])]) for i in positions
-                        if start <= i < start + size})
+def excerpt(text: str, words: set[str], typed: set[str] = frozenset(),
+            width: int = EXCERPT_CHARS) -> tuple[str, list[list[int]]]:
+    """About `width` characters of the text around its first hit, and the [start, end] spans of
+    the hits inside that excerpt (offsets in the excerpt, case and accents ignored). A cut end
+    is shown by "…".
 
-        best = max(positions, key=lambda i: (variety(max(i - 4, 0)), -i))
-        first = max(best - 4, 0)
-    last = min(first + size, len(tokens)) - 1
-    out, cursor, open_mark = [], tokens[first][0], None
-    for start, end in tokens[first:last + 1]:
-        if (start, end) not in hits:
+    `words` are the folded words, `typed` the words as typed (lower-cased): the first hit is
+    looked for as typed (cheap), else folded, piece by piece from the start.
+    """
+    lowered = text.lower()
+    found = [at for at in (lowered.find(word) for word in typed | words) if at >= 0]
+    first = min(found) if found else _first_folded_hit(text, words)
+    left = max(0, first - width // 3)
+    if left:
+        space = text.find(" ", left, first)
+        left = space + 1 if space >= 0 else left
+    right = min(len(text), left + width)
+    prefix = "…" if left else ""
+    shift = len(prefix)
+    inside = [[start + shift, end + shift] for start, end in spans(text[left:right], words)]
+    return prefix + text[left:right] + ("…" if right < len(text) else ""), inside
+
+
+def _first_folded_hit(text: str, words: set[str], piece: int = 2000) -> int:
+    for start in range(0, len(text), piece):
+        end = text.find(" ", start + piece)  # end on a space: no word cut in two
+        hits = spans(text[start:end if end >= 0 else len(text)], words)
+        if hits:
+            return start + hits[0][0]
+    return 0
+
+
+def snippet(text: str, query: Query, *, width: int = EXCERPT_CHARS,
+            mark: tuple[str, str] = ("«", "»")) -> str:
+    """The `excerpt` of `text` for `query` on one line, its hits marked «like this» (words
+    next to each other share one mark)."""
+    cut, hits = excerpt(text, query.words(), query.typed(), width)
+    out, cursor, run = [], 0, None
+    for start, end in hits:
+        if run is not None and not cut[run[1]:start].strip():
+            run = (run[0], end)  # the next word of a marked run: one mark for both
             continue
-        if open_mark is not None and not text[open_mark[1]:start].strip():
-            open_mark = (open_mark[0], end)  # the next word of a marked run: one mark for both
-            continue
-        if open_mark is not None:
-            out.append(mark[0] + text[slice(*open_mark)] + mark[1])
-            cursor = open_mark[1]
-        out.append(text[cursor:start])
-        open_mark = (start, end)
-    if open_mark is not None:
-        out.append(mark[0] + text[slice(*open_mark)] + mark[1])
-        cursor = open_mark[1]
-    out.append(text[cursor:tokens[last][1]])
-    body = " ".join("".join(out).split())
-    return ("…" if first else "") + body + ("…" if last < len(tokens) - 1 else "")
+        if run is not None:
+            out += [cut[cursor:run[0]], mark[0], cut[run[0]:run[1]], mark[1]]
+            cursor = run[1]
+        run = (start, end)
+    if run is not None:
+        out += [cut[cursor:run[0]], mark[0], cut[run[0]:run[1]], mark[1]]
+        cursor = run[1]
+    out.append(cut[cursor:])
+    return " ".join("".join(out).split())

@@ -12,6 +12,7 @@ from monitor.report.digest import OTHER, build_digest, md_text, render_html, ren
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine
+from monitor.store.listings import relevant_items_kept_on
 from tests.conftest import Project
 from tests.webdata import HOSTILE_TITLE, fill_database
 
@@ -26,6 +27,10 @@ def filled(project: Project):
     engine.dispose()
 
 
+def digest_of(engine, day):
+    return build_digest(relevant_items_kept_on(engine, day), day)
+
+
 def _day_of(data, key):
     return data.by_id[data.ids[key]]["fetched_at"].date()
 
@@ -33,7 +38,7 @@ def _day_of(data, key):
 def test_digest_groups_the_days_relevant_items_by_topic(filled) -> None:
     engine, data = filled
     day = _day_of(data, "hostile")
-    digest = build_digest(engine, day)
+    digest = digest_of(engine, day)
     expected = [i for i in data.relevant_ids if data.by_id[i]["fetched_at"].date() == day]
     assert digest.count == len(expected) and digest.count >= 1
     listed = {item["id"] for _, entries in digest.topics for item in entries}
@@ -49,7 +54,7 @@ def test_digest_groups_the_days_relevant_items_by_topic(filled) -> None:
 
 def test_markdown_has_links_and_inert_titles(filled) -> None:
     engine, data = filled
-    text = render_markdown(build_digest(engine, _day_of(data, "hostile")))
+    text = render_markdown(digest_of(engine, _day_of(data, "hostile")))
     assert text.startswith(f"# Digest of {_day_of(data, 'hostile').isoformat()}\n")
     assert "](https://news.example.ma/hostile)" in text
     hostile_line = next(line for line in text.splitlines() if "hostile)" in line)
@@ -74,7 +79,7 @@ class Parsed(HTMLParser):
 
 def test_html_is_escaped_and_linked(filled) -> None:
     engine, data = filled
-    page = render_html(build_digest(engine, _day_of(data, "hostile")))
+    page = render_html(digest_of(engine, _day_of(data, "hostile")))
     parsed = Parsed()
     parsed.feed(page)
     assert "script" not in parsed.tags and "img" not in parsed.tags
@@ -86,7 +91,7 @@ def test_html_is_escaped_and_linked(filled) -> None:
 def test_an_empty_day_says_so(filled) -> None:
     engine, data = filled
     day = _day_of(data, "hostile") + timedelta(days=30)
-    digest = build_digest(engine, day)
+    digest = digest_of(engine, day)
     assert digest.count == 0 and digest.topics == ()
     assert "No relevant item was kept this day." in render_markdown(digest)
     assert "No relevant item was kept this day." in render_html(digest)

@@ -15,6 +15,7 @@ from monitor.report.export import FIELDS, export_items, parse_since
 from monitor.rules import load_ruleset
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine
+from monitor.store.listings import items_to_export
 from monitor.store.schema import items
 from tests.conftest import Project
 from tests.webdata import HOSTILE_TEXT, NOW, fill_database
@@ -33,7 +34,7 @@ def filled(project: Project):
 def test_jsonl_has_every_item_oldest_first(filled) -> None:
     engine, data = filled
     out = io.StringIO()
-    count = export_items(engine, out, fmt="jsonl")
+    count = export_items(items_to_export(engine), out, fmt="jsonl")
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert count == len(rows) == len(data.all_ids)
     assert [r["id"] for r in rows] == sorted(data.all_ids)
@@ -50,7 +51,7 @@ def test_csv_round_trips_text_with_quotes_newlines_and_arabic(filled) -> None:
         conn.execute(items.update().where(items.c.id == data.ids["arabic"])
                      .values(text='سطر "أول"\nسطر, ثانٍ'))
     out = io.StringIO(newline="")
-    count = export_items(engine, out, fmt="csv", relevant=True)
+    count = export_items(items_to_export(engine, relevant=True), out, fmt="csv")
     records = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
     assert list(records[0]) == list(FIELDS)
     assert count == len(records) == len(data.relevant_ids)
@@ -64,7 +65,7 @@ def test_since_filters_on_the_day_kept(filled) -> None:
     engine, data = filled
     since = parse_since(NOW.date().isoformat())
     out = io.StringIO()
-    export_items(engine, out, fmt="jsonl", since=since)
+    export_items(items_to_export(engine, since=since), out, fmt="jsonl")
     got = [json.loads(line)["id"] for line in out.getvalue().splitlines()]
     assert got == sorted(i for i in data.all_ids if data.by_id[i]["fetched_at"] >= since)
     assert parse_since("2026-01-02T03:04:05") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -98,7 +99,7 @@ def test_memory_stays_flat_while_streaming(project: Project) -> None:
     for fmt in ("jsonl", "csv"):
         sink = Counting()
         tracemalloc.start()
-        count = export_items(engine, sink, fmt=fmt)
+        count = export_items(items_to_export(engine), sink, fmt=fmt)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert count == 3000 and sink.written > 60_000_000

@@ -18,7 +18,7 @@ from monitor.store import migrate, search
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.schema import metadata
-from monitor.store.search import search_items
+from monitor.store.search import best_matches
 from monitor.textsearch import parse_query
 from tests.conftest import FIXTURES, Project
 
@@ -122,9 +122,9 @@ def _check_upgraded_data(engine: sa.Engine, *, items: int = 2) -> None:
     assert registered[0] == ("48c1266c6006c126", "folder")
     assert numbers.reserve("fedcba9876543210") == 13
     # rows stored before the search index existed are found by it
-    hits = search_items(engine, parse_query("cybersecurite dgssi"))
+    hits = best_matches(engine, parse_query("cybersecurite dgssi"))
     assert [hit["title"] for hit in hits] == ["La cybersécurité au Maroc"]
-    hits = search_items(engine, parse_query('"intelligence artificielle"'))
+    hits = best_matches(engine, parse_query('"intelligence artificielle"'))
     assert "Seed" in [hit["title"] for hit in hits]
 
 
@@ -167,7 +167,7 @@ def test_tables_made_by_create_all_are_recognised_and_upgraded(database_url: str
     create_schema(engine)
     with engine.connect() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
-    hits = search_items(engine, parse_query("dgssi"))
+    hits = best_matches(engine, parse_query("dgssi"))
     assert [hit["title"] for hit in hits] == ["La cybersécurité au Maroc"]
 
 

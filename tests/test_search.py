@@ -1,5 +1,6 @@
 """Full-text search on both backends (FTS5, tsvector): matching, accents, ranking, filters,
-snippets; the query syntax and snippets alone (pure); `monitor items search` end to end."""
+snippets; the query syntax, excerpts and snippets alone (pure); `monitor items search` end to
+end."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 import pytest
 
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.search import search_items
-from monitor.textsearch import fts5_match, parse_query, snippet
+from monitor.store.search import best_matches
+from monitor.textsearch import excerpt, fts5_match, parse_query, snippet
 from tests.conftest import Project
 from tests.test_store import _item
 
@@ -41,7 +42,7 @@ def insert(engine, *, title: str, text: str, relevant: bool, n: int):
 
 
 def titles(engine, query: str, **filters) -> list[str]:
-    return [hit["title"] for hit in search_items(engine, parse_query(query), **filters)]
+    return [hit["title"] for hit in best_matches(engine, parse_query(query), **filters)]
 
 
 def test_words_match_whatever_their_case_and_accents(engine) -> None:
@@ -70,7 +71,7 @@ def test_phrases_or_and_exclusion(engine) -> None:
 
 
 def test_hits_carry_a_rank_and_a_snippet_with_the_words_marked(engine) -> None:
-    hits = search_items(engine, parse_query('"intelligence artificielle" royaume'))
+    hits = best_matches(engine, parse_query('"intelligence artificielle" royaume'))
     assert len(hits) == 1
     hit = hits[0]
     assert hit["rank"] > 0 and hit["relevant"] is True
@@ -103,11 +104,24 @@ def test_query_syntax_becomes_quoted_fts5() -> None:
 def test_snippet_marks_folded_matches_and_trims_around_them() -> None:
     text = " ".join(f"mot{n}" for n in range(100)) + " La Cybersécurité du Royaume. " + \
         " ".join(f"fin{n}" for n in range(100))
-    cut = snippet(text, parse_query("cybersecurite royaume").words(), size=12)
-    assert cut.startswith("…") and cut.endswith("…")
+    cut = snippet(text, parse_query("cybersecurite royaume"), width=80)
+    assert cut.startswith("…") and cut.endswith("…") and len(cut) <= 80 + 2 + 4
     assert "«Cybersécurité» du «Royaume»" in cut
-    assert snippet("Straße à Rabat", {"strasse"}) == "«Straße» à Rabat"
-    assert snippet("rien ici", {"maroc"}) == "rien ici"
+    assert snippet("Straße à Rabat", parse_query("strasse")) == "«Straße» à Rabat"
+    assert snippet("rien ici", parse_query("maroc")) == "rien ici"
+    assert snippet("l'intelligence\n  artificielle, enfin", parse_query(
+        '"intelligence artificielle"')) == "l'«intelligence artificielle», enfin"
+
+
+def test_the_excerpt_is_the_snippet_before_marking() -> None:
+    text = "Préambule. " * 40 + "La CYBERSÉCURITÉ du Royaume, encore la cybersécurité."
+    query = parse_query("cybersecurite")
+    cut, hits = excerpt(text, query.words(), query.typed(), width=120)
+    assert cut.startswith("…") and not cut.endswith("…")
+    assert [cut[start:end] for start, end in hits] == ["CYBERSÉCURITÉ", "cybersécurité"]
+    marked = snippet(text, query, width=120)
+    assert marked == " ".join(cut.replace("CYBERSÉCURITÉ", "«CYBERSÉCURITÉ»")
+                              .replace("la cybersécurité", "la «cybersécurité»").split())
 
 
 def test_items_search_command(project: Project, database_url: str) -> None:

@@ -19,7 +19,8 @@ from monitor.store.feeds import (
     renew_leases,
     sync_feeds,
 )
-from monitor.store.items import NewItem, get_item, insert_item
+from monitor.store.items import NewItem, insert_item
+from monitor.store.listings import item_by_id
 from monitor.store.schema import feeds, polls
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def test_nul_and_lone_surrogates_are_cleaned_before_storing(database_url: str) -
         matches=[{"term": "x\x00y", "field": "body", "start": 0, "end": 1}],
         text_error_message="bad \udc80 byte"))
     assert item_id is not None
-    item = get_item(engine, item_id)
+    item = item_by_id(engine, item_id)
     assert item["title"] == "Cybersécurité ?"
     assert item["text"] == "Le texte du ? jour"
     assert item["summary"] == "ab" and item["topics"] == ["cyber"]

@@ -15,11 +15,11 @@ from monitor.store.engine import create_schema, make_engine
 from monitor.store.feeds import (
     PollRecord,
     claim_due_feeds,
-    feed_health,
     record_poll,
     record_polls,
     sync_feeds,
 )
+from monitor.store.health import feed_health
 from monitor.store.items import NewItem, insert_item
 from monitor.store.schema import feeds, polls
 from tests.conftest import Project, project_engine
@@ -174,7 +174,7 @@ def test_feeds_list_shows_stopped_moved_unhealthy_and_the_interval(
     project.write_feeds([{"url": "https://gone.ma/rss", "name": "Gone"},
                          {"url": "https://moved.ma/rss", "name": "Moved", "interval": "2h"},
                          {"url": "https://flaky.ma/rss", "name": "Flaky"}])
-    project.cli("feeds", "list")  # creates the database and syncs feeds.yaml
+    project.cli("init")  # creates the database and syncs feeds.yaml
     engine = project_engine(project)
     ids = {feed.url: feed.id for feed in _claim(engine)}
     record_polls(engine, [

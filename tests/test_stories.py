@@ -1,8 +1,9 @@
 """One story stored once, on both backends: the same story through two feeds is one item with
 two sources (same canonical URL, the page's canonical URL, a tracking variant, the same text),
 short texts never merge, copies of one dispatch share a near-duplicate cluster (also when two
-engines, as two workers, store them), races end on the unique keys, and a 0005 database with
-items gets their source rows."""
+engines, as two workers, store them), races end on the unique keys, a feed's canonical URLs are
+looked up in two queries whatever their number, and a 0005 database with items gets their
+source rows."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from monitor.store.items import (
     find_story,
     insert_items,
     known_guids,
+    stories_by_url,
 )
 from monitor.store.schema import item_bands, item_sources, items
 
@@ -83,11 +85,35 @@ def test_same_canonical_url_in_two_feeds_is_one_item_with_two_sources(database_u
     assert _sources(engine, first) == [(1, "a-1", "https://www.le360.ma/tech/ia-123"),
                                        (2, "b-77", variant)]
     assert _count(engine, items) == 1
+    assert known_guids(engine, 2, ["b-77", "b-78"]) == {"b-77"}
+    assert known_guids(engine, 1, ["b-77", "a-1"]) == {"a-1"}
     with engine.connect() as conn:
-        assert known_guids(conn, 2, ["b-77", "b-78"]) == {"b-77"}
-        assert known_guids(conn, 1, ["b-77", "a-1"]) == {"a-1"}
         assert find_story(conn, canonical_urls=[canonical_url(variant)],
                           content_hash=None) == first
+
+
+def test_stories_by_url_finds_every_url_in_two_queries(database_url: str) -> None:
+    engine = _engine(database_url)
+    first, second = insert_items(engine, [
+        _item(1, "a-1", "https://www.le360.ma/tech/ia-123", OCP),
+        _item(2, "b-1", "https://medias24.ma/autre", OTHER)])
+    # a third feed's entry with another link to the first story: a source with its own URL
+    tracked = "https://feeds.le360.ma/~r/tech/ia-123"
+    assert insert_items(engine, [_item(3, "c-1", tracked, OCP)]) == [None]
+    urls = [canonical_url("https://www.le360.ma/tech/ia-123"), canonical_url(tracked),
+            canonical_url("https://medias24.ma/autre")]
+    urls += [f"https://nowhere.ma/{n}" for n in range(1200)]  # three IN lists of 500
+    selects = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: selects.append(statement)
+                    if statement.lstrip().upper().startswith("SELECT") else None)
+    found = stories_by_url(engine, urls)
+    assert len(selects) == 6  # two per 500 URLs (one with the first chunk's three stories)
+    assert found == {urls[0]: first, urls[1]: first, urls[2]: second}
+    with engine.connect() as conn:  # as find_story finds each URL alone
+        for url, item_id in found.items():
+            assert find_story(conn, canonical_urls=[url], content_hash=None) == item_id
+    engine.dispose()
 
 
 def test_the_page_canonical_url_joins_entries_with_other_links(database_url: str) -> None:
@@ -237,7 +263,7 @@ def test_migration_from_0005_gives_every_item_its_source(database_url: str) -> N
         assert [tuple(r[1:4]) for r in rows] == [(feed, "g1", "https://a.ma/1"),
                                                  (None, None, None)]
         assert rows[0].seen_at == NOW
-        assert known_guids(conn, feed, ["g1", "g2"]) == {"g1"}
+    assert known_guids(engine, feed, ["g1", "g2"]) == {"g1"}
     # the old item is found by its URL, and a second feed's copy becomes its source
     sync_feeds(engine, [FeedSpec(url="https://a.ma/rss", name="A"),
                         FeedSpec(url="https://b.ma/rss", name="B")], NOW)

@@ -1,7 +1,9 @@
 """The `monitor` command line. Thin: each command parses options and calls one library function.
 
 Exit status: 0 success; 2 a usage or configuration error (the message names the file, line and
-key); 1 any other failure (the message says what to do). Listings print JSON Lines with --json.
+key); 1 any other failure (the message says what to do), a database failure included (the
+store's `StorageError`). Listings print JSON Lines with --json (`output.py`) and read the
+database without writing it (`read_only`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from functools import wraps
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.settings import Settings, load_settings
+from monitor.store.engine import Engine
 
 CONFIG_HELP = "monitor.yaml to use (default: $MONITOR_CONFIG, else ./config/monitor.yaml)."
 
@@ -47,6 +49,14 @@ class _ConfigHandle:
         if self._settings is None:
             self._settings = load_settings(self.path)
         return self._settings
+
+
+def read_only(config: _ConfigHandle) -> Engine:
+    """The database of a listing command: read only, its schema this monitor's (else a
+    StorageError saying to run `monitor init`); nothing is created, migrated or written."""
+    from monitor.store.engine import open_read_only
+
+    return open_read_only(config.settings.database_url)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,11 +105,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except MonitorError as exc:
         click.echo(f"monitor: error ({exc.reason}): {exc}", err=True)
-        sys.exit(1)
-    except SQLAlchemyError as exc:
-        click.echo(f"monitor: database error: {exc.__class__.__name__}: "
-                   f"{getattr(exc, 'orig', None) or exc}; check database_url and that the "
-                   "database is reachable, then run `monitor init`", err=True)
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)

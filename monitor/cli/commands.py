@@ -1,18 +1,30 @@
-"""The commands of the contract: init, run, classify, items, feeds, stats."""
+"""The commands of the contract: init, run, classify, items, feeds, stats.
+
+init and run write the database (and bring its schema up to date); items, feeds list and stats
+only read it (`read_only`): they never create, migrate nor write it."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from monitor.cli import cli, config_option, setup_logging
-from monitor.cli.output import highlight, print_rows, shorten, verdict_lines
+from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli.output import (
+    LISTED_ITEM_KEYS,
+    SHOWN_ITEM_KEYS,
+    highlight,
+    json_option,
+    picked,
+    print_json_lines,
+    print_rows,
+    shorten,
+    verdict_lines,
+)
 from monitor.rules import load_ruleset, split_document
 from monitor.settings import describe_duration
-from monitor.store.engine import create_schema, make_engine
+from monitor.store.engine import backend_name, make_engine
 
 
 @cli.command()
@@ -41,8 +53,6 @@ def init(config) -> None:
               help="Set by --workers for its workers: stop when this process is gone.")
 def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
-    from sqlalchemy.engine import make_url
-
     from monitor.worker.cpupool import start_fork_server
     from monitor.worker.daemon import run_daemon, run_once
     from monitor.worker.initdb import initialise
@@ -51,7 +61,7 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     if processes > 1:
         if once:
             raise click.UsageError("--once polls with one process; --workers is for the daemon")
-        if make_url(settings.database_url).get_backend_name() == "sqlite":
+        if backend_name(settings.database_url) == "sqlite":
             raise click.UsageError(
                 f"--workers {processes} needs PostgreSQL: SQLite serves one worker process "
                 "(it polls schedule.workers feeds at once). Set database_url or "
@@ -77,7 +87,7 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
 @cli.command()
 @config_option
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+@json_option()
 def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
     """Apply the rules to text files (or - for standard input)."""
     rules = load_ruleset(config.settings.rules_file)
@@ -106,24 +116,19 @@ def items() -> None:
     """Stored items."""
 
 
-def _engine(config):
-    engine = make_engine(config.settings.database_url)
-    create_schema(engine)
-    return engine
-
-
 @items.command("list")
 @config_option
 @click.option("--relevant", is_flag=True, help="Only relevant items.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N items.")
 @click.option("--text", "with_text", is_flag=True, help="Include the stored text.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+@json_option()
 def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_json: bool) -> None:
     """Stored items, newest first."""
-    from monitor.store.items import list_items
+    from monitor.store.listings import ItemSelection, newest_items
 
-    rows = list_items(_engine(config), relevant=True if relevant else None, limit=limit,
-                      with_text=with_text)
+    rows = picked(newest_items(read_only(config), ItemSelection(relevant=relevant or None),
+                               limit=limit, text="full" if with_text else None),
+                  LISTED_ITEM_KEYS + (("text",) if with_text else ()))
 
     def render(r: dict) -> str:
         mark = "R" if r["relevant"] else "-"
@@ -140,7 +145,7 @@ def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_js
 @click.option("--relevant", is_flag=True, help="Only relevant items.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most N items.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+@json_option()
 def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
                  as_json: bool) -> None:
     """Full-text search of stored items' titles and texts, best match first, with snippets.
@@ -148,15 +153,15 @@ def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
     Words must all appear (case and accents do not matter), "quotes" keep a phrase, OR offers
     a choice, a leading - excludes: monitor items search '"protection des données" OR cndp'.
     """
-    from monitor.store.search import search_items
+    from monitor.store.search import best_matches
     from monitor.textsearch import parse_query
 
     try:
         parsed = parse_query(" ".join(query))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    rows = search_items(_engine(config), parsed, relevant=True if relevant else None,
-                        limit=limit)
+    rows = picked(best_matches(read_only(config), parsed, relevant=relevant or None,
+                               limit=limit), LISTED_ITEM_KEYS + ("rank", "snippet"))
     print_rows(rows, as_json, lambda r: (
         f"{r['id']:>6} {'R' if r['relevant'] else '-'} {r['rank']:>9.3g} "
         f"{shorten(r['feed'] or 'corpus', 18):<18} {shorten(r['title'], 70)}\n"
@@ -166,17 +171,17 @@ def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
 @items.command("show")
 @config_option
 @click.argument("item_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 def items_show(config, item_id: int, as_json: bool) -> None:
     """One item with its text and why it was judged so."""
     from monitor.cli.output import span_labels
-    from monitor.store.items import get_item
+    from monitor.store.listings import item_by_id
 
-    item = get_item(_engine(config), item_id)
+    item = item_by_id(read_only(config), item_id)
     if item is None:
         raise click.ClickException(f"no item with id {item_id}; see `monitor items list`")
     if as_json:
-        click.echo(json.dumps(item, ensure_ascii=False, default=str))
+        print_json_lines(picked([item], SHOWN_ITEM_KEYS))
         return
     # a corpus file's text starts with its own title line: it is classified as one text
     title = "" if item["text_source"] == "corpus" else item["title"]
@@ -210,17 +215,15 @@ def feeds() -> None:
 
 @feeds.command("list")
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines.")
+@json_option()
 def feeds_list(config, as_json: bool) -> None:
     """Feeds with health: last poll, status, error streak, unhealthy, stopped (gone) or moved,
     the interval in effect (configured, adaptive or default), items, relevant items."""
-    from datetime import UTC, datetime
-
     from monitor.settings import load_feeds
-    from monitor.store.feeds import feed_health, sync_feeds
+    from monitor.store.health import feed_health
 
-    engine = _engine(config)
-    sync_feeds(engine, load_feeds(config.settings.feeds_file), datetime.now(UTC))
+    configured = load_feeds(config.settings.feeds_file)
+    engine = read_only(config)
 
     def line(r: dict) -> str:
         every = describe_duration(r["interval"]).replace(" ", "")
@@ -238,23 +241,24 @@ def feeds_list(config, as_json: bool) -> None:
             notes.append(f"moved to {r['fetch_url']}")
         if r["last_error"]:
             notes.append(f"last error: {r['last_error']}")
-        return f"{r['id']:>4} " + "\n       ".join(notes)
+        return f"{r['id'] if r['id'] is not None else '-':>4} " + "\n       ".join(notes)
 
-    print_rows(feed_health(engine, config.settings.schedule), as_json, line)
+    print_rows(feed_health(engine, config.settings.schedule, configured), as_json, line)
 
 
 @cli.command()
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
 def stats(config, as_json: bool) -> None:
     """Totals: feeds, items, relevant items, polls, errors."""
-    from monitor.store.items import totals
+    from monitor.store.totals import totals
 
-    result = totals(_engine(config))
-    if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, default=str))
-        return
-    for key, value in result.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
-        click.echo(f"{key.replace('_', ' ')}: {value}")
+    def lines(result: dict) -> str:
+        shown = []
+        for key, value in result.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+            shown.append(f"{key.replace('_', ' ')}: {value}")
+        return "\n".join(shown)
+
+    print_rows([totals(read_only(config))], as_json, lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,13 +11,14 @@ from pydantic import ValidationError
 
 from monitor.cli import config_option
 from monitor.cli.commands import feeds
+from monitor.cli.output import json_option, print_json_lines
 from monitor.settings import FeedSpec, load_feeds
 
 
 @feeds.command("check")
 @config_option
 @click.argument("url")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("Print one JSON object.")
 def feeds_check(config, url: str, as_json: bool) -> None:
     """Fetch URL once and parse it, storing nothing: title, format, entries, newest entry,
     encoding, warnings, HTTP validators and caching hints; for an HTML page, the feeds it
@@ -28,7 +28,7 @@ def feeds_check(config, url: str, as_json: bool) -> None:
     check = check_url(url, config.settings.http)
     report = _check_report(check)
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        print_json_lines([report])
     else:
         _print_check(report)
     if check.feed is None:

@@ -1,28 +1,54 @@
-"""One way to print listings: JSON Lines with --json (streamed), aligned text otherwise."""
+"""One way to print listings: JSON Lines with --json (streamed), aligned text otherwise.
+
+In: rows (dicts) from the library, a text renderer. Out: lines on standard output. Every listing
+command takes its --json from `json_option` and prints through `print_rows` (or
+`print_json_lines` when it has no text form), so every --json is JSON Lines, one object per
+line, written as the rows come. The item shapes of `items list`, `items search` and
+`items show` are the keys below, picked from the store's rows.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
 
 from monitor.rules import Verdict
 
+LISTED_ITEM_KEYS = ("id", "url", "title", "feed", "published", "lang", "relevant", "score",
+                    "topics", "corpus_file")
+SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
+    "text", "guid", "canonical_url", "summary", "text_source", "text_error",
+    "text_error_message", "content_hash", "matches", "rules_version", "feed_url", "fetched_at")
+
+
+def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callable]:
+    """The --json flag of a listing command, reaching it as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
 
 def print_json_lines(rows: Iterable[dict]) -> None:
+    """Each row as one line of JSON (UTF-8 kept), as the rows come."""
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False, default=str))
 
 
 def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str]) -> None:
+    """JSON Lines with --json, else each row as `render` writes it."""
     if as_json:
         print_json_lines(rows)
         return
     for row in rows:
         click.echo(render(row))
+
+
+def picked(rows: Iterable[dict], keys: tuple[str, ...]) -> Iterator[dict]:
+    """The rows with these keys only, in this order."""
+    for row in rows:
+        yield {key: row[key] for key in keys}
 
 
 def shorten(text: Any, width: int) -> str:

@@ -3,14 +3,19 @@ options and calls one library function (`RuleSet.classify`, `evaluate`, `reclass
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from monitor.cli import cli, config_option
-from monitor.cli.output import match_lines, print_json_lines, shorten, verdict_lines
+from monitor.cli.output import (
+    json_option,
+    match_lines,
+    print_json_lines,
+    shorten,
+    verdict_lines,
+)
 from monitor.rules import load_ruleset, split_document
 
 
@@ -35,7 +40,7 @@ def _read_source(source: str) -> tuple[str, str]:
 @rules.command("explain")
 @config_option
 @click.argument("source", metavar="TEXT-OR-FILE")
-@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@json_option("Print the explanation as JSON.")
 def rules_explain(config, source: str, as_json: bool) -> None:
     """Show how a text is scored, rule by rule, with every match (term, group, field, offsets).
 
@@ -62,8 +67,7 @@ def rules_explain(config, source: str, as_json: bool) -> None:
 @rules.command("eval")
 @config_option
 @click.argument("labelled", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True,
-              help="Print JSON Lines: one line per error, then a summary line.")
+@json_option("Print JSON Lines: one line per error, then a summary line.")
 def rules_eval(config, labelled: str, as_json: bool) -> None:
     """Precision, recall and F1 of the rules on a labelled JSON Lines file, the confusion table,
     and each false positive / negative with its explanation.
@@ -111,8 +115,7 @@ def _error_rows(errors):
 @config_option
 @click.option("--force", is_flag=True,
               help="Also items already classified by the current rules version.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print JSON Lines: one line per item whose relevance changed, then a summary.")
+@json_option("Print JSON Lines: one line per item whose relevance changed, then a summary.")
 def reclassify(config, force: bool, as_json: bool) -> None:
     """Re-apply the current rules to every stored item and report what changed.
 
@@ -146,7 +149,7 @@ def reclassify(config, force: bool, as_json: bool) -> None:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),
                           "corpus_file": c.corpus_file} for c in report.changes)
-        click.echo(json.dumps({"summary": True, **report.summary()}, ensure_ascii=False))
+        print_json_lines([{"summary": True, **report.summary()}])
         return
     for change in report.changes:
         what = "now relevant     " if change.now else "no longer relevant"

@@ -1,5 +1,5 @@
 """The inspecting commands: serve (the web inspector), export, digest. Thin: parse, call one
-library function."""
+library function. They read the database only (`read_only`)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,9 @@ from datetime import UTC, date, datetime
 
 import click
 
-from monitor.cli import cli, config_option, setup_logging
-from monitor.store.engine import create_schema, make_engine
+from monitor.cli import cli, config_option, read_only, setup_logging
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
-
-
-def _read_engine(config):
-    """The schema made sure of (as every command does), then a read-only engine."""
-    from monitor.store.engine import read_engine
-
-    url = config.settings.database_url
-    create_schema(make_engine(url))
-    return read_engine(url)
 
 
 def is_loopback(host: str) -> bool:
@@ -59,7 +49,7 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
                                "MONITOR_WEB_TOKEN) to protect the inspector, or pass --public")
     settings = config.settings
     setup_logging(settings.log_level)
-    app = create_app(settings, engine=_read_engine(config), token=token)
+    app = create_app(settings, engine=read_only(config), token=token)
     click.echo(f"monitor inspector on http://{host}:{port}/ (read-only"
                f"{', token required' if token else ''}); Ctrl-C stops it", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
@@ -78,17 +68,18 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
 def export(config, fmt: str, relevant: bool, since: str | None, output: str | None) -> None:
     """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory."""
     from monitor.report.export import export_items, parse_since
+    from monitor.store.listings import items_to_export
 
     try:
         moment = parse_since(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    engine = _read_engine(config)
+    rows = items_to_export(read_only(config), relevant=relevant, since=moment)
     if output:
         with open(output, "w", encoding="utf-8", newline="") as out:
-            count = export_items(engine, out, fmt=fmt, relevant=relevant, since=moment)
+            count = export_items(rows, out, fmt=fmt)
     else:
-        count = export_items(engine, sys.stdout, fmt=fmt, relevant=relevant, since=moment)
+        count = export_items(rows, sys.stdout, fmt=fmt)
         sys.stdout.flush()
     click.echo(f"exported {count} items", err=True)
 
@@ -102,11 +93,12 @@ def export(config, fmt: str, relevant: bool, since: str | None, output: str | No
 def digest(config, day: str | None, fmt: str) -> None:
     """The day's relevant items grouped by topic, with links (Markdown or HTML)."""
     from monitor.report.digest import build_digest, render_html, render_markdown
+    from monitor.store.listings import relevant_items_kept_on
 
     try:
         when = date.fromisoformat(day) if day else datetime.now(UTC).date()
     except ValueError:
         raise click.BadParameter(f"{day!r} is not a date; write YYYY-MM-DD",
                                  param_hint="--date") from None
-    result = build_digest(_read_engine(config), when)
+    result = build_digest(relevant_items_kept_on(read_only(config), when), when)
     click.echo(render_html(result) if fmt == "html" else render_markdown(result), nl=False)

@@ -1,8 +1,9 @@
-"""The daily digest: one day's relevant items grouped by topic, as Markdown or HTML.
+"""The daily digest: one day's relevant items grouped by topic, as Markdown or HTML. Pure.
 
-In: an `Engine` and a UTC day. Out: `Digest` (read from the database: does I/O) and its text
-(`render_markdown`, `render_html`: pure, every stored text escaped for its format). The day is
-the day an item was kept (``fetched_at``, UTC), so each item lands in exactly one digest. An
+In: a UTC day and its relevant items, best score first (rows with id, title, url, feed,
+published, lang, score, topics: `store.listings.relevant_items_kept_on`). Out: a `Digest` and
+its text (`render_markdown`, `render_html`, every stored text escaped for its format). The day
+is the day an item was kept (``fetched_at``, UTC), so each item lands in exactly one digest. An
 item is listed under each of its topics (best score first); items without a topic come last,
 under "other".
 """
@@ -10,14 +11,11 @@ under "other".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from html import escape
 from urllib.parse import urlsplit
-
-from sqlalchemy import Engine, select
-
-from monitor.store.schema import feeds, items
 
 FORMATS = ("md", "html")
 OTHER = "other"
@@ -30,25 +28,15 @@ class Digest:
     topics: tuple[tuple[str, tuple[dict, ...]], ...]  # (topic, items), topics in order
 
 
-def build_digest(engine: Engine, day: date) -> Digest:
-    """The relevant items kept on `day` (UTC), grouped by topic."""
-    start = datetime.combine(day, time(0), tzinfo=UTC)
-    query = (select(items.c.id, items.c.title, items.c.url, items.c.published, items.c.lang,
-                    items.c.score, items.c.topics, feeds.c.name.label("feed"))
-             .select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
-             .where(items.c.relevant.is_(True), items.c.fetched_at >= start,
-                    items.c.fetched_at < start + timedelta(days=1))
-             .order_by(items.c.score.desc(), items.c.id))
+def build_digest(rows: Iterable[dict], day: date) -> Digest:
+    """`day`'s relevant items (`rows`, best score first, as the store lists them) grouped by
+    topic."""
     groups: dict[str, list[dict]] = {}
     count = 0
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            count += 1
-            item = {"id": row.id, "title": row.title, "url": row.url, "feed": row.feed,
-                    "published": row.published.isoformat() if row.published else None,
-                    "lang": row.lang, "score": row.score, "topics": list(row.topics or [])}
-            for topic in item["topics"] or [OTHER]:
-                groups.setdefault(topic, []).append(item)
+    for item in rows:
+        count += 1
+        for topic in item["topics"] or [OTHER]:
+            groups.setdefault(topic, []).append(item)
     order = sorted(groups, key=lambda t: (t == OTHER, t))
     return Digest(day=day, count=count,
                   topics=tuple((t, tuple(groups[t])) for t in order))

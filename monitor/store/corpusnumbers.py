@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from monitor.errors import StorageError
+from monitor.store.engine import storage_errors
 from monitor.store.schema import corpus_numbers
 
 ATTEMPTS = 100
@@ -28,6 +29,7 @@ class CorpusNumbers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @storage_errors
     def reserve(self, key: str, floor: int = 0) -> int:
         """The number for `key`, reserved for it by this call if it had none."""
         table = corpus_numbers
@@ -49,6 +51,7 @@ class CorpusNumbers:
         raise StorageError(f"could not reserve a corpus number for key {key} in {ATTEMPTS} "
                            "attempts; is the corpus_numbers table locked or damaged?")
 
+    @storage_errors
     def registered(self) -> dict[int, tuple[str, str]]:
         """Every number handed out: number -> (key, origin), origin 'poll' or 'folder'."""
         table = corpus_numbers
@@ -56,6 +59,7 @@ class CorpusNumbers:
             rows = conn.execute(select(table.c.number, table.c.key, table.c.origin))
             return {number: (key, origin) for number, key, origin in rows}
 
+    @storage_errors
     def register(self, number: int, key: str) -> bool:
         """Record a file found in the corpus folder; False if its number or key is taken."""
         try:

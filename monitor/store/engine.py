@@ -1,35 +1,64 @@
-"""Connecting to the database: engine set-up per backend, and the schema brought up to date.
+"""Connecting to the database, and the store's edge: every database error leaves as StorageError.
 
-In: a database URL. Out: an SQLAlchemy `Engine`. Does I/O. SQLite runs in WAL mode with a busy
-timeout and foreign keys on, so the daemon and an inspecting command can share the file;
-PostgreSQL goes through psycopg 3. `read_engine` gives connections that cannot write (the
-inspector, and the daemon's look-ups: on SQLite they never take the write lock).
-`create_schema` runs the migrations (`migrate.py`); a database that cannot be reached becomes a
-`StorageError` naming the URL without its password.
+In: a database URL. Out: an SQLAlchemy `Engine` (re-exported here as the type the rest of
+monitor names). Does I/O. SQLite runs in WAL mode with a busy timeout and foreign keys on, so
+the daemon and an inspecting command can share the file; PostgreSQL goes through psycopg 3 with
+a connect timeout. `make_engine` is for whoever writes; `create_schema` runs the migrations
+(`migrate.py`). `read_engine` gives connections that cannot write (the daemon's look-ups: on
+SQLite they never take the write lock), and `open_read_only` is that, for a database whose
+schema is current: the listing commands and the inspector never run the migrations.
+
+`storage_errors` wraps the store's public functions: an SQLAlchemy error escaping one becomes a
+`StorageError` (reason ``storage``) that names the database without its password, says what the
+database answered and what to do (`monitor init` for a missing table; the URL and the server
+for a connection that failed).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from monitor.errors import ConfigError, StorageError
 
+__all__ = ["Engine", "backend_name", "create_schema", "describe_url", "make_engine",
+           "open_read_only", "read_engine", "storage_errors"]
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_SECONDS = 10
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
-def make_engine(database_url: str) -> Engine:
+def _parse(database_url: str) -> URL:
     try:
-        url = make_url(database_url)
+        return make_url(database_url)
     except ArgumentError:
         raise ConfigError(
             f"database_url {database_url!r} is not a database URL; use e.g. "
             "sqlite:///storage/monitor.db or postgresql+psycopg://user@host:5432/monitor"
         ) from None
+
+
+def backend_name(database_url: str) -> str:
+    """``sqlite`` or ``postgresql`` (or whatever else the URL names)."""
+    return _parse(database_url).get_backend_name()
+
+
+def make_engine(database_url: str) -> Engine:
+    url = _parse(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.database and url.database != ":memory:":
@@ -41,7 +70,11 @@ def make_engine(database_url: str) -> Engine:
         # BEGIN IMMEDIATE: a write transaction takes its lock up front (no upgrade deadlock).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    if backend != "postgresql":
+    return _postgresql_engine(url)
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "postgresql":
         raise ConfigError(f"database_url {describe_url(url)}: monitor supports sqlite:/// and "
                           "postgresql+psycopg:// URLs")
     try:
@@ -75,15 +108,14 @@ def create_schema(engine: Engine) -> None:
         upgrade(engine)
     except OperationalError as exc:
         raise StorageError(
-            f"cannot reach the database {describe_url(engine.url)}: "
-            f"{str(exc.orig).strip() if exc.orig is not None else exc}; check database_url "
-            "(or MONITOR_DATABASE_URL) and that the database server is running"
+            f"cannot reach the database {describe_url(engine.url)}: {_said(exc)}; check "
+            "database_url (or MONITOR_DATABASE_URL) and that the database server is running"
         ) from exc
     except SQLAlchemyError as exc:
         raise StorageError(
             f"cannot create or upgrade the schema in {describe_url(engine.url)}: "
-            f"{exc.__class__.__name__}: {exc.orig if getattr(exc, 'orig', None) else exc}; "
-            "check the database URL and the database user's rights"
+            f"{exc.__class__.__name__}: {_said(exc)}; check the database URL and the database "
+            "user's rights"
         ) from exc
 
 
@@ -91,7 +123,7 @@ def read_engine(database_url: str) -> Engine:
     """Connections that cannot write: SQLite with ``PRAGMA query_only`` and a deferred
     ``BEGIN`` (a reader never takes the write lock, and one transaction reads one snapshot);
     PostgreSQL sessions ``READ ONLY``. The schema is made by whoever writes."""
-    url = make_url(database_url)
+    url = _parse(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
@@ -99,7 +131,7 @@ def read_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_read_only)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(url, pool_pre_ping=True).execution_options(postgresql_readonly=True)
+    return _postgresql_engine(url).execution_options(postgresql_readonly=True)
 
 
 def _sqlite_read_only(dbapi_connection, _record) -> None:
@@ -108,3 +140,101 @@ def _sqlite_read_only(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA query_only=ON")
     cursor.close()
+
+
+def open_read_only(database_url: str) -> Engine:
+    """A `read_engine` on a database whose schema is this monitor's; a StorageError saying to
+    run `monitor init` when there is no database yet or its schema is older (nothing is
+    created or upgraded here: that is `monitor init`'s work)."""
+    from monitor.store.migrate import known_revisions, schema_revision
+
+    url = _parse(database_url)
+    if (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+            and not Path(url.database).is_file()):
+        raise StorageError(f"there is no database at {url.database}: run `monitor init` to "
+                           "create it")
+    engine = read_engine(database_url)
+    found, head = storage_errors(schema_revision)(engine)
+    if found != head:
+        engine.dispose()
+        where = describe_url(engine.url)
+        if found is None:
+            raise StorageError(f"the database {where} has no monitor schema yet: run "
+                               "`monitor init` to create it")
+        if found in known_revisions():
+            raise StorageError(f"the database {where} is at schema revision {found}, older than "
+                               f"this monitor's {head}: run `monitor init` to upgrade it")
+        raise StorageError(f"the database {where} is at schema revision {found}, which this "
+                           f"monitor does not know (its newest is {head}): a newer monitor "
+                           "made it; upgrade monitor")
+    return engine
+
+
+def storage_errors(function: _Function) -> _Function:
+    """`function` (plain or a generator) with its SQLAlchemy errors raised as StorageError."""
+    if inspect.isgeneratorfunction(function):
+        @wraps(function)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from function(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                raise storage_error(exc, _database_of(args)) from exc
+
+        return stream  # type: ignore[return-value]
+
+    @wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise storage_error(exc, _database_of(args)) from exc
+
+    return call  # type: ignore[return-value]
+
+
+def storage_error(exc: SQLAlchemyError, url: URL | None) -> StorageError:
+    """The StorageError for what the database answered: what it said and what to do."""
+    where = f"the database {describe_url(url)}" if url is not None else "the database"
+    said = _said(exc)
+    if _missing_table(exc):
+        advice = ("a table is missing: run `monitor init` to create or upgrade the schema "
+                  "(and check database_url)")
+    elif isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError)
+                                               and exc.connection_invalidated):
+        advice = ("check database_url (or MONITOR_DATABASE_URL), that the database server is "
+                  "running, and that monitor may write there (file rights, disk space)")
+    else:
+        advice = ("check the database user's rights, and run `monitor init` if the schema is "
+                  "older than this monitor")
+    return StorageError(f"{where} failed: {said}; {advice}")
+
+
+def _said(exc: SQLAlchemyError) -> str:
+    """What the database said, on one line (SQLAlchemy's message adds the SQL and a link)."""
+    origin = getattr(exc, "orig", None)
+    text = str(origin if origin is not None else exc).strip()
+    first = text.splitlines()[0] if text else exc.__class__.__name__
+    return first if origin is not None else f"{exc.__class__.__name__}: {first}"
+
+
+def _missing_table(exc: SQLAlchemyError) -> bool:
+    origin = getattr(exc, "orig", None)
+    if origin is None:
+        return False
+    # sqlite3: "no such table: items"; psycopg: UndefinedTable, SQLSTATE 42P01
+    return ("no such table" in str(origin)
+            or getattr(origin, "sqlstate", None) == "42P01")
+
+
+def _database_of(args: tuple) -> URL | None:
+    """The URL of the database a store function was given (an engine, a connection, or an
+    object holding an engine)."""
+    for arg in args[:2]:
+        if isinstance(arg, Engine):
+            return arg.url
+        if isinstance(arg, Connection):
+            return arg.engine.url
+        engine = getattr(arg, "engine", None)
+        if isinstance(engine, Engine):
+            return engine.url
+    return None

@@ -1,6 +1,7 @@
-"""Feed rows: syncing with feeds.yaml, due feeds and leases, poll outcomes, health. Does I/O.
+"""Feed rows: syncing with feeds.yaml, due feeds and leases, poll outcomes. Does I/O.
 
-In: `FeedSpec`s, poll outcomes, ``now``. Out: `FeedRow`s and health listings. Poll outcomes
+In: `FeedSpec`s, poll outcomes, ``now``. Out: `FeedRow`s (their health, read side, is in
+`health.py`). `feed_is_active` is the one definition of an active feed. Poll outcomes
 (feed state, validators, schedule, where the feed moved, why it stopped, its learnt interval, the
 poll rows) are written a batch at a time, in one transaction.
 
@@ -18,26 +19,18 @@ renews its leases; a dead one's expire and its feeds go back to the pool.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    and_,
-    case,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
-from monitor.schedule import success_delay
-from monitor.settings import FeedSpec, ScheduleSettings
+from monitor.settings import FeedSpec
+from monitor.store.engine import storage_errors
 from monitor.store.locks import SYNC_LOCK, transaction_lock
-from monitor.store.schema import feeds, items, storable
+from monitor.store.schema import feeds, storable
 
 
 @dataclass(frozen=True)
@@ -91,6 +84,7 @@ class PollRecord:
     adaptive_interval: float | None = None  # a newly learnt interval; None keeps the stored one
 
 
+@storage_errors
 def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> SyncReport:
     """Make the feeds table follow feeds.yaml: add, update, and retire (never delete) feeds.
 
@@ -102,14 +96,13 @@ def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> Sync
         transaction_lock(conn, SYNC_LOCK)  # workers starting together add each feed once
         rows = {row.url: row for row in conn.execute(select(feeds))}
         for spec in specs:
-            values = {"name": spec.name, "lang": spec.lang, "tags": list(spec.tags),
-                      "enabled": spec.enabled, "interval": spec.interval, "in_config": True}
+            values = configured_values(spec)
             row = rows.get(spec.url)
             if row is None:
                 conn.execute(feeds.insert().values(url=spec.url, next_due=now, created_at=now,
                                                    error_streak=0, **values))
                 added.append(spec.url)
-            elif any(getattr(row, key) != value for key, value in values.items()):
+            elif differs_from(row, values):
                 fresh = {"fetch_url": None, "disabled_reason": None}
                 if row.disabled_reason is not None:
                     fresh["next_due"] = now
@@ -123,9 +116,24 @@ def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> Sync
     return SyncReport(tuple(added), tuple(removed), tuple(changed))
 
 
-def _active():
+def feed_is_active() -> ColumnElement[bool]:
+    """The one definition of an active feed: enabled, in feeds.yaml, and not stopped by monitor
+    (``disabled_reason``, e.g. 410 Gone). Only active feeds are claimed, counted as active and
+    as due."""
     return and_(feeds.c.enabled.is_(True), feeds.c.in_config.is_(True),
                 feeds.c.disabled_reason.is_(None))
+
+
+def configured_values(spec: FeedSpec) -> dict[str, Any]:
+    """The columns of a feed row that feeds.yaml sets."""
+    return {"name": spec.name, "lang": spec.lang, "tags": list(spec.tags),
+            "enabled": spec.enabled, "interval": spec.interval, "in_config": True}
+
+
+def differs_from(row: Any, values: dict[str, Any]) -> bool:
+    """Is the stored row's configuration other than `values` (`configured_values`)? Then the
+    entry changed: a fresh start (see `sync_feeds`)."""
+    return any(getattr(row, key) != value for key, value in values.items())
 
 
 def _row(record) -> FeedRow:
@@ -136,11 +144,7 @@ def _row(record) -> FeedRow:
                    adaptive_interval=record.adaptive_interval)
 
 
-def active_feeds(engine: Engine) -> list[FeedRow]:
-    with engine.connect() as conn:
-        return [_row(r) for r in conn.execute(select(feeds).where(_active()).order_by(feeds.c.id))]
-
-
+@storage_errors
 def claim_due_feeds(
     engine: Engine, *, owner: str, now: datetime, lease_until: datetime, limit: int,
     due_only: bool = True, polled_before: datetime | None = None,
@@ -149,7 +153,7 @@ def claim_due_feeds(
     `polled_before` when given) to `owner`, most overdue first; feeds leased to a live worker
     are skipped, never waited for."""
     free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
-    condition = and_(_active(), free)
+    condition = and_(feed_is_active(), free)
     if due_only:
         condition = and_(condition, feeds.c.next_due <= now)
     if polled_before is not None:
@@ -166,6 +170,7 @@ def claim_due_feeds(
     return [_row(r) for r in sorted(rows, key=lambda r: (r.next_due, r.id))]
 
 
+@storage_errors
 def renew_leases(engine: Engine, owner: str, lease_until: datetime) -> int:
     """Push back the expiry of every lease `owner` holds; returns how many."""
     with engine.begin() as conn:
@@ -173,6 +178,7 @@ def renew_leases(engine: Engine, owner: str, lease_until: datetime) -> int:
                             .values(lease_until=lease_until)).rowcount
 
 
+@storage_errors
 def release_dead_leases(engine: Engine, is_dead: Callable[[str], bool]) -> list[str]:
     """Free the leases of owners that `is_dead` says are gone (e.g. a killed local process)."""
     with engine.begin() as conn:
@@ -185,12 +191,14 @@ def release_dead_leases(engine: Engine, is_dead: Callable[[str], bool]) -> list[
     return dead
 
 
+@storage_errors
 def release_leases(engine: Engine, owner: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(feeds).where(feeds.c.lease_owner == owner)
                      .values(lease_owner=None, lease_until=None))
 
 
+@storage_errors
 def record_polls(engine: Engine, outcomes: Sequence[tuple[PollRecord, int]]) -> None:
     """Store a batch of polls, each ``(record, error_streak)``: all the poll rows and all the
     feeds' new states in one transaction (two executemany statements)."""
@@ -289,52 +297,3 @@ def _feed_params(record: PollRecord, error_streak: int, as_stored: Callable) -> 
         "disabled_reason": storable(record.disabled_reason),
         "adaptive_interval": record.adaptive_interval,
     }
-
-
-def feed_health(engine: Engine, schedule: ScheduleSettings) -> Iterator[dict]:
-    """Every feed with its health and yield, in configuration order.
-
-    Besides the last poll: ``unhealthy`` (``schedule.unhealthy_after`` failures or more in a
-    row), ``disabled_reason`` (why monitor stopped polling it), ``fetch_url`` (where it moved
-    to, else None), and the ``interval`` in effect after a good poll with its
-    ``interval_source``: configured (feeds.yaml), adaptive (learnt), or default."""
-    item_counts = (
-        select(items.c.feed_id, func.count().label("item_count"),
-               func.sum(case((items.c.relevant.is_(True), 1), else_=0)).label("relevant_count"))
-        .group_by(items.c.feed_id).subquery()
-    )
-    query = (
-        select(feeds, func.coalesce(item_counts.c.item_count, 0).label("items"),
-               func.coalesce(item_counts.c.relevant_count, 0).label("relevant_items"))
-        .select_from(feeds.outerjoin(item_counts, item_counts.c.feed_id == feeds.c.id))
-        .order_by(feeds.c.id)
-    )
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            yield {
-                "id": row.id, "url": row.url, "name": row.name, "lang": row.lang,
-                "tags": row.tags, "enabled": bool(row.enabled and row.in_config),
-                "in_config": bool(row.in_config),
-                "last_poll": _iso(row.last_polled_at), "status": row.last_status,
-                "error_streak": row.error_streak, "last_error": row.last_error,
-                "unhealthy": row.error_streak >= schedule.unhealthy_after,
-                "disabled_reason": row.disabled_reason,
-                "fetch_url": row.fetch_url if row.fetch_url not in (None, row.url) else None,
-                "interval": success_delay(row.interval, schedule,
-                                          adaptive=row.adaptive_interval),
-                "interval_source": _interval_source(row, schedule),
-                "next_due": _iso(row.next_due), "items": int(row.items),
-                "relevant_items": int(row.relevant_items),
-            }
-
-
-def _interval_source(row: Any, schedule: ScheduleSettings) -> str:
-    if row.interval is not None:
-        return "configured"
-    if schedule.adaptive and row.adaptive_interval is not None:
-        return "adaptive"
-    return "default"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -1,6 +1,8 @@
-"""Item rows: is an entry new, store a feed's new items, list and show items, totals. Does I/O.
+"""Item rows, the write side: is an entry new, is its story stored, store a feed's new items.
 
-In: `NewItem`s and queries. Out: item ids and plain dicts shaped for the CLI's JSON.
+In: `NewItem`s, GUIDs and canonical URLs. Out: item ids, and which entries and stories are
+stored already. Does I/O. (Listings and totals, the read side, are in `listings.py`,
+`search.py` and `totals.py`.)
 
 One story is stored once. An item records every feed entry that brought it (`item_sources`);
 an entry whose story is already stored (same canonical URL, the entry's or the page's, or the
@@ -26,14 +28,8 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor import neardup
 from monitor.identity import canonical_url as canonical_form
-from monitor.store.schema import (  # noqa: F401  (storable re-exported)
-    feeds,
-    item_bands,
-    item_sources,
-    items,
-    polls,
-    storable,
-)
+from monitor.store.engine import storage_errors
+from monitor.store.schema import item_bands, item_sources, items
 
 _CANDIDATES = 200  # near-duplicate candidates verified at most (the newest), per item
 _IN_CHUNK = 500  # values per IN (...) list
@@ -67,24 +63,44 @@ class NewItem:
     signature: tuple[int, ...] | None = None
 
 
-def known_guids(conn: Connection, feed_id: int, guids: Sequence[str]) -> set[str]:
+@storage_errors
+def known_guids(engine: Engine, feed_id: int, guids: Sequence[str]) -> set[str]:
     """Which of these entries of a feed are already stored (as a source of some item)."""
     found: set[str] = set()
-    unique = list(dict.fromkeys(guids))
-    for start in range(0, len(unique), _IN_CHUNK):
-        chunk = unique[start:start + _IN_CHUNK]
-        found.update(conn.execute(select(item_sources.c.guid).where(
-            item_sources.c.feed_id == feed_id, item_sources.c.guid.in_(chunk))).scalars())
+    with engine.connect() as conn:
+        for chunk in _chunks(guids):
+            found.update(conn.execute(select(item_sources.c.guid).where(
+                item_sources.c.feed_id == feed_id, item_sources.c.guid.in_(chunk))).scalars())
     return found
 
 
+def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
+    """The distinct values, `_IN_CHUNK` at a time (one IN (...) list each)."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start:start + _IN_CHUNK]
+
+
+@storage_errors
 def stories_by_url(engine: Engine, urls: Sequence[str]) -> dict[str, int]:
-    """{canonical URL: the item holding its story} for those of `urls` already stored."""
+    """{canonical URL: the item holding its story} for those of `urls` already stored: as
+    `find_story` finds it for each URL alone (the item with that canonical URL, else the first
+    item a source with that entry URL brought), in two queries per 500 URLs."""
+    found: dict[str, int] = {}
     with engine.connect() as conn:
-        found = {url: find_story(conn, canonical_urls=[url], content_hash=None) for url in urls}
-    return {url: item_id for url, item_id in found.items() if item_id is not None}
+        for chunk in _chunks([url for url in urls if url]):
+            found.update(conn.execute(select(items.c.canonical_url, items.c.id)
+                                      .where(items.c.canonical_url.in_(chunk))).all())
+            rest = [url for url in chunk if url not in found]
+            if rest:
+                found.update(conn.execute(
+                    select(item_sources.c.canonical_url, func.min(item_sources.c.item_id))
+                    .where(item_sources.c.canonical_url.in_(rest))
+                    .group_by(item_sources.c.canonical_url)).all())
+    return found
 
 
+@storage_errors
 def story_of(engine: Engine, canonical_urls: Sequence[str], content_hash: str | None
              ) -> int | None:
     """`find_story` in a transaction of its own."""
@@ -92,6 +108,7 @@ def story_of(engine: Engine, canonical_urls: Sequence[str], content_hash: str | 
         return find_story(conn, canonical_urls=canonical_urls, content_hash=content_hash)
 
 
+@storage_errors
 def add_sources(engine: Engine, feed_id: int,
                 sources: Sequence[tuple[int, str | None, str | None]]) -> None:
     """Record `feed_id` as a source of stored stories: (item id, GUID, URL) each."""
@@ -145,6 +162,7 @@ def add_source(
     return True
 
 
+@storage_errors
 def insert_items(engine: Engine, new_items: Sequence[NewItem]) -> list[int | None]:
     """Store a feed's new items in one transaction, one SAVEPOINT each. Out: each item's new id,
     or None when its story was stored already (its source is then added to that item)."""
@@ -214,82 +232,9 @@ def _cluster_to_join(conn: Connection, signature: neardup.Signature) -> int | No
     return row.cluster
 
 
-def known_corpus_files(conn: Connection) -> set[str]:
-    return set(conn.execute(select(items.c.corpus_file).where(items.c.corpus_file.isnot(None)))
-               .scalars())
-
-
-_LIST_COLUMNS = (items.c.id, items.c.url, items.c.title, feeds.c.name.label("feed"),
-                 items.c.published, items.c.lang, items.c.relevant, items.c.score,
-                 items.c.topics, items.c.corpus_file)
-
-
-def list_items(
-    engine: Engine, *, relevant: bool | None = None, limit: int | None = None,
-    with_text: bool = False,
-) -> Iterator[dict]:
-    """Stored items, newest first (by id: the order they were stored in), streamed."""
-    columns = list(_LIST_COLUMNS) + ([items.c.text] if with_text else [])
-    query = select(*columns).select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
-    if relevant is not None:
-        query = query.where(items.c.relevant.is_(relevant))
-    query = query.order_by(items.c.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
+@storage_errors
+def known_corpus_files(engine: Engine) -> set[str]:
+    """The corpus files that stored items hold."""
     with engine.connect() as conn:
-        for row in conn.execution_options(stream_results=True, yield_per=500).execute(query):
-            yield _item_dict(row._mapping)
-
-
-def get_item(engine: Engine, item_id: int) -> dict | None:
-    query = (select(items, feeds.c.name.label("feed"), feeds.c.url.label("feed_url"))
-             .select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
-             .where(items.c.id == item_id))
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return None
-    mapping = dict(row._mapping)
-    out = _item_dict(mapping)
-    for key in ("guid", "canonical_url", "summary", "text", "text_source", "text_error",
-                "text_error_message", "content_hash", "matches", "rules_version", "feed_url"):
-        out[key] = mapping[key]
-    out["fetched_at"] = mapping["fetched_at"].isoformat()
-    return out
-
-
-def _item_dict(row) -> dict:
-    out = {
-        "id": row["id"], "url": row["url"], "title": row["title"], "feed": row["feed"],
-        "published": row["published"].isoformat() if row["published"] else None,
-        "lang": row["lang"], "relevant": bool(row["relevant"]), "score": row["score"],
-        "topics": list(row["topics"] or []), "corpus_file": row["corpus_file"],
-    }
-    if "text" in row:
-        out["text"] = row["text"]
-    return out
-
-
-def totals(engine: Engine) -> dict:
-    with engine.connect() as conn:
-        feed_count = conn.execute(select(func.count()).select_from(feeds)).scalar_one()
-        active = conn.execute(select(func.count()).select_from(feeds).where(
-            feeds.c.enabled.is_(True) & feeds.c.in_config.is_(True))).scalar_one()
-        item_count = conn.execute(select(func.count()).select_from(items)).scalar_one()
-        relevant = conn.execute(select(func.count()).select_from(items)
-                                .where(items.c.relevant.is_(True))).scalar_one()
-        poll_count = conn.execute(select(func.count()).select_from(polls)).scalar_one()
-        errors = conn.execute(select(func.count()).select_from(polls)
-                              .where(polls.c.status == "error")).scalar_one()
-        page_errors = conn.execute(select(func.coalesce(func.sum(polls.c.page_errors), 0))
-                                   ).scalar_one()
-        by_reason = dict(conn.execute(
-            select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
-            .group_by(polls.c.error_reason)).all())
-        last_poll = conn.execute(select(func.max(polls.c.finished_at))).scalar_one()
-    return {
-        "feeds": feed_count, "active_feeds": active, "items": item_count,
-        "relevant_items": relevant, "polls": poll_count, "errors": errors,
-        "page_errors": int(page_errors), "errors_by_reason": by_reason,
-        "last_poll": last_poll.isoformat() if isinstance(last_poll, datetime) else last_poll,
-    }
+        return set(conn.execute(select(items.c.corpus_file)
+                                .where(items.c.corpus_file.isnot(None))).scalars())

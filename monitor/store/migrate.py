@@ -1,6 +1,7 @@
 """Schema migrations: bring any monitor database to the newest revision. Does I/O (Alembic).
 
-In: an `Engine`. Out: the revision the database is at. `upgrade` creates a new database,
+In: an `Engine`. Out: the revision the database is at (`upgrade`), or where it stands against
+this monitor's newest revision, read only (`schema_revision`). `upgrade` creates a new database,
 upgrades an older one, and recognises a database made without migrations (tables but no
 `alembic_version`): one made by monitor 0.1.0 is stamped at revision 0001 first; one made by
 `metadata.create_all` of a later schema.py (tests, scripts) at the newest revision whose
@@ -43,6 +44,21 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the revision the database is at, the newest this monitor knows); the first is None for
+    a database without monitor's tables, and the revision its tables match for one made
+    without migrations. Reads only."""
+    with engine.connect() as conn:
+        found = current_revision(conn)
+        if found is None:
+            found = _revision_without_stamp(conn)
+    return found, head_revision()
 
 
 def _revision_without_stamp(conn: Connection) -> str | None:

@@ -1,22 +1,36 @@
-"""Full-text search over stored items, best match first, with snippets. Does I/O (read only).
+"""Full-text search over stored items, the one search of monitor. Does I/O (read only).
 
-In: a `Query` (see `textsearch.py`) and filters. Out: dicts shaped like `items list --json`
-plus ``rank`` (higher is better) and ``snippet``. The index is the database's own, made and
-kept up to date by migration 0003: on SQLite the FTS5 table ``items_fts`` (unicode61 tokens,
-diacritics removed), ranked by bm25 with the title weighing 4 times the text; on PostgreSQL the
-generated column ``items.search_vector`` with its GIN index ('simple' configuration, accents of
-Latin letters folded by the same translate() as the column), ranked by ts_rank with the title
-in weight class A and the text in B. `ranked_ids` is the query alone, for callers that add
-their own filters or pages.
+In: a `Query` (see `textsearch.py`) and, for the inspector, an `ItemSelection`. Out: listed
+items (`listings.listed_item`) with, for `best_matches` (the command line), their ``rank``
+(higher is better) and a one-line ``snippet`` with the words marked «like this», best match
+first; for `newest_matches` (the inspector), an excerpt as ``text`` and the [start, end] spans of
+the hits in it as ``hits``, newest first like every listing, so filters and keyset pages work
+the same. Both cut the text with `textsearch.excerpt`.
+
+The index is the database's own, made and kept up to date by migration 0003: on SQLite the
+FTS5 table ``items_fts`` (unicode61 tokens, diacritics removed), ranked by bm25 with the title
+weighing 4 times the text; on PostgreSQL the generated column ``items.search_vector`` with its
+GIN index ('simple' configuration, accents of Latin letters folded by the same translate() as
+the column), ranked by ts_rank with the title in weight class A and the text in B. A database
+without it (made before 0003) is searched by substring (LIKE / ILIKE), which reads the newest
+items first and stops at a page, but reads the whole table for a rare word.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Integer, and_, column, not_, or_, table, text
+from sqlalchemy.sql.elements import ColumnElement
 
-from monitor.store.items import _LIST_COLUMNS, _item_dict
+from monitor.store.engine import storage_errors
+from monitor.store.listings import (
+    ITEMS_WITH_FEED,
+    ItemSelection,
+    like_pattern,
+    listed_item,
+    newest_items_select,
+)
 from monitor.store.schema import feeds, items
-from monitor.textsearch import Query, fts5_match, snippet
+from monitor.textsearch import Query, excerpt, fts5_match, snippet
 
 # The same two strings as migration 0003 (a test checks they agree).
 FOLD_FROM = (
@@ -28,10 +42,35 @@ FOLD_TO = (
     "GgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZz"
 )
 TITLE_WEIGHT = 4.0  # bm25 weight of the title against 1.0 for the text (SQLite)
+ITEMS_FTS = table("items_fts", column("rowid", Integer))
+_INDEX_KIND: dict[str, str | None] = {}  # database URL -> "fts5" | "tsvector" | None
 
 
-def ranked_ids(conn: Connection, query: Query, *, relevant: bool | None = None,
-               limit: int = 20, offset: int = 0) -> list[tuple[int, float]]:
+@storage_errors
+def best_matches(engine: Engine, query: Query, *, relevant: bool | None = None,
+                 limit: int = 20) -> list[dict]:
+    """The `limit` best items for `query`, best first, each with its rank and a snippet."""
+    with engine.connect() as conn:
+        ranked = _ranked_ids(conn, query, relevant=relevant, limit=limit)
+        if not ranked:
+            return []
+        rows = conn.execute(newest_items_select(ItemSelection(), limit=None, text="full", extra=[
+            items.c.id.in_([item_id for item_id, _ in ranked])]))
+        by_id = {row.id: listed_item(row._mapping) for row in rows}
+    found = []
+    for item_id, rank in ranked:
+        item = by_id.get(item_id)
+        if item is None:  # deleted meanwhile
+            continue
+        text_ = item.pop("text")
+        item["rank"] = float(f"{rank:.4g}")
+        item["snippet"] = snippet(text_ if text_.strip() else item["title"], query)
+        found.append(item)
+    return found
+
+
+def _ranked_ids(conn: Connection, query: Query, *, relevant: bool | None,
+                limit: int) -> list[tuple[int, float]]:
     """(item id, rank) of the best matches, best first."""
     only = "" if relevant is None else f" AND items.relevant = {'true' if relevant else 'false'}"
     if conn.dialect.name == "postgresql":
@@ -39,15 +78,15 @@ def ranked_ids(conn: Connection, query: Query, *, relevant: bool | None = None,
         sql = (f"SELECT items.id, ts_rank(items.search_vector, q.query, 1) AS rank "
                f"FROM items, (SELECT {tsquery} AS query) AS q "
                f"WHERE items.search_vector @@ q.query{only} "
-               "ORDER BY rank DESC, items.id DESC LIMIT :limit OFFSET :offset")
+               "ORDER BY rank DESC, items.id DESC LIMIT :limit")
     else:
         params = {"match": fts5_match(query)}
         only = only.replace("true", "1").replace("false", "0")
         sql = (f"SELECT items.id, -bm25(items_fts, {TITLE_WEIGHT}, 1.0) AS rank "
                "FROM items_fts JOIN items ON items.id = items_fts.rowid "
                f"WHERE items_fts MATCH :match{only} "
-               "ORDER BY rank DESC, items.id DESC LIMIT :limit OFFSET :offset")
-    rows = conn.execute(text(sql), {**params, "limit": limit, "offset": offset})
+               "ORDER BY rank DESC, items.id DESC LIMIT :limit")
+    rows = conn.execute(text(sql), {**params, "limit": limit})
     return [(row[0], float(row[1])) for row in rows]
 
 
@@ -69,28 +108,76 @@ def tsquery_sql(query: Query) -> tuple[str, dict]:
     return expression, params
 
 
-def search_items(engine: Engine, query: Query, *, relevant: bool | None = None,
-                 limit: int = 20) -> list[dict]:
-    """The `limit` best items for `query`, best first, each with its rank and a snippet."""
+@storage_errors
+def newest_matches(engine: Engine, selection: ItemSelection, query: Query, *,
+                   limit: int) -> list[dict]:
+    """At most `limit` selected items matching `query`, newest first, each with an excerpt
+    around its first hit as ``text`` and the spans of the hits in it as ``hits``."""
     with engine.connect() as conn:
-        ranked = ranked_ids(conn, query, relevant=relevant, limit=limit)
-        if not ranked:
-            return []
-        columns = [*_LIST_COLUMNS, items.c.text]
-        rows = conn.execute(
-            select(*columns).select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
-            .where(items.c.id.in_([item_id for item_id, _ in ranked]))
-        )
-        by_id = {row.id: row._mapping for row in rows}
-    words = query.words()
-    found = []
-    for item_id, rank in ranked:
-        row = by_id.get(item_id)
-        if row is None:  # deleted meanwhile
-            continue
-        item = _item_dict(row)
-        item.pop("text", None)
-        item["rank"] = float(f"{rank:.4g}")
-        item["snippet"] = snippet(row["text"], words) or snippet(row["title"], words)
-        found.append(item)
-    return found
+        kind = _index_kind(conn)
+        if kind == "fts5":  # the index drives the scan, newest match first
+            select_ = newest_items_select(
+                selection, limit=limit, text="full",
+                extra=[text("items_fts MATCH :fts_query").bindparams(
+                    fts_query=fts5_match(query))],
+                order_column=ITEMS_FTS.c.rowid,
+                source=ITEMS_FTS.join(items, items.c.id == ITEMS_FTS.c.rowid).outerjoin(
+                    feeds, feeds.c.id == items.c.feed_id))
+        else:
+            condition = (_tsvector_condition(query) if kind == "tsvector"
+                         else _substring_condition(conn, query))
+            select_ = newest_items_select(selection, limit=limit, text="full",
+                                          extra=[condition], source=ITEMS_WITH_FEED)
+        rows = [listed_item(row._mapping) for row in conn.execute(select_)]
+    words, typed = query.words(), query.typed()
+    for item in rows:
+        item["text"], item["hits"] = excerpt(item["text"], words, typed)
+    return rows
+
+
+@storage_errors
+def index_kind(engine: Engine) -> str | None:
+    """Which full-text index this database has: "fts5", "tsvector", or None (substrings)."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key in _INDEX_KIND:
+        return _INDEX_KIND[key]
+    with engine.connect() as conn:
+        return _index_kind(conn)
+
+
+def _index_kind(conn: Connection) -> str | None:
+    """Looked up once per database."""
+    key = conn.engine.url.render_as_string(hide_password=False)
+    if key not in _INDEX_KIND:
+        if conn.dialect.name == "postgresql":
+            found = conn.execute(text(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = 'items' "
+                "AND column_name = 'search_vector' AND table_schema = current_schema()")).first()
+            _INDEX_KIND[key] = "tsvector" if found else None
+        else:
+            found = conn.execute(text(
+                "SELECT 1 FROM sqlite_master WHERE name = 'items_fts'")).first()
+            _INDEX_KIND[key] = "fts5" if found else None
+    return _INDEX_KIND[key]
+
+
+def _tsvector_condition(query: Query) -> ColumnElement:
+    expression, params = tsquery_sql(query)
+    return text(f"items.search_vector @@ ({expression})").bindparams(**params)
+
+
+def _substring_condition(conn: Connection, query: Query) -> ColumnElement:
+    """Every clause (one of its phrases) in the title or the text, no excluded phrase."""
+    postgres = conn.dialect.name == "postgresql"
+
+    def contains(phrase: tuple[str, ...]) -> ColumnElement:
+        pattern = f"%{like_pattern(' '.join(phrase))}%"
+        if postgres:
+            return or_(items.c.title.ilike(pattern, escape="\\"),
+                       items.c.text.ilike(pattern, escape="\\"))
+        return or_(items.c.title.like(pattern, escape="\\"),
+                   items.c.text.like(pattern, escape="\\"))
+
+    terms = [or_(*[contains(phrase) for phrase in clause]) for clause in query.clauses]
+    terms += [not_(contains(phrase)) for phrase in query.excluded]
+    return and_(*terms)

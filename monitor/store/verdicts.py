@@ -1,17 +1,18 @@
 """Stored verdicts, for re-applying the rules: read items in id order, write new verdicts. Does I/O.
 
-In: an engine or connection, a last id (keyset paging: ``id > after ORDER BY id``, so a batch
-costs the same at the end of a big table as at its start) and rows of new verdicts. Out: plain
-`StoredVerdict`s. One call of `save_verdicts` is one statement run for many rows (executemany)
-inside the caller's transaction.
+In: an engine, a last id (keyset paging: ``id > after ORDER BY id``, so a batch costs the same
+at the end of a big table as at its start) and rows of new verdicts. Out: plain
+`StoredVerdict`s. One call of `save_verdicts` is one transaction, one statement run for many
+rows (executemany).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Connection, bindparam, func, select
+from sqlalchemy import JSON, Engine, bindparam, func, select
 
+from monitor.store.engine import storage_errors
 from monitor.store.schema import items
 
 
@@ -29,15 +30,18 @@ class StoredVerdict:
     corpus_file: str | None
 
 
-def count_items(conn: Connection, *, not_version: str | None = None) -> int:
+@storage_errors
+def count_items(engine: Engine, *, not_version: str | None = None) -> int:
     """Stored items (those not classified by `not_version` when given)."""
     query = select(func.count()).select_from(items)
     if not_version is not None:
         query = query.where(items.c.rules_version != not_version)
-    return conn.execute(query).scalar_one()
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one()
 
 
-def verdicts_after(conn: Connection, after: int, limit: int, *,
+@storage_errors
+def verdicts_after(engine: Engine, after: int, limit: int, *,
                    not_version: str | None = None) -> list[StoredVerdict]:
     """The next `limit` items with an id above `after`, in id order, with their verdicts."""
     query = (select(items.c.id, items.c.title, items.c.text, items.c.text_source,
@@ -47,11 +51,13 @@ def verdicts_after(conn: Connection, after: int, limit: int, *,
              .where(items.c.id > after).order_by(items.c.id).limit(limit))
     if not_version is not None:
         query = query.where(items.c.rules_version != not_version)
-    return [StoredVerdict(id=r.id, title=r.title or "", text=r.text or "",
-                          text_source=r.text_source, canonical_url=r.canonical_url,
-                          relevant=bool(r.relevant), score=r.score, topics=list(r.topics or []),
-                          rules_version=r.rules_version, corpus_file=r.corpus_file)
-            for r in conn.execute(query)]
+    with engine.connect() as conn:
+        return [StoredVerdict(id=r.id, title=r.title or "", text=r.text or "",
+                              text_source=r.text_source, canonical_url=r.canonical_url,
+                              relevant=bool(r.relevant), score=r.score,
+                              topics=list(r.topics or []), rules_version=r.rules_version,
+                              corpus_file=r.corpus_file)
+                for r in conn.execute(query)]
 
 
 # topics and matches hold only the rules' own names and terms: plain JSON, no cleaning pass
@@ -63,8 +69,10 @@ _UPDATE = (items.update().where(items.c.id == bindparam("item_id"))
                    corpus_file=bindparam("corpus_file")))
 
 
-def save_verdicts(conn: Connection, rows: list[dict]) -> None:
-    """Write new verdicts: each row has item_id, relevant, score, topics, matches,
-    rules_version and corpus_file (the current one when unchanged)."""
+@storage_errors
+def save_verdicts(engine: Engine, rows: list[dict]) -> None:
+    """Write new verdicts in one transaction: each row has item_id, relevant, score, topics,
+    matches, rules_version and corpus_file (the current one when unchanged)."""
     if rows:
-        conn.execute(_UPDATE, rows)
+        with engine.begin() as conn:
+            conn.execute(_UPDATE, rows)

@@ -2,10 +2,10 @@
 
 In: the one `Settings` (database URL, rules file) and an optional access token. Out: an ASGI
 application (`create_app`), served by `monitor serve` with uvicorn. Read-only: it never writes
-to the database. Modules: `filters` (query parameters), `queries` and `search` (reads), `pages`
-(one context per page), `highlight` and `charts` (what the templates draw), `atom`, `metrics`,
-`auth` (token), `db` (read-only engine), `app` (routes and rendering); templates and the style
-sheet ship inside the package.
+to the database, and reads it only through the store (`monitor.store`: listings, search, totals,
+feed health). Modules: `filters` (query parameters), `pages` (one context per page),
+`highlight` and `charts` (what the templates draw), `atom`, `metrics`, `auth` (token), `app`
+(routes and rendering); templates and the style sheet ship inside the package.
 """
 
 from __future__ import annotations

@@ -18,19 +18,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from monitor.errors import StorageError
 from monitor.report.digest import http_url
 from monitor.rules import load_ruleset
 from monitor.settings import Settings, WatchedFile, describe_duration
-from monitor.store.engine import read_engine
-from monitor.web import pages, queries
+from monitor.store.engine import Engine, read_engine
+from monitor.store.totals import health_figures, metric_figures
+from monitor.web import pages
 from monitor.web.atom import atom_feed
 from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
@@ -92,9 +92,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                 return error(request, 400, str(exc), as_json)
             except NotFound as exc:
                 return error(request, 404, str(exc), as_json)
-            except SQLAlchemyError as exc:
-                return error(request, 503, f"the database cannot be read: "
-                             f"{exc.__class__.__name__}; is `monitor init` done?", as_json)
+            except StorageError as exc:
+                return error(request, 503, str(exc), as_json)
             if as_json:
                 return json_response(context)
             html = env.get_template(template).render(
@@ -138,7 +137,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
         filters = replace(filters, relevant=True, before=None,
                           limit=min(filters.limit, ATOM_ITEMS))
-        context = pages.items_page(engine, filters, None)
+        try:
+            context = pages.items_page(engine, filters, None)
+        except StorageError as exc:
+            return Response(f"{exc}\n", status_code=503, media_type="text/plain")
         base = str(request.base_url)
         body = atom_feed(self_url=str(request.url), base_url=base, items=context["items"],
                          title="monitor: relevant items"
@@ -149,11 +151,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     def healthz(request: Request) -> Response:
         now = datetime.now(UTC)
         try:
-            with engine.connect() as conn:
-                figures = queries.health_figures(conn)
-        except SQLAlchemyError as exc:
+            figures = health_figures(engine)
+        except StorageError as exc:
+            # /healthz answers without the token: the reason only, no address nor detail
             return json_response({"status": "error", "database": "unreachable",
-                                  "error": f"{exc.__class__.__name__}"}, 503)
+                                  "error": exc.reason}, 503)
         last = figures["last_success"]
         return json_response({
             "status": "ok", "database": "ok",
@@ -165,10 +167,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     def metrics(request: Request) -> Response:
         now = datetime.now(UTC)
         try:
-            with engine.connect() as conn:
-                figures = queries.metric_figures(conn, now=now, buckets=DURATION_BUCKETS)
-        except SQLAlchemyError as exc:
-            return Response(f"# database unreachable: {exc.__class__.__name__}\n",
+            figures = metric_figures(engine, now=now, buckets=DURATION_BUCKETS)
+        except StorageError as exc:
+            return Response(f"# database unreachable: {exc}\n",
                             status_code=503, media_type=CONTENT_TYPE)
         return Response(render_metrics(figures, now=now), media_type=CONTENT_TYPE)
 

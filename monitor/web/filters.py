@@ -1,9 +1,10 @@
 """The query parameters of the item listings, parsed once for HTML, JSON, Atom and search. Pure.
 
 In: a mapping of query parameters (``relevant``, ``topic``, ``feed``, ``lang``, ``since``,
-``until``, ``q``, ``before``, ``limit``). Out: a frozen `ItemFilters`, or `BadParameter` naming
-the parameter and what would be valid. `ItemFilters.query()` gives the parameters back, so a
-page can link to the next page or to itself without a filter.
+``until``, ``q``, ``before``, ``limit``). Out: a frozen `ItemFilters` (the store's
+`ItemSelection` with the search and the page size), or `BadParameter` naming the parameter and
+what would be valid. `ItemFilters.query()` gives the parameters back, so a page can link to the
+next page or to itself without a filter.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import urlencode
+
+from monitor.store.listings import ItemSelection
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -29,15 +32,11 @@ class BadParameter(ValueError):
 
 
 @dataclass(frozen=True)
-class ItemFilters:
-    relevant: bool | None = None
-    topic: str | None = None
-    feed: int | None = None
-    lang: str | None = None
-    since: date | None = None  # first day kept (fetched_at, UTC), inclusive
-    until: date | None = None  # last day kept, inclusive
+class ItemFilters(ItemSelection):
+    """The store's `ItemSelection` (filters, keyset cursor), a search as typed and a page size,
+    as they travel in a URL."""
+
     q: str | None = None
-    before: int | None = None  # keyset cursor: items with a smaller id
     limit: int = DEFAULT_LIMIT
 
     def query(self, **changes) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """/metrics in the Prometheus text exposition format (version 0.0.4). Pure.
 
-In: the figures of `queries.metric_figures` and the time. Out: the text. Everything is read
+In: the figures of `store.totals.metric_figures` and the time. Out: the text. Everything is read
 from the database, so the figures are the same whichever process (daemon, workers, this server)
 did the work; counters only grow because poll and item rows are never deleted.
 
@@ -48,7 +48,8 @@ def render_metrics(figures: dict, *, now: datetime) -> str:
     family("monitor_items_total", "counter", "Items stored.", [("", {}, figures["items"])])
     family("monitor_relevant_items_total", "counter", "Items stored and judged relevant.",
            [("", {}, figures["relevant_items"])])
-    family("monitor_feeds", "gauge", "Feeds known, active (enabled and configured), failing.",
+    family("monitor_feeds", "gauge",
+           "Feeds known, active (enabled, configured, not stopped), failing.",
            [("", {"state": "known"}, figures["feeds"]),
             ("", {"state": "active"}, figures["active_feeds"]),
             ("", {"state": "failing"}, figures["failing_feeds"])])

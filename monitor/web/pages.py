@@ -1,37 +1,57 @@
 """One context builder per page; the HTML template and the ``.json`` twin render the same dict.
 
 In: a read-only `Engine`, parsed `ItemFilters` or an id, the current rules. Out: plain dicts
-(JSON-ready: strings, numbers, lists). Does I/O (read only) through `queries` and `search`.
+(JSON-ready: strings, numbers, lists). Does I/O (read only) through the store's listings,
+search, totals and feed health; the rows are shaped here, each page showing the keys it shows.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine
-
 from monitor.rules import RuleSet
 from monitor.rules.ruleset import TOPICS
 from monitor.settings import ScheduleSettings
-from monitor.store.feeds import feed_health
-from monitor.web import queries
+from monitor.store.engine import Engine
+from monitor.store.health import feed_health
+from monitor.store.listings import (
+    copies_elsewhere,
+    feed_choices,
+    item_by_id,
+    newest_items,
+    other_sources,
+)
+from monitor.store.search import index_kind, newest_matches
+from monitor.store.totals import daily_counts
+from monitor.textsearch import parse_query
 from monitor.web.charts import day_series
-from monitor.web.filters import ItemFilters
+from monitor.web.filters import BadParameter, ItemFilters
 from monitor.web.highlight import segments
-from monitor.web.search import index_kind, search_items
 
 LANGUAGES = ("fr", "ar", "en")
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+# The keys of a listed item in the listings (and their JSON twins); a search adds its ``hits``.
+LISTED_KEYS = ("id", "url", "title", "feed_id", "feed", "published", "fetched_at", "lang",
+               "relevant", "score", "topics", "text_source", "text_error", "text")
 
 
 def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> dict:
     """The listing: one keyset page, the filters in force, the next page and the choices."""
-    with engine.connect() as conn:
-        rows = search_items(conn, filters) if filters.q else queries.list_items(conn, filters)
-        method = (index_kind(conn) or "substring") if filters.q else None
-        feed_choices = queries.feed_choices(conn)
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
+    # one row more than the page: it says whether there is a next page
+    if filters.q:
+        try:
+            query = parse_query(filters.q)
+        except ValueError as exc:
+            raise BadParameter("q", str(exc)) from None
+        found = newest_matches(engine, filters, query, limit=filters.limit + 1)
+        method = index_kind(engine) or "substring"
+    else:
+        found = list(newest_items(engine, filters, limit=filters.limit + 1))
+        method = None
+    choices = feed_choices(engine)
+    more = len(found) > filters.limit
+    keys = LISTED_KEYS + (("hits",) if filters.q else ())
+    rows = [{key: row[key] for key in keys} for row in found[: filters.limit]]
     for row in rows:
         row["dir"] = text_direction(row["lang"])
     next_page = None
@@ -40,7 +60,7 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> d
         next_page = {"before": rows[-1]["id"], "html": f"/items{query}",
                      "json": f"/items.json{query}"}
     topics = sorted({r.topic for r in rules.spec.rules if r.topic} if rules else set(TOPICS))
-    langs = sorted(set(LANGUAGES) | {f["lang"] for f in feed_choices if f["lang"]})
+    langs = sorted(set(LANGUAGES) | {f["lang"] for f in choices if f["lang"]})
     return {
         "page": "items",
         "filters": filters.active,
@@ -53,7 +73,7 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> d
         "first": ({"html": f"/items{filters.query_string(before=None)}",
                    "json": f"/items.json{filters.query_string(before=None)}"}
                   if filters.before else None),
-        "choices": {"feeds": feed_choices, "topics": topics, "langs": langs},
+        "choices": {"feeds": choices, "topics": topics, "langs": langs},
     }
 
 
@@ -61,13 +81,11 @@ def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | Non
     """One item: its columns, its title and text cut into highlight segments, the score built up
     rule by rule with the current rules, and where else the story was published. None if
     absent."""
-    with engine.connect() as conn:
-        item = queries.get_item(conn, item_id)
-        if item is None:
-            return None
-        item.pop("signature", None)  # bytes: neither shown nor JSON
-        sources = queries.other_sources(conn, item)
-        copies = queries.copies_elsewhere(conn, item)
+    item = item_by_id(engine, item_id)
+    if item is None:
+        return None
+    sources = other_sources(engine, item)
+    copies = copies_elsewhere(engine, item)
     matches = item["matches"]
     return {
         "page": "item",
@@ -123,8 +141,7 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
     schedule = schedule or ScheduleSettings()
     today = today or datetime.now(UTC).date()
     first_day = today - timedelta(days=days - 1)
-    with engine.connect() as conn:
-        counts = queries.daily_counts(conn, first_day)
+    counts = daily_counts(engine, first_day)
     rows = []
     overall: dict[str, list[int]] = {}
     for feed_id, per_day in counts.items():

@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-
 from monitor.corpus import Corpus, parse_name
 from monitor.identity import content_hash
 from monitor.rules import RuleSet, split_document
 from monitor.settings import Settings, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
-from monitor.store.engine import create_schema
+from monitor.store.engine import Engine, create_schema
 from monitor.store.feeds import sync_feeds
 from monitor.store.items import NewItem, insert_item, known_corpus_files
 
@@ -36,8 +34,7 @@ def initialise(settings: Settings, engine: Engine, rules: RuleSet) -> InitReport
     create_schema(engine)
     specs = load_feeds(settings.feeds_file)
     sync_feeds(engine, specs, datetime.now(UTC))
-    with engine.connect() as conn:
-        known = known_corpus_files(conn)
+    known = known_corpus_files(engine)
     imported = present = 0
     numbers = CorpusNumbers(engine)
     registered = numbers.registered()

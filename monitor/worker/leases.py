@@ -16,8 +16,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-
+from monitor.store.engine import Engine
 from monitor.store.feeds import release_dead_leases, renew_leases
 from monitor.worker.liveness import process_alive
 

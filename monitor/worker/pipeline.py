@@ -11,7 +11,8 @@ poll (with the feed's new validators) is recorded: an entry counts as seen only 
 stored, and an interrupted poll is simply done again. A story already stored, from this feed or
 another, by GUID, canonical URL (the entry's or the page's) or text, is not stored again: the
 feed is recorded as one more source of it. No error of one feed or page escapes: it is recorded
-with its reason and the poll goes on.
+with its reason and the poll goes on; a database error (`StorageError`, reason ``storage``)
+fails the poll it happens in.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-
 from monitor.corpus import Corpus
-from monitor.errors import HTTPStatus, MonitorError
+from monitor.errors import HTTPStatus, MonitorError, StorageError
 from monitor.feeds.parse import Entry
 from monitor.fetch.client import Fetched, Fetcher
 from monitor.fetch.hostgate import HostGate
@@ -44,6 +43,7 @@ from monitor.schedule import (
     success_delay,
 )
 from monitor.settings import Settings
+from monitor.store.engine import Engine
 from monitor.store.feeds import FeedRow, PollRecord
 from monitor.store.items import (
     NewItem,
@@ -165,7 +165,7 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
                                previous=feed.adaptive_interval)
     guids = [entry.guid for entry in parsed.entries]
-    known = await ctx.read(_known_guids, feed.id, guids) if guids else set()
+    known = await ctx.read(known_guids, feed.id, guids) if guids else set()
     fresh, seen = [], set(known)
     for entry in parsed.entries:
         if entry.guid not in seen:  # a feed may list one entry twice
@@ -247,10 +247,15 @@ async def _prepare_and_store(
         await asyncio.gather(*pending, return_exceptions=True)
     done = [story for story, task in zip(stories, tasks, strict=True)
             if task.done() and not task.cancelled() and task.exception() is None]
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            tally.page_errors += 1
-            log.error("internal error on an entry of %s", feed.url, exc_info=task.exception())
+    failed = [task.exception() for task in tasks
+              if task.done() and not task.cancelled() and task.exception() is not None]
+    for exc in failed:
+        if isinstance(exc, StorageError):
+            # The database failed, not the entry: the poll fails (reason storage) and keeps
+            # its validators, so the next poll sees every entry again.
+            raise exc
+        tally.page_errors += 1
+        log.error("internal error on an entry of %s", feed.url, exc_info=exc)
     await ctx.db(_store, ctx, feed, [s for s in done if s.item is not None], tally)
     return bool(pending)
 
@@ -327,11 +332,6 @@ async def _page_text(ctx: PollContext, url: str) -> PageText:
     except MonitorError as exc:
         return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
     return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
-
-
-def _known_guids(engine: Engine, feed_id: int, guids: list[str]) -> set[str]:
-    with engine.connect() as conn:
-        return known_guids(conn, feed_id, guids)
 
 
 def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None]]:

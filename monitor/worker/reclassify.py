@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
-
 from monitor.corpus import Corpus
 from monitor.rules import RuleSet
+from monitor.store.engine import Engine
 from monitor.store.verdicts import StoredVerdict, count_items, save_verdicts, verdicts_after
 
 BATCH = 1000
@@ -71,21 +70,18 @@ def reclassify(
     version = rules.version
     only_other = None if force else version
     report = ReclassifyReport(version=version)
-    with engine.connect() as conn:
-        total = count_items(conn, not_version=only_other)
-        report.skipped = count_items(conn) - total
+    total = count_items(engine, not_version=only_other)
+    report.skipped = count_items(engine) - total
     report.items = report.skipped
     after = 0
     while True:
-        with engine.connect() as conn:
-            stored = verdicts_after(conn, after, batch, not_version=only_other)
+        stored = verdicts_after(engine, after, batch, not_version=only_other)
         if not stored:
             break
         # corpus files first (their numbers come from the database, in their own
         # transactions), then the batch's verdicts in one transaction
         rows = [_apply(rules, corpus, item, report) for item in stored]
-        with engine.begin() as conn:
-            save_verdicts(conn, rows)
+        save_verdicts(engine, rows)
         after = stored[-1].id
         report.items += len(stored)
         report.rewritten += len(rows)

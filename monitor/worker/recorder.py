@@ -19,8 +19,7 @@ import asyncio
 import logging
 from contextlib import suppress
 
-from sqlalchemy import Engine
-
+from monitor.store.engine import Engine
 from monitor.store.feeds import PollRecord, record_polls
 
 log = logging.getLogger("monitor.recorder")

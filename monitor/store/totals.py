@@ -1,0 +1,141 @@
+"""Totals and figures: `monitor stats`, /metrics, /healthz, items per feed and day. Does I/O
+(read only).
+
+In: an `Engine` (and the time, the histogram's bounds, a first day). Out: plain dicts of
+counts. Active and due feeds follow the one definition of an active feed
+(`feeds.feed_is_active`): a feed monitor stopped (410 Gone) is neither.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Connection, Engine, and_, case, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from monitor.store.engine import storage_errors
+from monitor.store.feeds import feed_is_active
+from monitor.store.listings import day_start
+from monitor.store.schema import feeds, items, polls
+
+
+@storage_errors
+def totals(engine: Engine) -> dict:
+    """Feeds (known, active), items (all, relevant), polls, failed polls and page errors,
+    failed polls by reason, and when the last poll ended."""
+    with engine.connect() as conn:
+        feed_count = conn.execute(select(func.count()).select_from(feeds)).scalar_one()
+        active = conn.execute(select(func.count()).select_from(feeds)
+                              .where(feed_is_active())).scalar_one()
+        item_count = conn.execute(select(func.count()).select_from(items)).scalar_one()
+        relevant = conn.execute(select(func.count()).select_from(items)
+                                .where(items.c.relevant.is_(True))).scalar_one()
+        poll_count = conn.execute(select(func.count()).select_from(polls)).scalar_one()
+        errors = conn.execute(select(func.count()).select_from(polls)
+                              .where(polls.c.status == "error")).scalar_one()
+        page_errors = conn.execute(select(func.coalesce(func.sum(polls.c.page_errors), 0))
+                                   ).scalar_one()
+        by_reason = dict(conn.execute(
+            select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
+            .group_by(polls.c.error_reason)).all())
+        last_poll = conn.execute(select(func.max(polls.c.finished_at))).scalar_one()
+    return {
+        "feeds": feed_count, "active_feeds": active, "items": item_count,
+        "relevant_items": relevant, "polls": poll_count, "errors": errors,
+        "page_errors": int(page_errors), "errors_by_reason": by_reason,
+        "last_poll": last_poll.isoformat() if isinstance(last_poll, datetime) else last_poll,
+    }
+
+
+def _day(conn: Connection, column) -> ColumnElement:
+    """The UTC calendar day of a stored timestamp, per backend."""
+    if conn.dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+@storage_errors
+def daily_counts(engine: Engine, first_day: date) -> dict[int | None, dict[str, list[int]]]:
+    """Items and relevant items kept per feed and UTC day since `first_day`.
+
+    Out: ``{feed_id: {"YYYY-MM-DD": [items, relevant]}}`` (days without items are absent).
+    """
+    out: dict[int | None, dict[str, list[int]]] = {}
+    with engine.connect() as conn:
+        day = _day(conn, items.c.fetched_at).label("day")
+        query = (select(items.c.feed_id, day, func.count().label("n"),
+                        func.sum(case((items.c.relevant.is_(True), 1), else_=0)).label("r"))
+                 .where(items.c.fetched_at >= day_start(first_day))
+                 .group_by(day, items.c.feed_id))  # day first: a (fetched_at, …) index serves it
+        for row in conn.execute(query):
+            key = row.day.isoformat() if isinstance(row.day, date) else str(row.day)[:10]
+            out.setdefault(row.feed_id, {})[key] = [int(row.n), int(row.r or 0)]
+    return out
+
+
+def _poll_duration(conn: Connection) -> ColumnElement:
+    """Seconds between a poll's start and end, per backend."""
+    if conn.dialect.name == "postgresql":
+        return func.extract("epoch", polls.c.finished_at - polls.c.started_at)
+    return (func.julianday(polls.c.finished_at) - func.julianday(polls.c.started_at)) * 86400.0
+
+
+@storage_errors
+def metric_figures(engine: Engine, *, now: datetime, buckets: tuple[float, ...]) -> dict:
+    """Totals for /metrics: polls by status, errors by reason, items, feeds (known, active,
+    due and not leased, failing), and a histogram of poll durations (counts at or under each
+    bucket bound, sum and count)."""
+    active = feed_is_active()
+    free = (feeds.c.lease_until.is_(None)) | (feeds.c.lease_until < now)
+    with engine.connect() as conn:
+        polls_by_status = dict(conn.execute(
+            select(polls.c.status, func.count()).group_by(polls.c.status)).all())
+        errors_by_reason = dict(conn.execute(
+            select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
+            .group_by(polls.c.error_reason)).all())
+        duration = _poll_duration(conn)
+        histogram = conn.execute(select(
+            *[func.sum(case((duration <= bound, 1), else_=0)) for bound in buckets],
+            func.coalesce(func.sum(duration), 0.0), func.count(),
+            func.coalesce(func.sum(polls.c.page_errors), 0),
+        ).select_from(polls)).one()
+        feed_row = conn.execute(select(
+            func.count(),
+            func.sum(case((active, 1), else_=0)),
+            func.sum(case((and_(active, feeds.c.next_due <= now, free), 1), else_=0)),
+            func.sum(case((and_(active, feeds.c.error_streak > 0), 1), else_=0)),
+            func.max(feeds.c.last_success_at),
+        ).select_from(feeds)).one()
+        item_count = conn.execute(select(func.count()).select_from(items)).scalar_one()
+        relevant = conn.execute(select(func.count()).select_from(items)
+                                .where(items.c.relevant.is_(True))).scalar_one()
+    return {
+        "polls_by_status": {k: int(v) for k, v in polls_by_status.items()},
+        "errors_by_reason": {(k or "unknown"): int(v) for k, v in errors_by_reason.items()},
+        "page_errors": int(histogram[-1] or 0),
+        "duration_buckets": [int(v or 0) for v in histogram[:len(buckets)]],
+        "duration_sum": float(histogram[len(buckets)] or 0.0),
+        "duration_count": int(histogram[len(buckets) + 1] or 0),
+        "feeds": int(feed_row[0] or 0), "active_feeds": int(feed_row[1] or 0),
+        "due_feeds": int(feed_row[2] or 0), "failing_feeds": int(feed_row[3] or 0),
+        "last_success": _aware(feed_row[4]),
+        "items": int(item_count), "relevant_items": int(relevant),
+    }
+
+
+@storage_errors
+def health_figures(engine: Engine) -> dict:
+    """Is the database answering, and when did a poll last succeed (aware UTC or None)."""
+    with engine.connect() as conn:
+        conn.execute(select(literal(1))).scalar_one()
+        last = conn.execute(select(func.max(feeds.c.last_success_at))).scalar_one()
+    return {"last_success": _aware(last)}
+
+
+def _aware(value) -> datetime | None:
+    """max() over a UTC column comes back as text on SQLite: make it an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,136 @@
+"""Database failures leave the store as StorageError (reason ``storage``), on both backends: a
+poll whose database lost a table is recorded as ``storage`` (not as an internal error), a
+command prints what the database said and what to do and exits 1, and the inspector answers
+503 with the same message."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from monitor.cli import main
+from monitor.errors import StorageError
+from monitor.rules import load_ruleset
+from monitor.settings import FeedSpec, load_settings
+from monitor.store.engine import create_schema, make_engine, open_read_only, storage_errors
+from monitor.store.feeds import claim_due_feeds, sync_feeds
+from monitor.store.schema import polls
+from monitor.web import create_app
+from monitor.worker.daemon import build_context
+from monitor.worker.pipeline import poll_feed
+from tests.conftest import Project, project_engine
+from tests.httpserver import LoopbackServer, Reply
+from tests.sites import RSS, rss
+from tests.webdata import running
+
+
+def _drop(project: Project, backend: str, table: str) -> None:
+    """The table gone, as after a botched restore or a hand-made schema change."""
+    engine = project_engine(project)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {table}" + (" CASCADE" if backend == "postgres"
+                                                       else ""))
+    engine.dispose()
+
+
+def _cli(capsys, project: Project, *args: str) -> tuple[int, str, str]:
+    """`monitor ARGS` in this process: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as ended:
+        main([*args, "--config", str(project.config)])
+    out = capsys.readouterr()
+    return ended.value.code, out.out, out.err
+
+
+def test_a_poll_whose_database_fails_is_recorded_as_storage(
+        project: Project, backend: str) -> None:
+    settings = load_settings(project.config)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    rules = load_ruleset(settings.rules_file)
+    with LoopbackServer("127.0.0.61") as site:
+        site.route("/rss.xml", Reply(rss([{"title": "Un", "link": site.url("/a1"),
+                                           "guid": "a1"}], link=site.base_url),
+                                     content_type=RSS))
+        now = datetime.now(UTC)
+        sync_feeds(engine, [FeedSpec(url=site.url("/rss.xml"), name="Le Site")], now)
+        [feed] = claim_due_feeds(engine, owner="w:1:a", now=now, limit=1,
+                                 lease_until=now + timedelta(minutes=5))
+        _drop(project, backend, "item_sources")  # the poll's first look-up needs it
+
+        async def poll():
+            ctx = build_context(settings, asyncio.Event(), lambda: rules, worker="w:1:a")
+            try:
+                record = await poll_feed(ctx, feed)
+                assert await ctx.recorder.flush()  # the polls table is still there
+                return record
+            finally:
+                await ctx.fetcher.close()
+                ctx.cpu.close()
+                ctx.reader.dispose()
+                ctx.engine.dispose()
+
+        record = asyncio.run(poll())
+    assert record.status == "error" and record.error_reason == "storage"
+    assert "item_sources" in record.error_message and "run `monitor init`" in record.error_message
+    assert "please report" not in record.error_message
+    assert record.etag is None and record.body_hash is None  # seen again once repaired
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(polls.c.status, polls.c.error_reason)).all()
+    assert [tuple(row) for row in stored] == [("error", "storage")]
+    engine.dispose()
+
+
+def test_commands_and_the_inspector_report_a_missing_table(
+        project: Project, backend: str, capsys) -> None:
+    assert _cli(capsys, project, "init")[0] == 0
+    settings = load_settings(project.config)
+    _drop(project, backend, "feeds")
+    for command in (["items", "list"], ["stats"], ["feeds", "list", "--json"]):
+        status, out, err = _cli(capsys, project, *command)
+        assert status == 1, command
+        assert err.startswith("monitor: error (storage): the database ")
+        assert "feeds" in err and "run `monitor init`" in err and "Traceback" not in err
+    engine = open_read_only(settings.database_url)  # the schema's revision is the newest
+    with running(create_app(settings, engine=engine)) as base, httpx.Client(
+            base_url=base) as client:
+        page = client.get("/items")
+        assert page.status_code == 503 and "run `monitor init`" in page.text
+        twin = client.get("/items.json")
+        assert twin.status_code == 503 and twin.json()["error"].startswith("the database ")
+        assert client.get("/feeds.json").status_code == 503
+        assert client.get("/feed.atom").status_code == 503
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json()["error"] == "storage"
+        assert "password" not in health.text and "sqlite" not in health.text
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 503 and "run `monitor init`" in metrics.text
+    engine.dispose()
+
+
+def test_store_functions_map_errors_of_calls_and_of_streams(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+
+    @storage_errors
+    def rows(engine):
+        with engine.connect() as conn:
+            yield from conn.exec_driver_sql("SELECT * FROM nowhere")
+
+    @storage_errors
+    def count(engine):
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM nowhere").scalar()
+
+    for call in (lambda: list(rows(engine)), lambda: count(engine)):
+        with pytest.raises(StorageError) as failed:
+            call()
+        assert failed.value.reason == "storage"
+        assert str(failed.value) == (
+            f"the database sqlite:///{tmp_path / 'x.db'} failed: no such table: nowhere; a "
+            "table is missing: run `monitor init` to create or upgrade the schema (and check "
+            "database_url)")
+        assert isinstance(failed.value.__cause__, sa.exc.OperationalError)
+    engine.dispose()
