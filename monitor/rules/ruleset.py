@@ -51,6 +51,7 @@ TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 FIELDS = ("title", "body")
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
+ARABIC_ARTICLE = "ال"
 _RULE_KEYS = ("name", "topic", "all", "any", "none", "min_hits", "min_distinct", "field",
               "near", "window", "when", "weight")
 
@@ -195,7 +196,7 @@ def parse_term(raw: Any, group: str, fail: Any) -> Term:
 
 def strip_article(word: str) -> str:
     """An Arabic word without its definite article (kept when too little would be left)."""
-    if word.startswith("ال") and len(word) >= 4:
+    if word.startswith(ARABIC_ARTICLE) and len(word) >= 4:
         return word[2:]
     return word
 
