@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from monitor.errors import ConfigError
-from monitor.yamlfile import YamlDocument, read_yaml
+from monitor.yamlfile import ConfigModel, YamlDocument, read_yaml, validated
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 
@@ -71,11 +71,7 @@ def parse_size(value: Any) -> int:
     return size
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HttpSettings(_Strict):
+class HttpSettings(ConfigModel):
     allow_private_networks: bool = False
     per_host_connections: int = Field(2, ge=1, le=64)
     per_host_delay: float = Field(1.0, ge=0)
@@ -94,7 +90,7 @@ class HttpSettings(_Strict):
     _sizes = field_validator("max_feed_bytes", "max_page_bytes", mode="before")(parse_size)
 
 
-class ScheduleSettings(_Strict):
+class ScheduleSettings(ConfigModel):
     default_interval: float = 1800.0
     min_interval: float = 300.0
     max_interval: float = 86400.0
@@ -112,7 +108,7 @@ class ScheduleSettings(_Strict):
     )(parse_duration)
 
 
-class _MonitorFile(_Strict):
+class _MonitorFile(ConfigModel):
     storage_dir: str = "../storage"
     database_url: str | None = None
     feeds_file: str = "feeds.yaml"
@@ -122,7 +118,7 @@ class _MonitorFile(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
 
 
-class FeedSpec(_Strict):
+class FeedSpec(ConfigModel):
     """One feed as configured in feeds.yaml."""
 
     url: str
@@ -147,7 +143,7 @@ class FeedSpec(_Strict):
         return None if value is None else parse_duration(value)
 
 
-class _FeedsFile(_Strict):
+class _FeedsFile(ConfigModel):
     feeds: tuple[FeedSpec, ...] = ()
 
 
@@ -231,38 +227,7 @@ def feed_url_key(url: str) -> str:
 def _validate(model: type[BaseModel], raw: Any, doc: YamlDocument) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError("expected a mapping of keys at the top level", path=str(doc.path), line=1)
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = [step for step in first["loc"] if not str(step).startswith("function-")]
-        key = next((str(s) for s in reversed(loc) if isinstance(s, str)), None)
-        raise ConfigError(
-            _explain(first, model), path=str(doc.path), line=doc.line_of(loc), key=key
-        ) from None
-
-
-def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> str:
-    kind, msg = error["type"], error["msg"]
-    if kind == "extra_forbidden":
-        return f"unknown key; valid keys here are: {', '.join(_keys_at(model, error['loc']))}"
-    if kind == "missing":
-        return "this required key is missing"
-    return msg.removeprefix("Value error, ")
-
-
-def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    current: Any = model
-    for step in loc[:-1]:
-        if isinstance(step, int):
-            continue
-        field = current.model_fields.get(step) if hasattr(current, "model_fields") else None
-        if field is None:
-            break
-        annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))
-        current = next((a for a in inner if hasattr(a, "model_fields")), current)
-    return sorted(getattr(current, "model_fields", {}))
+    return validated(model, raw, doc)
 
 
 T = TypeVar("T")

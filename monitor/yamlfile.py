@@ -1,21 +1,26 @@
-"""Read a YAML configuration file and keep where each key stands in it.
+"""Read a YAML configuration file, keep where each key stands in it, check it with a model.
 
-In: a path. Out: a `YamlDocument` (the plain data plus a locator from a key path to its line);
-raises `ConfigError` naming the file and line for unreadable files, YAML syntax errors and
-duplicate keys (which YAML itself would silently let the last one win). Pure apart from reading
-the file.
+In: a path; then the document's data and a pydantic model of the file. Out: a `YamlDocument`
+(the plain data plus a locator from a key path to its line), then the validated model; raises
+`ConfigError` (or the subclass asked for) naming the file, the line and the key for unreadable
+files, YAML syntax errors, duplicate keys (which YAML itself would silently let the last one
+win) and data the model refuses. `first_problem` gives the same explanation without a file (for
+options and imported entries). Pure apart from reading the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from monitor.errors import ConfigError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 # libyaml's parser when PyYAML has it (about 20x faster on a feed list of thousands of entries);
 # its nodes carry the same line marks.
@@ -98,3 +103,68 @@ def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]
     elif isinstance(node, yaml.SequenceNode):
         for child in node.value:
             _refuse_duplicate_keys(child, path, error)
+
+
+class ConfigModel(BaseModel):
+    """A mapping of a configuration file: unknown keys are refused, values are read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing a model refused: where (keys and list indexes) and what to do."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+    @property
+    def key(self) -> str | None:
+        """The innermost key named (a list index is not a key)."""
+        return next((str(s) for s in reversed(self.loc) if isinstance(s, str)), None)
+
+
+def validated(model: type[Model], data: Any, doc: YamlDocument, *,
+              error: type[ConfigError] = ConfigError) -> Model:
+    """`data` (read from `doc`) checked by `model`; the first problem is an `error` naming the
+    file, the line and the key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problem = first_problem(exc, model)
+        raise error(problem.message, path=str(doc.path), line=doc.line_of(problem.loc),
+                    key=problem.key) from None
+
+
+def first_problem(exc: ValidationError, model: type[BaseModel]) -> Problem:
+    """The first error of `exc` as people read it: the path of keys in the file (pydantic's own
+    steps left out) and a message saying what would be valid."""
+    first = exc.errors()[0]
+    # "function-after[...]" steps come from validators, "[key]" from a refused mapping key
+    loc = tuple(step for step in first["loc"]
+                if not str(step).startswith("function-") and step != "[key]")
+    return Problem(loc, _explain(first, model))
+
+
+def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"unknown key; valid keys here are: {', '.join(_keys_at(model, error['loc']))}"
+    if kind == "missing":
+        return "this required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys the model takes at `loc` (a mapping's own names and indexes are skipped)."""
+    current: Any = model
+    for step in loc[:-1]:
+        if isinstance(step, int):
+            continue
+        field = current.model_fields.get(step) if hasattr(current, "model_fields") else None
+        if field is None:
+            continue  # a name of ours (a group's), not a field: the model is the value's
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        current = next((a for a in inner if hasattr(a, "model_fields")), current)
+    return sorted(getattr(current, "model_fields", {}))

@@ -276,7 +276,7 @@ BAD_RULES = [
     ("groups:\n  a:\n    fr: ['Ελλάδα']\nrules:\n  - name: r\n    all: [a]\n", 3, "fr",
      "only Latin and Arabic"),
     ("groups:\n  a:\n    klingon: [x]\nrules:\n  - name: r\n    all: [a]\n", 3, "klingon",
-     "unknown language"),
+     "unknown key; valid keys here are: any, ar, en, fr, mask"),
     (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    topic: sports\n", 9, "topic",
      "unknown topic"),
     (GOOD_GROUPS + "rules:\n  - name: r\n    when: \"a and (b\"\n", 8, "when",
@@ -291,6 +291,44 @@ BAD_RULES = [
      "unknown key"),
     ("groups:\n  a:\n    mask: yes please\n    fr: [x]\nrules:\n  - name: r\n    all: [a]\n",
      3, "mask", "mask is 'true'"),
+    # the rest of the file's shape, checked by its pydantic models
+    ("thresold: 2\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1, "thresold",
+     "valid keys here are: groups, rules, threshold, title_weight"),
+    ("threshold: '3'\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1, "threshold",
+     "'3' is not a number"),
+    ("title_weight: 0\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1,
+     "title_weight", "0 must be a positive number"),
+    ("groups: {}\nrules:\n  - name: r\n    all: [a]\n", 1, "groups",
+     "expected a mapping of group names"),
+    ("rules:\n  - name: r\n    all: [a]\n", 1, "groups", "required key is missing"),
+    (GOOD_GROUPS + "rules: []\n", 6, "rules", "expected a list of rules"),
+    ("groups:\n  a: [maroc]\nrules:\n  - name: r\n    all: [a]\n", 2, "a",
+     "a group needs terms per language"),
+    ("groups:\n  a:\n    mask: true\nrules:\n  - name: r\n    all: [a]\n", 2, "a",
+     "a group needs terms per language"),
+    ("groups:\n  a:\n    fr: maroc\nrules:\n  - name: r\n    all: [a]\n", 3, "fr",
+     "expected a list of terms"),
+    (GOOD_GROUPS + "rules:\n  - all: [a]\n", 7, "name", "required key is missing"),
+    (GOOD_GROUPS + "rules:\n  - name: ' '\n    all: [a]\n", 7, "name", "needs a name"),
+    (GOOD_GROUPS + "rules:\n  - morocco\n", 7, "rules", "a rule is a mapping"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: a\n", 8, "all",
+     "expected a list of group names"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    field: headline\n", 9, "field",
+     "unknown field 'headline'"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    min_hits: 0\n", 9, "min_hits",
+     "must be a positive number"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    min_distinct: 1.5\n", 9,
+     "min_distinct", "whole number"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    near: [a]\n    window: 5\n", 9,
+     "near", "near names two groups"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    near: [a, b]\n    window: 2.5\n",
+     10, "window", "whole number of words"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    when: ''\n", 8, "when", "expected an expression"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n  - name: r\n    any: [b]\n", 9,
+     "name", "rule name 'r' is used twice"),
+    # caught only since the models: a list where a group name goes was a crash (unhashable)
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all:\n      - a\n      - [a, b]\n", 10, "all",
+     "valid string"),
 ]
 
 
@@ -312,6 +350,28 @@ def test_bad_expressions(text: str, says: str) -> None:
     with pytest.raises(ExpressionError, match=None) as caught:
         parse_expression(text)
     assert says in str(caught.value)
+
+
+def test_bad_rules_file_exits_2_with_file_line_key(tmp_path: Path, capsys) -> None:
+    from monitor.cli import main
+
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    rules = _rules_file(tmp_path, GOOD_GROUPS + "rules:\n  - name: r\n    any: [[a, b]]\n")
+    config = tmp_path / "monitor.yaml"
+    config.write_text("storage_dir: storage\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as caught:
+        main(["rules", "explain", "--config", str(config), "Maroc et IA"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{rules}, line 8, key 'any': Input should be a valid string" in err
+    assert "Traceback" not in err
+
+
+def test_a_term_in_two_languages_keeps_its_first_spelling(tmp_path: Path) -> None:
+    for first, second in (("en: [Maroc]", "fr: [maroc]"), ("fr: [maroc]", "en: [Maroc]")):
+        rules = _small(tmp_path, f"  a:\n    {first}\n    {second}\n",
+                       "  - name: r\n    all: [a]\n")
+        assert [m.term for m in rules.classify("", "au maroc").matches] == [first[5:-1]]
 
 
 def test_version_changes_with_the_rules(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from monitor.cli import config_option
 from monitor.cli.commands import feeds
 from monitor.cli.output import json_option, print_json_lines
 from monitor.settings import FeedSpec, load_feeds
+from monitor.yamlfile import first_problem
 
 
 @feeds.command("check")
@@ -138,9 +139,8 @@ def _feed_spec(entry: dict, where: str) -> FeedSpec:
 
 
 def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(step) for step in first["loc"])
-    return f"{field}: {first['msg'].removeprefix('Value error, ')}"
+    problem = first_problem(exc, FeedSpec)
+    return f"{'.'.join(map(str, problem.loc))}: {problem.message}"
 
 
 def _host(url: str) -> str:

@@ -19,7 +19,6 @@ that starts like a feed), an HTML page, other XML, other JSON, or no body are ``
 from __future__ import annotations
 
 import hashlib
-import html
 import io
 import json
 import re
@@ -34,6 +33,7 @@ from xml.sax import SAXParseException
 import feedparser
 
 from monitor.errors import NotAFeed
+from monitor.feeds.htmltext import BLOCK_TAGS, html_text
 
 
 @dataclass(frozen=True)
@@ -64,22 +64,11 @@ _URL_NOISE = str.maketrans("", "", "\t\r\n")  # removed by browsers (WHATWG URL 
 _BAD_HOST = re.compile(r"[\x00-\x20<>\"{}|\\^`]")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _SPACES = re.compile(r"\s+")
-_DROPPED_MARKUP = re.compile(
-    r"<(script|style|template|noscript)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.S | re.I
-)
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^>]*>|<[!?/][^>]*>")
-_BLOCK_TAGS = frozenset(
-    re.findall(
-        r"\w+",
-        "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 "
-        "h5 h6 header hr img li main nav ol p pre section table td th tr ul",
-    )
-)
 _LINK_LIKE_GUID = re.compile(r"\s*(?:https?:|/)", re.I)
 _HTML_DOCTYPE = re.compile(r"<!doctype\s+html", re.I)
 _FIRST_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)")
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
-_HTML_ROOTS = frozenset(_BLOCK_TAGS | {"html", "head", "body", "span", "a", "b", "i", "meta"})
+_HTML_ROOTS = frozenset(BLOCK_TAGS | {"html", "head", "body", "span", "a", "b", "i", "meta"})
 _SY_PERIOD_MINUTES = dict(hourly=60, daily=1440, weekly=10080, monthly=43200, yearly=525600)
 
 
@@ -353,11 +342,7 @@ def _plain_text(value: str | None, content_type: str | None) -> str:
     """HTML (or XHTML) to plain text with whitespace collapsed; other text only collapsed."""
     if not value:
         return ""
-    if content_type not in _HTML_TYPES:
-        return _collapse(value)
-    text = _DROPPED_MARKUP.sub(" ", value)
-    text = _TAG.sub(lambda tag: " " if (tag.group(2) or "").lower() in _BLOCK_TAGS else "", text)
-    return _collapse(html.unescape(text))
+    return _collapse(html_text(value) if content_type in _HTML_TYPES else value)
 
 
 def _absolute_link(raw: str | None, base: str) -> tuple[str | None, str | None]:

@@ -184,17 +184,26 @@ class _View:
         return self.counts.words()
 
 
+class Outcome(NamedTuple):
+    """What a set of fired rules adds up to (the same for every text that fires them)."""
+
+    score: float
+    relevant: bool
+    topics: tuple[str, ...]
+
+
 class Verdict:
     """The decision on one text and everything needed to explain it. Treat as read-only."""
 
     __slots__ = ("relevant", "score", "topics", "threshold", "version", "fired", "_spec",
                  "_counts", "_rules", "_matches")
 
-    def __init__(self, *, relevant: bool, score: float, topics: tuple[str, ...],
-                 threshold: float, version: str, fired: tuple[bool, ...], spec: RuleSpec,
+    # Positional and few: one is made per text, and keyword arguments would cost about 1%
+    # of a short text's classification.
+    def __init__(self, outcome: Outcome, fired: tuple[bool, ...], spec: RuleSpec,
                  counts: _Counts) -> None:
-        self.relevant, self.score, self.topics = relevant, score, topics
-        self.threshold, self.version = threshold, version
+        self.score, self.relevant, self.topics = outcome
+        self.threshold, self.version = spec.threshold, spec.version
         self.fired = fired  # per rule of the rule set, in order
         self._spec, self._counts = spec, counts
         self._rules: tuple[RuleOutcome, ...] | None = None
@@ -250,9 +259,6 @@ class Verdict:
         }
 
 
-_new_verdict = object.__new__
-
-
 class RuleSet:
     """Compiled rules, ready to classify many texts."""
 
@@ -264,7 +270,7 @@ class RuleSet:
         self._weights = [rule.weight for rule in spec.rules]
         self._positive = [rule.weight > 0 for rule in spec.rules]
         self._topics = [rule.topic if rule.weight > 0 else None for rule in spec.rules]
-        self._outcomes: dict[tuple[bool, ...], tuple[float, bool, tuple[str, ...]]] = {}
+        self._outcomes: dict[tuple[bool, ...], Outcome] = {}
 
     def classify(self, title: str, body: str) -> Verdict:
         if title:
@@ -285,15 +291,10 @@ class RuleSet:
             score = round(sum(compress(self._weights, fired)), 4)
             positive = any(compress(self._positive, fired))
             topics = tuple(dict.fromkeys(t for t in compress(self._topics, fired) if t))
-            outcome = (score, positive and score >= spec.threshold, topics)
+            outcome = Outcome(score, positive and score >= spec.threshold, topics)
             if len(self._outcomes) < 100_000:
                 self._outcomes[fired] = outcome
-        # as Verdict(...) with keywords, without the cost of the call (many short texts)
-        verdict = _new_verdict(Verdict)
-        verdict.score, verdict.relevant, verdict.topics = outcome
-        verdict.threshold, verdict.version, verdict._spec = spec.threshold, self.version, spec
-        verdict.fired, verdict._counts, verdict._rules, verdict._matches = fired, counts, None, None
-        return verdict
+        return Verdict(outcome, fired, spec, counts)
 
 
 def compile_rules(rules: tuple[Rule, ...]) -> Callable[..., tuple[bool, ...]]:

@@ -2,7 +2,9 @@
 
 In: the path of rules.yaml. Out: `RuleSpec` (terms by group, rules, threshold, title weight and a
 version hash); raises `RulesError` naming the file, line and key for an unknown key or group, a
-bad weight, an empty rule, an invalid term or expression.
+bad weight, an empty rule, an invalid term or expression. The shape of the file (keys, types,
+numbers, one rule's own consistency) is checked by pydantic models, as monitor.yaml's is; what
+needs the whole file (the groups a rule names, the terms, unique rule names) is checked after.
 
     threshold: 3            # score at or above which an item is relevant
     title_weight: 2         # a match in the title counts this many times (default 1)
@@ -39,20 +41,28 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import RulesError
 from monitor.rules.expression import Expr, ExpressionError, parse_expression
 from monitor.rules.normalize import fold
-from monitor.yamlfile import YamlDocument, read_yaml
+from monitor.yamlfile import ConfigModel, YamlDocument, read_yaml, validated
 
 LANGUAGES = ("fr", "ar", "en", "any")
 TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 FIELDS = ("title", "body")
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
-_RULE_KEYS = ("name", "topic", "all", "any", "none", "min_hits", "min_distinct", "field",
-              "near", "window", "when", "weight")
+ARABIC_ARTICLE = "ال"
 
 
 @dataclass(frozen=True)
@@ -103,43 +113,197 @@ class RuleSpec:
     masks: frozenset[str] = frozenset()  # groups whose matches hide the matches inside them
 
 
+# --- The shape of the file ----------------------------------------------------------------------
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _positive_number(value: Any) -> float:
+    if _number(value) <= 0:
+        raise ValueError(f"{value!r} must be a positive number")
+    return float(value)
+
+
+def _list_of(what: str) -> Any:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of {what}")
+        return value
+    return BeforeValidator(check)
+
+
+Number = Annotated[float, BeforeValidator(_number)]  # 3 or 2.5; not "3", not true
+PositiveNumber = Annotated[float, BeforeValidator(_positive_number)]
+GroupNames = Annotated[tuple[str, ...], _list_of("group names")]
+TermList = Annotated[tuple[Any, ...], _list_of("terms")]  # each one read by `parse_term`
+
+
+class _Group(ConfigModel):
+    """A group: terms per language, and whether its matches hide the others' inside them."""
+
+    mask: bool | None = None
+    fr: TermList = ()
+    ar: TermList = ()
+    en: TermList = ()
+    any: TermList = ()
+    _languages: tuple[str, ...] = PrivateAttr(())  # as written: the first spelling of a
+    # term given in two languages is the one shown
+
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _mask(cls, value: Any) -> Any:
+        if value is not None and value is not True:
+            raise ValueError("mask is 'true' or absent")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _some_language(cls, data: Any, handler: Any) -> _Group:
+        if isinstance(data, _Group):
+            return data
+        needs = f"a group needs terms per language: {', '.join(LANGUAGES)}"
+        if not isinstance(data, dict):
+            raise ValueError(needs)
+        group = handler(data)  # unknown keys and bad values first
+        group._languages = tuple(key for key in data if key in LANGUAGES)
+        if not group._languages:
+            raise ValueError(needs)
+        return group
+
+    def by_language(self) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(language, getattr(self, language)) for language in self._languages]
+
+
+class _RuleEntry(ConfigModel):
+    name: str
+    topic: str | None = None
+    all: GroupNames = ()
+    any: GroupNames = ()
+    none: GroupNames = ()
+    min_hits: PositiveNumber = 1.0
+    min_distinct: PositiveNumber = 1.0
+    field: str | None = None
+    window: PositiveNumber | None = None  # before `near`, which is checked with it
+    near: GroupNames = Field((), validate_default=True)
+    when: str | None = None
+    weight: Number = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict | _RuleEntry):
+            raise ValueError("a rule is a mapping with name, all/any/none or when, weight")
+        return data
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("each rule needs a name")
+        return value
+
+    @field_validator("topic", mode="before")
+    @classmethod
+    def _topic(cls, value: Any) -> Any:
+        if value is not None and value not in TOPICS:
+            raise ValueError(f"unknown topic {value!r}; use one of {', '.join(TOPICS)}")
+        return value
+
+    @field_validator("min_distinct")
+    @classmethod
+    def _whole_terms(cls, value: float) -> float:
+        if value != int(value):
+            raise ValueError("min_distinct is a whole number of different terms")
+        return value
+
+    @field_validator("field", mode="before")
+    @classmethod
+    def _field(cls, value: Any) -> Any:
+        if value is not None and value not in FIELDS:
+            raise ValueError(f"unknown field {value!r}; use title or body")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _whole_words(cls, value: float | None) -> float | None:
+        if value is not None and value != int(value):
+            raise ValueError("window is a whole number of words")
+        return value
+
+    @field_validator("near")
+    @classmethod
+    def _near(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        window = info.data.get("window")
+        if value or window is not None:
+            if len(value) != 2:
+                raise ValueError("near names two groups, e.g. near: [morocco, ai]")
+            if window is None:
+                raise ValueError("near needs a window: the most words between the two")
+        return value
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when(cls, value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError("expected an expression, e.g. \"morocco and hits(ai) >= 2\"")
+        return value
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("a weight of 0 makes the rule do nothing; remove it instead")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> _RuleEntry:
+        if not self.all and not self.any and self.when is None:
+            raise ValueError(f"rule {self.name!r} is empty: give it groups under 'all' or "
+                             "'any', or 'when'")
+        return self
+
+
+def _mapping_of(what: str, kind: type) -> Any:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind) or not value:
+            raise ValueError(f"expected {what}")
+        return value
+    return BeforeValidator(check)
+
+
+class _RulesFile(ConfigModel):
+    threshold: Number = 1.0
+    title_weight: PositiveNumber = 1.0
+    groups: Annotated[dict[Annotated[str, BeforeValidator(str)], _Group],
+                      _mapping_of("a mapping of group names to terms per language", dict)]
+    rules: Annotated[tuple[_RuleEntry, ...], _mapping_of("a list of rules", list | tuple)]
+
+
+# --- The meaning: terms, the groups rules name --------------------------------------------------
+
 def load_rules(path: Path) -> RuleSpec:
     doc = read_yaml(path, error=RulesError)
-    data = doc.data
-    if not isinstance(data, dict):
+    if not isinstance(doc.data, dict):
         raise RulesError("expected a mapping with 'groups' and 'rules'", path=str(path), line=1)
-    for key in data:
-        if key not in ("threshold", "title_weight", "groups", "rules"):
-            _fail(doc, [key], "unknown key; valid keys are threshold, title_weight, groups, rules")
-    threshold = _number(doc, ["threshold"], data.get("threshold", 1.0))
-    title_weight = _number(doc, ["title_weight"], data.get("title_weight", 1.0), positive=True)
-    groups_raw = data.get("groups")
-    if not isinstance(groups_raw, dict) or not groups_raw:
-        _fail(doc, ["groups"], "expected a mapping of group names to terms per language")
-    terms: list[Term] = []
-    masks = set()
-    for group, by_lang in groups_raw.items():
-        if isinstance(by_lang, dict) and by_lang.get("mask") is not None:
-            if by_lang["mask"] is not True:
-                _fail(doc, ["groups", group, "mask"], "mask is 'true' or absent")
-            masks.add(str(group))
-            by_lang = {k: v for k, v in by_lang.items() if k != "mask"}
-        terms.extend(_group_terms(doc, str(group), by_lang))
-    rules_raw = data.get("rules")
-    if not isinstance(rules_raw, list) or not rules_raw:
-        _fail(doc, ["rules"], "expected a list of rules")
-    groups = {str(g) for g in groups_raw}
-    rules = tuple(_rule(doc, index, raw, groups) for index, raw in enumerate(rules_raw))
+    parsed = validated(_RulesFile, doc.data, doc, error=RulesError)
+    terms = [term for name, group in parsed.groups.items()
+             for term in _group_terms(doc, name, group)]
+    groups = set(parsed.groups)
+    rules = tuple(_rule(doc, index, entry, groups) for index, entry in enumerate(parsed.rules))
     seen: set[str] = set()
     for index, rule in enumerate(rules):
         if rule.name in seen:
             _fail(doc, ["rules", index, "name"], f"rule name {rule.name!r} is used twice")
         seen.add(rule.name)
     return RuleSpec(
-        path=path, threshold=threshold, title_weight=title_weight, terms=tuple(terms),
-        groups=tuple(str(g) for g in groups_raw), rules=rules,
-        version=rules_version(threshold, title_weight, groups_raw, rules_raw),
-        masks=frozenset(masks),
+        path=path, threshold=parsed.threshold, title_weight=parsed.title_weight,
+        terms=tuple(terms), groups=tuple(parsed.groups), rules=rules,
+        version=rules_version(parsed.threshold, parsed.title_weight, doc.data["groups"],
+                              doc.data["rules"]),
+        masks=frozenset(name for name, group in parsed.groups.items() if group.mask),
     )
 
 
@@ -152,18 +316,12 @@ def rules_version(threshold: float, title_weight: float, groups: Any, rules: Any
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
-def _group_terms(doc: YamlDocument, group: str, by_lang: Any) -> list[Term]:
-    if not isinstance(by_lang, dict) or not by_lang:
-        _fail(doc, ["groups", group], f"group {group!r} needs terms per language: fr, ar, en, any")
+def _group_terms(doc: YamlDocument, name: str, group: _Group) -> list[Term]:
     terms: dict[tuple, Term] = {}
-    for lang, raw_terms in by_lang.items():
-        if lang not in LANGUAGES:
-            _fail(doc, ["groups", group, lang], f"unknown language; use one of {LANGUAGES}")
-        if not isinstance(raw_terms, list):
-            _fail(doc, ["groups", group, lang], "expected a list of terms")
+    for language, raw_terms in group.by_language():
         for index, raw in enumerate(raw_terms):
-            term = parse_term(raw, group, lambda message, i=index, lg=lang: _fail(
-                doc, ["groups", group, lg, i], message))
+            term = parse_term(raw, name, lambda message, i=index, lg=language: _fail(
+                doc, ["groups", name, lg, i], message))
             terms.setdefault((term.words, term.prefix, term.case_sensitive), term)
     return list(terms.values())
 
@@ -195,82 +353,33 @@ def parse_term(raw: Any, group: str, fail: Any) -> Term:
 
 def strip_article(word: str) -> str:
     """An Arabic word without its definite article (kept when too little would be left)."""
-    if word.startswith("ال") and len(word) >= 4:
+    if word.startswith(ARABIC_ARTICLE) and len(word) >= 4:
         return word[2:]
     return word
 
 
-def _rule(doc: YamlDocument, index: int, raw: Any, groups: set[str]) -> Rule:
+def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str]) -> Rule:
     loc: list = ["rules", index]
-    if not isinstance(raw, dict):
-        _fail(doc, loc, "a rule is a mapping with name, all/any/none or when, weight")
-    for key in raw:
-        if key not in _RULE_KEYS:
-            _fail(doc, [*loc, key], f"unknown key; valid keys are {', '.join(_RULE_KEYS)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        _fail(doc, [*loc, "name"], "each rule needs a name")
-    topic = raw.get("topic")
-    if topic is not None and topic not in TOPICS:
-        _fail(doc, [*loc, "topic"], f"unknown topic {topic!r}; use one of {', '.join(TOPICS)}")
-    lists = {key: _group_list(doc, [*loc, key], raw.get(key, []), groups)
-             for key in ("all", "any", "none", "near")}
-    when, when_text = None, raw.get("when")
-    if when_text is not None:
-        if not isinstance(when_text, str) or not when_text.strip():
-            _fail(doc, [*loc, "when"], "expected an expression, e.g. \"morocco and hits(ai) >= 2\"")
+    for key in ("all", "any", "none", "near"):
+        for position, group in enumerate(getattr(entry, key)):
+            if group not in groups:
+                _fail(doc, [*loc, key, position],
+                      f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
+    when = None
+    if entry.when is not None:
         try:
-            when = parse_expression(when_text)
+            when = parse_expression(entry.when)
         except ExpressionError as exc:
             _fail(doc, [*loc, "when"], f"invalid expression: {exc}")
         for group in when.groups():
             if group not in groups:
                 _fail(doc, [*loc, "when"],
                       f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
-    if not lists["all"] and not lists["any"] and when is None:
-        _fail(doc, loc, f"rule {name!r} is empty: give it groups under 'all' or 'any', or 'when'")
-    weight = _number(doc, [*loc, "weight"], raw.get("weight", 1.0))
-    if weight == 0:
-        _fail(doc, [*loc, "weight"], "a weight of 0 makes the rule do nothing; remove it instead")
-    min_hits = _number(doc, [*loc, "min_hits"], raw.get("min_hits", 1), positive=True)
-    min_distinct = _number(doc, [*loc, "min_distinct"], raw.get("min_distinct", 1),
-                           positive=True)
-    if min_distinct != int(min_distinct):
-        _fail(doc, [*loc, "min_distinct"], "min_distinct is a whole number of different terms")
-    field = raw.get("field")
-    if field is not None and field not in FIELDS:
-        _fail(doc, [*loc, "field"], f"unknown field {field!r}; use title or body")
-    window = raw.get("window")
-    if lists["near"] or window is not None:
-        if len(lists["near"]) != 2:
-            _fail(doc, [*loc, "near"], "near names two groups, e.g. near: [morocco, ai]")
-        if window is None:
-            _fail(doc, [*loc, "near"], "near needs a window: the most words between the two")
-        window = _number(doc, [*loc, "window"], window, positive=True)
-        if window != int(window):
-            _fail(doc, [*loc, "window"], "window is a whole number of words")
-    return Rule(name=name, topic=topic, all=lists["all"], any=lists["any"], none=lists["none"],
-                min_hits=min_hits, min_distinct=int(min_distinct), field=field,
-                near=lists["near"], window=int(window) if window is not None else None,
-                when=when, when_text=when_text, weight=weight)
-
-
-def _group_list(doc: YamlDocument, loc: list, value: Any, groups: set[str]) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        _fail(doc, loc, "expected a list of group names")
-    for position, group in enumerate(value):
-        if group not in groups:
-            _fail(doc, [*loc, position],
-                  f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
-    return tuple(value)
-
-
-def _number(doc: YamlDocument, loc: list, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(doc, loc, f"{value!r} is not a number")
-    if positive and value <= 0:
-        _fail(doc, loc, f"{value!r} must be a positive number")
-    return float(value)
+    return Rule(name=entry.name, topic=entry.topic, all=entry.all, any=entry.any,
+                none=entry.none, min_hits=entry.min_hits, min_distinct=int(entry.min_distinct),
+                field=entry.field, near=entry.near,
+                window=int(entry.window) if entry.window is not None else None,
+                when=when, when_text=entry.when, weight=entry.weight)
 
 
 def _fail(doc: YamlDocument, loc: list, message: str) -> None:
