@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.commandline import run_in_process
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEEDS = sorted((ROOT / "storage" / "corpus").glob("00[0-4]_*.txt"))
@@ -71,19 +73,27 @@ class Project:
         env: dict | None = None,
         timeout: float = 120,
         input: str = "",
+        own_process: bool = False,
     ) -> subprocess.CompletedProcess:
-        """Run the real `monitor` command line in a subprocess."""
-        full_env = {**os.environ, **(env or {})}
-        full_env.pop("MONITOR_CONFIG", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "monitor", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=timeout,
-            cwd=self.root,
-            input=input,
-        )
+        """Run the real `monitor` command line: in this process (`tests.commandline`), or with
+        `own_process` in a process of its own, `python -m monitor` (within `timeout` seconds),
+        where the process boundary is what is tested."""
+        argv = [*args, "--config", str(self.config)]
+        if own_process:
+            full_env = {**os.environ, **(env or {})}
+            full_env.pop("MONITOR_CONFIG", None)
+            proc = subprocess.run(
+                [sys.executable, "-m", "monitor", *argv],
+                capture_output=True,
+                text=True,
+                env=full_env,
+                timeout=timeout,
+                cwd=self.root,
+                input=input,
+            )
+        else:
+            proc = run_in_process(argv, cwd=self.root, input=input,
+                                  env={**(env or {}), "MONITOR_CONFIG": None})
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"monitor {' '.join(args)} exited {proc.returncode}\n"
