@@ -25,6 +25,7 @@ class Project:
     """A monitor installation in a temporary folder: config/, storage/corpus with the seeds."""
 
     root: Path
+    database_url: str | None = None  # the `backend` fixture's PostgreSQL; None: SQLite
 
     @property
     def config(self) -> Path:
@@ -46,6 +47,8 @@ class Project:
         tmp.replace(path)
 
     def write_settings(self, **overrides) -> None:
+        """monitor.yaml: the test defaults with `overrides` (a dict updates its section), on the
+        project's database."""
         settings = {
             "storage_dir": "../storage",
             "feeds_file": "feeds.yaml",
@@ -59,6 +62,8 @@ class Project:
             },
             "schedule": {"tick": "1s", "workers": 4},
         }
+        if self.database_url:
+            settings["database_url"] = self.database_url
         for key, value in overrides.items():
             if isinstance(value, dict):
                 settings.setdefault(key, {}).update(value)
@@ -119,8 +124,8 @@ def project(tmp_path: Path) -> Project:
 def backend(request, project: Project) -> str:
     """The `project` on the embedded SQLite, or on PostgreSQL (database_url set)."""
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        project.write_settings(database_url=url)
+        project.database_url = request.getfixturevalue("postgres_url")
+        project.write_settings()
     return request.param
 
 
