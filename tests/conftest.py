@@ -1,4 +1,5 @@
-"""Shared fixtures: a project folder with config and corpus, the CLI, PostgreSQL."""
+"""Shared fixtures: a project folder with config and corpus, its command line (run in this
+process, or in a process of its own), PostgreSQL."""
 
 from __future__ import annotations
 

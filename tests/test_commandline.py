@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
+import threading
 
 import pytest
 
@@ -52,11 +54,15 @@ def test_a_database_named_in_the_environment(project: Project) -> None:
                                      "postgresql+psycopg://nobody:secret@127.0.0.1:9/none"})
 
 
-def test_the_process_is_left_as_it_was(project: Project, tmp_path) -> None:
+def _process_state() -> tuple:
     root = logging.getLogger()
-    before = (os.getcwd(), dict(os.environ), root.level, list(root.handlers),
-              logging.getLogger("httpx").level)
-    project.cli("run", "--once", env={"MONITOR_LOG_LEVEL": "debug"})
-    after = (os.getcwd(), dict(os.environ), root.level, list(root.handlers),
-             logging.getLogger("httpx").level)
-    assert after == before
+    return (os.getcwd(), dict(os.environ), root.level, list(root.handlers),
+            logging.getLogger("httpx").level, signal.getsignal(signal.SIGINT),
+            signal.getsignal(signal.SIGTERM), sorted(t.name for t in threading.enumerate()))
+
+
+def test_the_process_is_left_as_it_was(project: Project) -> None:
+    project.write_feeds([{"url": "http://127.0.0.1:9/feed.xml", "name": "Nobody there"}])
+    before = _process_state()
+    project.cli("run", "--once", env={"MONITOR_STORAGE_DIR": str(project.root / "elsewhere")})
+    assert _process_state() == before
