@@ -3,9 +3,9 @@ into a real SQLite file. A feed's entries become items (pages fetched, extracted
 the relevant ones written to the corpus) and its poll is handed to the recorder with its
 validators; its failure is recorded, never raised. One story brought by two feeds polled at
 once is fetched once and stored once, the second feed recorded as one more source, whether
-its page could be read or not. A poll asked to stop ends at once as "interrupted", keeps the
-entries it finished, leaves the feed's validators as they were, and the next poll stores the
-rest, none twice."""
+its page could be read or not (on both backends). A poll asked to stop ends at once as
+"interrupted", keeps the entries it finished, leaves the feed's validators as they were, and
+the next poll stores the rest, none twice."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def test_a_feed_polled_end_to_end_then_not_modified(
 
 
 def test_one_story_through_two_feeds_at_once_is_fetched_once_and_stored_once(
-    project: Project, rules: RuleSet
+    project: Project, backend: str, rules: RuleSet
 ) -> None:
     title, paragraphs = seed_article(SEEDS[0])
     with LoopbackServer("127.0.0.62") as news, LoopbackServer("127.0.0.63") as aggregator:
