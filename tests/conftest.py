@@ -1,4 +1,5 @@
-"""Shared fixtures: a project folder with config and corpus, the CLI, PostgreSQL."""
+"""Shared fixtures: a project folder with config and corpus, its command line (run in this
+process, or in a process of its own), PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.commandline import run_in_process
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEEDS = sorted((ROOT / "storage" / "corpus").glob("00[0-4]_*.txt"))
@@ -23,6 +26,7 @@ class Project:
     """A monitor installation in a temporary folder: config/, storage/corpus with the seeds."""
 
     root: Path
+    database_url: str | None = None  # the `backend` fixture's PostgreSQL; None: SQLite
 
     @property
     def config(self) -> Path:
@@ -44,6 +48,8 @@ class Project:
         tmp.replace(path)
 
     def write_settings(self, **overrides) -> None:
+        """monitor.yaml: the test defaults with `overrides` (a dict updates its section), on the
+        project's database."""
         settings = {
             "storage_dir": "../storage",
             "feeds_file": "feeds.yaml",
@@ -57,6 +63,8 @@ class Project:
             },
             "schedule": {"tick": "1s", "workers": 4},
         }
+        if self.database_url:
+            settings["database_url"] = self.database_url
         for key, value in overrides.items():
             if isinstance(value, dict):
                 settings.setdefault(key, {}).update(value)
@@ -71,19 +79,27 @@ class Project:
         env: dict | None = None,
         timeout: float = 120,
         input: str = "",
+        own_process: bool = False,
     ) -> subprocess.CompletedProcess:
-        """Run the real `monitor` command line in a subprocess."""
-        full_env = {**os.environ, **(env or {})}
-        full_env.pop("MONITOR_CONFIG", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "monitor", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=timeout,
-            cwd=self.root,
-            input=input,
-        )
+        """Run the real `monitor` command line: in this process (`tests.commandline`), or with
+        `own_process` in a process of its own, `python -m monitor` (within `timeout` seconds),
+        where the process boundary is what is tested."""
+        argv = [*args, "--config", str(self.config)]
+        if own_process:
+            full_env = {**os.environ, **(env or {})}
+            full_env.pop("MONITOR_CONFIG", None)
+            proc = subprocess.run(
+                [sys.executable, "-m", "monitor", *argv],
+                capture_output=True,
+                text=True,
+                env=full_env,
+                timeout=timeout,
+                cwd=self.root,
+                input=input,
+            )
+        else:
+            proc = run_in_process(argv, cwd=self.root, input=input,
+                                  env={**(env or {}), "MONITOR_CONFIG": None})
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"monitor {' '.join(args)} exited {proc.returncode}\n"
@@ -109,8 +125,8 @@ def project(tmp_path: Path) -> Project:
 def backend(request, project: Project) -> str:
     """The `project` on the embedded SQLite, or on PostgreSQL (database_url set)."""
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        project.write_settings(database_url=url)
+        project.database_url = request.getfixturevalue("postgres_url")
+        project.write_settings()
     return request.param
 
 

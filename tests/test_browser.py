@@ -100,7 +100,9 @@ def served(project: Project):
               {"url": sites.broken.url("/missing.xml"), "name": "broken /missing.xml"}]
     project.write_feeds(feeds)
     project.cli("init")
-    project.cli("run", "--once")
+    # Playwright's sync API keeps an event loop running in this thread: the run, which starts
+    # its own, goes to a process of its own.
+    project.cli("run", "--once", own_process=True)
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

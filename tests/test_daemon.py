@@ -32,6 +32,7 @@ def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project, backend: st
     sites = build_sites()
     news, real = sites.feeds()[:2]
     project.write_feeds([news])
+    project.write_settings(schedule={"tick": "0.2s"})  # edits of feeds.yaml seen sooner
     log_path = project.root / "daemon.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -94,6 +95,8 @@ def test_sigint_mid_poll_stops_within_seconds_and_loses_nothing(
         text = log_path.read_text()
         assert "status=interrupted" in text and "monitor stopped" in text
 
+        # The rest of the feed, fetched more at once than the daemon did (its pages are slow).
+        project.write_settings(http={"per_host_connections": 8})
         project.cli("run", "--once")
         urls = [json.loads(line)["url"] for line in
                 project.cli("items", "list", "--json").stdout.splitlines()]

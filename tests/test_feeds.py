@@ -586,9 +586,9 @@ def test_damaged_copies_of_real_feeds_never_crash() -> None:
     for name in sorted(MANIFEST):
         if name.startswith(EXPECTED_PARSE_PREFIX):
             continue
-        content = (FIXTURES / name).read_bytes()
-        if len(content) > 100_000:
-            continue  # chardet guessing over a large damaged body is slow; small ones suffice
+        # The head of a long feed: chardet's guessing over a whole damaged body is slow, and
+        # what differs between feeds (declarations, channel, first entries) is at the start.
+        content = (FIXTURES / name).read_bytes()[:10_000]
         damaged = bytearray(content)
         for _ in range(4):
             damaged[rng.randrange(len(damaged))] = rng.randrange(256)

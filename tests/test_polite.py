@@ -1,7 +1,8 @@
 """Polite polling through the real command line, at real loopback servers: moved feeds (301/308)
 fetched at their new URL, gone feeds (410) disabled with a visible reason, 429 honoured,
 robots.txt obeyed for pages, the per-host limit held during a whole run, adaptive intervals
-learnt, and one story stored once when several feeds bring it."""
+learnt, and one story stored once when several feeds bring it. (`run --once` prepares the
+database itself, as `init` does.)"""
 
 from __future__ import annotations
 
@@ -56,7 +57,6 @@ def test_moved_feed_is_fetched_at_its_new_url_and_gone_feed_is_disabled(
         {"url": site.url("/temp.xml"), "name": "Temporary"},
         {"url": site.url("/gone.xml"), "name": "Gone"},
     ])
-    project.cli("init")
     first = project.cli("run", "--once")
     assert "polled 4 feeds" in first.stdout
     assert f"moved permanently: {site.url('/old.xml')} -> {site.url('/new.xml')}" in first.stderr
@@ -91,7 +91,6 @@ def test_429_is_honoured_and_failures_mark_a_feed_unhealthy(
     project.write_settings(schedule={"unhealthy_after": 2, "max_backoff": "1h"})
     project.write_feeds([{"url": site.url("/busy.xml"), "name": "Busy"},
                          {"url": site.url("/broken.xml"), "name": "Broken"}])
-    project.cli("init")
     before = datetime.now(UTC)
     project.cli("run", "--once")
     feeds = _feeds(project)
@@ -117,7 +116,6 @@ def test_robots_txt_is_obeyed_for_pages(project: Project, site: LoopbackServer) 
     for path in ("/private/p1", "/public/p2", "/public/p3"):
         site.route(path, Reply(_page(path, f"texte {path} " * 60), content_type=HTML))
     project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
-    project.cli("init")
     project.cli("run", "--once")
     assert site.requests("/private/p1") == []
     assert len(site.requests("/public/p2")) == 1 and len(site.requests("/public/p3")) == 1
@@ -139,7 +137,6 @@ def test_a_crawl_delay_spaces_the_pages_of_its_site(project: Project, site: Loop
         site.route(path, Reply(_page(path, f"texte {path} " * 60), content_type=HTML))
     project.write_settings(http={"per_host_delay": 0, "per_host_connections": 4})
     project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
-    project.cli("init")
     project.cli("run", "--once")
     starts = sorted(site.requests(path)[0].at for path in paths)
     gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
@@ -153,7 +150,6 @@ def test_robots_txt_can_be_ignored(project: Project, site: LoopbackServer) -> No
     site.route("/p", Reply(_page("P", "texte " * 80), content_type=HTML))
     project.write_settings(http={"robots_txt": False})
     project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
-    project.cli("init")
     project.cli("run", "--once")
     assert len(site.requests("/p")) == 1 and site.requests("/robots.txt") == []
 
@@ -175,7 +171,6 @@ def test_per_host_connections_hold_for_a_whole_run(project: Project) -> None:
                                schedule={"workers": 16})
         project.write_feeds([{"url": server.url(path), "name": f"{server.host} {path}"}
                              for server in (busy, other) for path in paths])
-        project.cli("init")
         project.cli("run", "--once")
         assert _most_at_once(busy, paths, 0.25) == 2
         assert _most_at_once(other, paths, 0.25) == 2
@@ -201,7 +196,6 @@ def test_adaptive_interval_follows_the_publication_rate(project: Project) -> Non
                              {"url": server.url("/quiet.xml"), "name": "Quiet"},
                              {"url": server.url("/quiet.xml") + "?fixed", "name": "Fixed",
                               "interval": "45m"}])
-        project.cli("init")
         project.cli("run", "--once")
     feeds = _feeds(project)
     busy, quiet, fixed = feeds["Busy"], feeds["Quiet"], feeds["Fixed"]
@@ -235,7 +229,6 @@ def test_one_story_through_three_feeds_is_stored_once(project: Project) -> None:
                              {"url": a.url("/feed.xml"), "name": "Aggregator"},
                              {"url": b.url("/feed.xml"), "name": "Reprint"}])
         project.write_settings(schedule={"workers": 1})  # one after the other: a stable order
-        project.cli("init")
         project.cli("run", "--once")
         assert len(news.requests("/story")) == 1  # never fetched twice
     with project_engine(project).connect() as conn:

@@ -1,4 +1,4 @@
-"""Several workers on one PostgreSQL: three workers share 500 feeds, each polled exactly once
+"""Several workers on one PostgreSQL: three workers share 150 feeds, each polled exactly once
 per cycle; one killed with SIGKILL mid-cycle loses its feeds to the others when its lease
 expires, and nothing is lost or stored twice; `run --workers N` starts, restarts and stops its
 processes; SQLite refuses more than one."""
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from tests.conftest import SEEDS, Project
 from tests.sites import build_many_feeds
 
-FEEDS = 500
+FEEDS = 150
 LEASE = 5.0
 
 
@@ -63,7 +63,7 @@ def _configure(project: Project, postgres_url: str, feeds: list[dict]) -> sa.Eng
 
 
 @pytest.mark.slow
-def test_three_workers_share_500_feeds_and_one_killed_loses_nothing(
+def test_three_workers_share_150_feeds_and_one_killed_loses_nothing(
     project: Project, postgres_url: str
 ) -> None:
     many = build_many_feeds(FEEDS)
@@ -74,7 +74,7 @@ def test_three_workers_share_500_feeds_and_one_killed_loses_nothing(
             feed_ids = dict(conn.execute(sa.text("SELECT url, id FROM feeds")).all())
         index_of = {feed_ids[url]: i for i, url in enumerate(many.feed_urls)}
 
-        # Cycle 1: three workers (as on three machines) start together on 500 due feeds.
+        # Cycle 1: three workers (as on three machines) start together on 150 due feeds.
         first_start, clock = datetime.now(UTC), time.monotonic()
         procs = [_start(project, f"worker{n}")[0] for n in range(3)]
         _wait(lambda: _polled_since(engine, first_start) == FEEDS, 90, "cycle 1", procs)
@@ -159,14 +159,14 @@ def test_three_workers_share_500_feeds_and_one_killed_loses_nothing(
 def test_run_workers_starts_restarts_and_stops_its_processes(
     project: Project, postgres_url: str
 ) -> None:
-    many = build_many_feeds(60, hosts=4, first_host=40)
+    many = build_many_feeds(30, hosts=4, first_host=40)
     proc = None
     try:
         engine = _configure(project, postgres_url, many.feeds())
         start = datetime.now(UTC)
         proc, log_path = _start(project, "parent", "--workers", "3")
-        _wait(lambda: _polled_since(engine, start) == 60, 60, "the first cycle", [proc])
-        assert [many.requests(i) for i in range(60)] == [1] * 60
+        _wait(lambda: _polled_since(engine, start) == 30, 60, "the first cycle", [proc])
+        assert [many.requests(i) for i in range(30)] == [1] * 30
         log = log_path.read_text()
         pids = [int(pid) for pid in re.findall(r"worker \d/3 started \(pid (\d+)\)", log)]
         assert len(pids) == 3

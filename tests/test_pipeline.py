@@ -1,0 +1,200 @@
+"""The pipeline driven directly, in this process: `poll_feed` on feeds of real loopback sites,
+into a real SQLite file. A feed's entries become items (pages fetched, extracted, classified,
+the relevant ones written to the corpus) and its poll is handed to the recorder with its
+validators; its failure is recorded, never raised. One story brought by two feeds polled at
+once is fetched once and stored once, the second feed recorded as one more source, whether
+its page could be read or not (on both backends). A poll asked to stop ends at once as
+"interrupted", keeps the entries it finished, leaves the feed's validators as they were, and
+the next poll stores the rest, none twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.rules import RuleSet, load_ruleset
+from monitor.settings import Settings, load_feeds, load_settings
+from monitor.store.feeds import FeedRow, claim_due_feeds, sync_feeds
+from monitor.worker.daemon import build_context
+from monitor.worker.leases import worker_identity
+from monitor.worker.pipeline import PollContext, now_utc, poll_feed
+from tests.conftest import ROOT, SEEDS, Project
+from tests.httpserver import LoopbackServer, Reply
+from tests.sites import HTML, RSS, real_english_pages, rss, seed_article, seed_page
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_ruleset(ROOT / "config" / "rules.yaml")
+
+
+@pytest.fixture
+def site():
+    with LoopbackServer("127.0.0.61") as server:
+        yield server
+
+
+def _settings(project: Project, feeds: list[dict], **http) -> Settings:
+    project.write_settings(schedule={"extract_processes": 1}, http=http)
+    project.write_feeds(feeds)
+    return load_settings(project.config, environ={})
+
+
+@asynccontextmanager
+async def _polling(settings: Settings, rules: RuleSet) -> AsyncIterator[PollContext]:
+    """A worker's poll context, its feeds synced; on the way out the outcomes are written and
+    everything closed."""
+    ctx = build_context(settings, asyncio.Event(), lambda: rules, worker=worker_identity())
+    try:
+        await ctx.db(sync_feeds, load_feeds(settings.feeds_file), now_utc())
+        yield ctx
+    finally:
+        await ctx.recorder.flush()
+        await ctx.fetcher.close()
+        await asyncio.to_thread(ctx.cpu.close)
+        ctx.reader.dispose()
+        ctx.engine.dispose()
+
+
+async def _claim(ctx: PollContext) -> dict[str, FeedRow]:
+    now = now_utc()
+    rows = await ctx.db(claim_due_feeds, owner=ctx.worker, now=now, due_only=False,
+                        lease_until=now + timedelta(minutes=10), limit=100)
+    return {row.name: row for row in rows}
+
+
+def _rows(ctx: PollContext, query: str) -> list:
+    with ctx.engine.connect() as conn:
+        return conn.execute(sa.text(query)).all()
+
+
+def test_a_feed_polled_end_to_end_then_not_modified(
+    project: Project, site: LoopbackServer, rules: RuleSet
+) -> None:
+    title, paragraphs = seed_article(SEEDS[1])
+    site.route("/seed.html", Reply(seed_page(title, paragraphs), content_type=HTML))
+    site.route("/world.html", Reply(real_english_pages(1)[0].read_bytes(), content_type=HTML))
+    site.route("/feed.xml", Reply(rss([
+        {"title": title, "link": site.url("/seed.html"), "guid": "seed"},
+        {"title": "World", "link": site.url("/world.html"), "guid": "world"},
+        {"title": "Gone", "link": site.url("/gone.html"), "guid": "gone", "summary": "Résumé."},
+    ], link=site.base_url), content_type=RSS, conditional=True))
+    site.route("/broken.xml", Reply(b"oops", status=500))
+    settings = _settings(project, [{"url": site.url("/feed.xml"), "name": "Site", "lang": "fr"},
+                                   {"url": site.url("/broken.xml"), "name": "Broken"}])
+
+    async def scenario():
+        async with _polling(settings, rules) as ctx:
+            feeds = await _claim(ctx)
+            first, failed = await asyncio.gather(poll_feed(ctx, feeds["Site"]),
+                                                 poll_feed(ctx, feeds["Broken"]))
+            await ctx.recorder.flush()
+            again = await poll_feed(ctx, (await _claim(ctx))["Site"])
+            return ctx, first, failed, again
+
+    ctx, first, failed, again = asyncio.run(scenario())
+    assert (first.status, first.entries, first.new_items, first.relevant_items,
+            first.page_errors) == ("ok", 3, 3, 1, 1)
+    assert first.etag and first.last_modified and first.body_hash
+    assert (failed.status, failed.error_reason, failed.http_status) == ("error", "http-500", 500)
+    assert again.status == "not-modified" and again.new_items == 0
+    assert len(site.requests("/seed.html")) == 1 and len(site.requests("/feed.xml")) == 2
+    stored = {row.guid: row for row in _rows(
+        ctx, "SELECT guid, relevant, text_source, text_error, corpus_file FROM items")}
+    assert stored["seed"].relevant and stored["seed"].text_source == "page"
+    assert (project.corpus / stored["seed"].corpus_file).is_file()
+    assert not stored["world"].relevant and stored["world"].corpus_file is None
+    assert (stored["gone"].text_source, stored["gone"].text_error) == ("summary", "http-404")
+    health = {row.name: row for row in _rows(ctx, "SELECT name, etag, error_streak, last_status "
+                                                  "FROM feeds")}
+    assert health["Site"].etag == first.etag and health["Site"].last_status == "not-modified"
+    assert (health["Broken"].error_streak, health["Broken"].last_status) == (1, "http-500")
+
+
+def test_one_story_through_two_feeds_at_once_is_fetched_once_and_stored_once(
+    project: Project, backend: str, rules: RuleSet
+) -> None:
+    title, paragraphs = seed_article(SEEDS[0])
+    with LoopbackServer("127.0.0.62") as news, LoopbackServer("127.0.0.63") as aggregator:
+        # Slow pages: the second feed's poll finds the stories in flight, not yet stored.
+        news.route("/story", Reply(seed_page(title, paragraphs), content_type=HTML, delay=0.5))
+        news.route("/missing", Reply(b"no", status=404, delay=0.5))
+        entries = [{"title": title, "link": news.url("/story"), "guid": "s"},
+                   {"title": "Perdu", "link": news.url("/missing"), "guid": "m",
+                    "summary": "Le résumé de la page perdue."}]
+        news.route("/feed.xml", Reply(rss(entries, link=news.base_url), content_type=RSS))
+        aggregator.route("/feed.xml", Reply(rss([
+            {**entry, "guid": f"agg-{entry['guid']}", "link": entry["link"] + "?utm_source=agg"}
+            for entry in entries], link=aggregator.base_url), content_type=RSS))
+        settings = _settings(project, [{"url": news.url("/feed.xml"), "name": "News"},
+                                       {"url": aggregator.url("/feed.xml"), "name": "Agg"}])
+
+        async def scenario():
+            async with _polling(settings, rules) as ctx:
+                feeds = await _claim(ctx)
+                records = await asyncio.gather(poll_feed(ctx, feeds["News"]),
+                                               poll_feed(ctx, feeds["Agg"]))
+                assert ctx.in_flight == {}
+                return ctx, records
+
+        ctx, records = asyncio.run(scenario())
+        assert len(news.requests("/story")) == 1 and len(news.requests("/missing")) == 1
+    assert sorted(record.new_items for record in records) == [0, 2]
+    assert all(record.status == "ok" for record in records)
+    stored = _rows(ctx, "SELECT id, text_source FROM items ORDER BY id")
+    assert [row.text_source for row in stored] == ["page", "summary"]
+    sources = _rows(ctx, "SELECT s.item_id, f.name FROM item_sources s "
+                         "JOIN feeds f ON f.id = s.feed_id ORDER BY s.item_id, f.name")
+    assert [tuple(row) for row in sources] == [
+        (stored[0].id, "Agg"), (stored[0].id, "News"), (stored[1].id, "Agg"),
+        (stored[1].id, "News")]
+
+
+def test_a_poll_asked_to_stop_keeps_what_it_finished_and_the_next_stores_the_rest(
+    project: Project, site: LoopbackServer, rules: RuleSet
+) -> None:
+    # Three entries without a link are done at once; three pages take far longer than a stop.
+    quick = [{"title": f"Brève {n}", "guid": f"q{n}", "summary": f"La brève numéro {n}."}
+             for n in range(3)]
+    slow = [{"title": f"Page {n}", "link": site.url(f"/p{n}"), "guid": f"p{n}"} for n in range(3)]
+    pages = {f"/p{n}": seed_page(f"Page {n}", [f"Texte {n}. " * 40]) for n in range(3)}
+    for path, page in pages.items():
+        site.route(path, Reply(page, content_type=HTML, delay=30))
+    site.route("/feed.xml", Reply(rss(quick + slow, link=site.base_url), content_type=RSS,
+                                  conditional=True))
+    settings = _settings(project, [{"url": site.url("/feed.xml"), "name": "Site"}],
+                         per_host_connections=4, read_timeout="60s", deadline="60s")
+
+    async def scenario():
+        async with _polling(settings, rules) as ctx:
+            poll = asyncio.ensure_future(poll_feed(ctx, (await _claim(ctx))["Site"]))
+            while not all(site.requests(path) for path in pages):
+                await asyncio.sleep(0.02)
+            stopped = time.monotonic()
+            ctx.stop.set()
+            cut = await poll
+            waited = time.monotonic() - stopped
+            await ctx.recorder.flush()
+            kept = _rows(ctx, "SELECT guid FROM items")
+            state = _rows(ctx, "SELECT etag, body_hash, last_status FROM feeds")[0]
+            for path, page in pages.items():
+                site.route(path, Reply(page, content_type=HTML))
+            ctx.stop.clear()
+            rest = await poll_feed(ctx, (await _claim(ctx))["Site"])
+            return ctx, cut, waited, kept, state, rest
+
+    ctx, cut, waited, kept, state, rest = asyncio.run(scenario())
+    assert cut.status == "interrupted" and waited < 2
+    assert (cut.entries, cut.new_items) == (6, 3)
+    assert cut.etag is None and cut.body_hash is None  # the next poll sees every entry again
+    assert {row.guid for row in kept} == {"q0", "q1", "q2"}
+    assert (state.etag, state.body_hash, state.last_status) == (None, None, "interrupted")
+    assert (rest.status, rest.new_items, rest.page_errors) == ("ok", 3, 0)
+    guids = [row.guid for row in _rows(ctx, "SELECT guid FROM items")]
+    assert sorted(guids) == ["p0", "p1", "p2", "q0", "q1", "q2"]

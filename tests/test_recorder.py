@@ -1,0 +1,136 @@
+"""The recorder driven directly, on a real database: outcomes are written while it runs and what
+is left when it stops; a write the database refuses keeps its outcomes waiting, in order, and
+they are written once when it accepts again (on both backends); past the waiting limit the
+oldest are dropped, and said so."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import monitor.worker.recorder as recorder_module
+from monitor.settings import FeedSpec
+from monitor.store.engine import create_schema, make_engine
+from monitor.store.feeds import PollRecord, sync_feeds
+from monitor.worker.recorder import PollRecorder
+
+START = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def _engine(url: str, feeds: int = 3) -> tuple[sa.Engine, list[int]]:
+    engine = make_engine(url)
+    create_schema(engine)
+    sync_feeds(engine, [FeedSpec(url=f"https://site{i}.ma/rss", name=f"site {i}")
+                        for i in range(feeds)], START)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM feeds ORDER BY id")).scalars().all()
+    return engine, ids
+
+
+def _record(feed_id: int, minute: int) -> PollRecord:
+    started = START + timedelta(minutes=minute)
+    return PollRecord(feed_id=feed_id, started_at=started, finished_at=started,
+                      status="not-modified", next_due=started + timedelta(hours=1))
+
+
+def _polls(engine: sa.Engine) -> list[int]:
+    """The minute of each stored poll, in the order written."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT started_at FROM polls ORDER BY id")).scalars().all()
+    return [int((_aware(at) - START).total_seconds() // 60) for at in rows]
+
+
+def _aware(value) -> datetime:
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _refuse(engine: sa.Engine, refuse: bool) -> None:
+    """The database refuses to record polls (their table is away), or accepts again."""
+    names = ("polls", "polls_away") if refuse else ("polls_away", "polls")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"ALTER TABLE {names[0]} RENAME TO {names[1]}"))
+
+
+async def _until(condition, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not written in time"
+        await asyncio.sleep(0.02)
+
+
+def test_outcomes_are_written_while_running_and_the_rest_on_stop(tmp_path) -> None:
+    engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}")
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        writer = asyncio.create_task(recorder.run())
+        for minute, feed_id in enumerate(ids):
+            recorder.add(_record(feed_id, minute), 0)
+        await _until(lambda: len(_polls(engine)) == 3)  # written without being asked
+        recorder.add(_record(ids[0], 3), 2)
+        recorder.add(_record(ids[1], 4), 0)
+        recorder.stop()
+        await writer
+
+    asyncio.run(scenario())
+    assert _polls(engine) == [0, 1, 2, 3, 4]
+    with engine.connect() as conn:
+        streaks = dict(conn.execute(sa.text("SELECT id, error_streak FROM feeds")).all())
+    assert streaks == {ids[0]: 2, ids[1]: 0, ids[2]: 0}
+
+
+def test_a_refused_write_waits_and_is_written_once_accepted(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, ids = _engine(database_url)
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        _refuse(engine, True)
+        recorder.add(_record(ids[0], 0), 1)
+        recorder.add(_record(ids[1], 1), 0)
+        assert await recorder.flush() is False
+        with engine.connect() as conn:  # nothing half-written
+            assert conn.execute(sa.text("SELECT count(*) FROM feeds "
+                                        "WHERE last_status IS NOT NULL")).scalar() == 0
+        writer = asyncio.create_task(recorder.run())  # tries again, round after round
+        await asyncio.sleep(3 * recorder_module.FLUSH_SECONDS)
+        recorder.add(_record(ids[2], 2), 0)  # arrives meanwhile: written after the others
+        _refuse(engine, False)
+        await _until(lambda: len(_polls(engine)) == 3)
+        recorder.stop()
+        await writer
+
+    with caplog.at_level(logging.ERROR, logger="monitor.recorder"):
+        asyncio.run(scenario())
+    assert _polls(engine) == [0, 1, 2]
+    assert "could not record 2 polls; trying again shortly" in caplog.text
+    engine.dispose()
+
+
+def test_past_the_waiting_limit_the_oldest_outcomes_are_dropped(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The limits are sizes, not behaviour: small ones show the same rule on few outcomes.
+    monkeypatch.setattr(recorder_module, "BATCH", 4)
+    monkeypatch.setattr(recorder_module, "MAX_WAITING", 6)
+    engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        _refuse(engine, True)
+        for minute in range(10):
+            recorder.add(_record(ids[0], minute), 0)
+        assert await recorder.flush() is False
+        _refuse(engine, False)
+        assert await recorder.flush() is True
+
+    with caplog.at_level(logging.ERROR, logger="monitor.recorder"):
+        asyncio.run(scenario())
+    assert _polls(engine) == [4, 5, 6, 7, 8, 9]
+    assert "dropped 4 poll outcomes" in caplog.text
