@@ -182,15 +182,20 @@ def build_sites(*, page_delay: float = 0.0) -> Sites:
 @dataclass
 class BulkSite:
     server: LoopbackServer
-    feed_url: str
+    feed_urls: list[str]
     links: list[str]
     relevant_links: list[str]
 
+    @property
+    def feed_url(self) -> str:
+        return self.feed_urls[0]
 
-def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSite:
-    """One feed of `count` entries; every other page is a seed text (relevant), the others a
-    real English news page (not relevant; once those run out, a written one). Every page is its
-    own story. Pages answer after `page_delay` seconds."""
+
+def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0,
+                    feeds: int = 1) -> BulkSite:
+    """`count` entries in `feeds` feeds (consecutive runs of entries); every other page is a
+    seed text (relevant), the others a real English news page (not relevant; once those run
+    out, a written one). Every page is its own story. Pages answer after `page_delay` seconds."""
     server = LoopbackServer(host)
     english = real_english_pages(100)
     items, links, relevant = [], [], []
@@ -209,10 +214,14 @@ def build_bulk_site(host: str, count: int, *, page_delay: float = 0.0) -> BulkSi
         server.route(path, Reply(page, content_type=HTML, delay=page_delay))
         links.append(server.url(path))
         items.append({"title": title, "link": server.url(path), "guid": f"bulk-{index}"})
-    feed_url = server.url("/bulk.xml")
-    server.route("/bulk.xml", Reply(rss(items, link=server.url("/")), content_type=RSS,
-                                    conditional=True))
-    return BulkSite(server, feed_url, links, relevant)
+    feed_urls = []
+    size = -(-count // feeds)
+    for number in range(feeds):
+        path = "/bulk.xml" if number == 0 else f"/bulk-{number}.xml"
+        server.route(path, Reply(rss(items[number * size:(number + 1) * size],
+                                     link=server.url("/")), content_type=RSS, conditional=True))
+        feed_urls.append(server.url(path))
+    return BulkSite(server, feed_urls, links, relevant)
 
 
 @dataclass

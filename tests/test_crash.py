@@ -18,6 +18,9 @@ from tests.conftest import SEEDS, Project, project_engine
 from tests.sites import build_bulk_site
 
 ENTRIES = 30
+# A feed's new items are stored together when its poll ends: spread over several feeds, the
+# entries are stored a few at a time, so the kills below land at growing numbers of them.
+FEEDS = 6
 
 
 def _stored(engine: sa.Engine) -> int:
@@ -33,13 +36,14 @@ def _stored(engine: sa.Engine) -> int:
 def test_kill_during_runs_loses_nothing_and_duplicates_nothing(
     project: Project, backend: str
 ) -> None:
-    site = build_bulk_site("127.0.0.5", ENTRIES, page_delay=0.15)
+    site = build_bulk_site("127.0.0.5", ENTRIES, page_delay=0.15, feeds=FEEDS)
     engine = project_engine(project)
     try:
-        project.write_feeds([{"url": site.feed_url, "name": "Bulk", "lang": "fr"}])
+        project.write_feeds([{"url": url, "name": f"Bulk {number}", "lang": "fr"}
+                             for number, url in enumerate(site.feed_urls)])
         project.cli("init")
         rng = random.Random(7)
-        kills = 0
+        kills, stored_at_kill = 0, []
         # Kill at growing numbers of stored items, and once at a random instant.
         for target in (2, 9, 17, None):
             proc = subprocess.Popen(
@@ -56,8 +60,11 @@ def test_kill_during_runs_loses_nothing_and_duplicates_nothing(
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
+                stored_at_kill.append(_stored(engine))
             proc.wait(timeout=30)
         assert kills >= 3
+        # the kills came after some items and before all of them, more each time
+        assert 0 < stored_at_kill[0] < stored_at_kill[2] < ENTRIES, stored_at_kill
         project.cli("run", "--once")  # finish the work
         project.cli("run", "--once")  # and nothing more to do
     finally:

@@ -1,4 +1,6 @@
-"""The query parameters of the item listings, parsed once for HTML, JSON, Atom and search. Pure.
+"""The query parameters of the item listings, parsed once for HTML, JSON, Atom and search.
+
+Pure: of the store it takes only the `ItemSelection` type.
 
 In: a mapping of query parameters (``relevant``, ``topic``, ``feed``, ``lang``, ``since``,
 ``until``, ``q``, ``before``, ``limit``). Out: a frozen `ItemFilters` (the store's

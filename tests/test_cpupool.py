@@ -131,16 +131,19 @@ def test_no_pool_process_outlives_a_killed_worker(project: Project) -> None:
         project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
         project.write_settings(schedule={"extract_processes": 2})
         project.cli("init")
+        log = (project.root / "run.log").open("w+")
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--once", "--config",
                                  str(project.config)], cwd=project.root,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=log, stderr=subprocess.STDOUT)
         pool: list[int] = []
         deadline = time.monotonic() + 30
         while len(pool) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
             helpers = _children(proc.pid)  # the fork server (and multiprocessing's tracker)
             pool = [pid for helper in helpers for pid in _children(helper)]
-        assert len(pool) == 2  # the two extraction processes, forked by the fork server
+        log.seek(0)
+        # the two extraction processes, forked by the fork server
+        assert len(pool) == 2, f"pool {pool}, exit {proc.poll()}; the run said:\n{log.read()}"
         pool += helpers
         proc.kill()
         proc.wait()
