@@ -11,10 +11,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
-from monitor.cli import main
 from monitor.errors import StorageError
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store import engine as store_engine
@@ -31,17 +29,17 @@ LISTINGS = (["items", "list"], ["items", "show", "1"], ["items", "search", "maro
             ["digest"], ["serve", "--port", "0"])
 
 
-def _cli(capsys, project: Project, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as ended:
-        main([*args, "--config", str(project.config)])
-    out = capsys.readouterr()
-    return ended.value.code, out.out, out.err
+
+def _cli(project: Project, *args: str) -> tuple[int, str, str]:
+    """`monitor ARGS` as the tests run it: (exit status, stdout, stderr)."""
+    proc = project.cli(*args, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_listings_on_no_database_ask_for_init_and_create_nothing(
-        project: Project, capsys) -> None:
+        project: Project) -> None:
     for command in LISTINGS:
-        status, out, err = _cli(capsys, project, *command)
+        status, out, err = _cli(project, *command)
         assert (status, out) == (1, ""), command
         assert err == (f"monitor: error (storage): there is no database at {project.database}: "
                        "run `monitor init` to create it\n")
@@ -50,27 +48,26 @@ def test_listings_on_no_database_ask_for_init_and_create_nothing(
 
 
 def test_listings_on_an_older_schema_ask_for_init_and_leave_it_as_it_is(
-        project: Project, database_url: str, capsys) -> None:
+        project: Project, database_url: str) -> None:
     project.write_settings(database_url=database_url)
     engine = make_engine(database_url)
     migrate.upgrade(engine, "0005")
     head = migrate.head_revision()
     for command in (["items", "list"], ["feeds", "list"], ["stats"]):
-        status, _, err = _cli(capsys, project, *command)
+        status, _, err = _cli(project, *command)
         assert status == 1
         assert f"is at schema revision 0005, older than this monitor's {head}: run " \
                "`monitor init` to upgrade it" in err
     with engine.connect() as conn:
         assert migrate.current_revision(conn) == "0005"
-    assert _cli(capsys, project, "init")[0] == 0
-    assert _cli(capsys, project, "stats")[0] == 0
+    assert _cli(project, "init")[0] == 0
+    assert _cli(project, "stats")[0] == 0
     engine.dispose()
 
 
-def test_an_empty_postgresql_schema_asks_for_init(project: Project, postgres_url: str,
-                                                  capsys) -> None:
+def test_an_empty_postgresql_schema_asks_for_init(project: Project, postgres_url: str) -> None:
     project.write_settings(database_url=postgres_url)
-    status, _, err = _cli(capsys, project, "items", "list")
+    status, _, err = _cli(project, "items", "list")
     assert status == 1 and "has no monitor schema yet: run `monitor init`" in err
     engine = project_engine(project)
     with engine.connect() as conn:
@@ -121,10 +118,9 @@ def test_feed_health_shows_feeds_yaml_as_the_next_sync_makes_it(database_url: st
     engine.dispose()
 
 
-def test_feeds_list_reads_feeds_yaml_and_never_writes(project: Project, backend: str,
-                                                      capsys) -> None:
+def test_feeds_list_reads_feeds_yaml_and_never_writes(project: Project, backend: str) -> None:
     project.write_feeds([spec.model_dump(exclude_none=True) for spec in SPECS])
-    assert _cli(capsys, project, "init")[0] == 0
+    assert _cli(project, "init")[0] == 0
     engine = project_engine(project)
     _stopped_and_polled(engine)
     project.write_feeds([spec.model_dump(exclude_none=True) for spec in EDITED])
@@ -134,14 +130,14 @@ def test_feeds_list_reads_feeds_yaml_and_never_writes(project: Project, backend:
             return [tuple(row) for row in conn.execute(sa.select(feeds).order_by(feeds.c.id))]
 
     before = stored()
-    status, out, _ = _cli(capsys, project, "feeds", "list", "--json")
+    status, out, _ = _cli(project, "feeds", "list", "--json")
     assert status == 0
     rows = {row["url"]: row for row in map(json.loads, out.splitlines())}
     assert rows["https://site4.ma/rss"]["id"] is None
     assert rows["https://site4.ma/rss"]["interval_source"] == "configured"
     assert rows["https://site2.ma/rss"]["disabled_reason"] is None
     assert rows["https://site3.ma/rss"]["in_config"] is False
-    status, text, _ = _cli(capsys, project, "feeds", "list")
+    status, text, _ = _cli(project, "feeds", "list")
     assert status == 0 and "   - on  site 4 " in text and "never polled" in text
     assert stored() == before
     engine.dispose()

@@ -12,7 +12,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from monitor.cli import main
 from monitor.errors import StorageError
 from monitor.rules import load_ruleset
 from monitor.settings import FeedSpec, load_settings
@@ -37,12 +36,11 @@ def _drop(project: Project, backend: str, table: str) -> None:
     engine.dispose()
 
 
-def _cli(capsys, project: Project, *args: str) -> tuple[int, str, str]:
-    """`monitor ARGS` in this process: (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as ended:
-        main([*args, "--config", str(project.config)])
-    out = capsys.readouterr()
-    return ended.value.code, out.out, out.err
+
+def _cli(project: Project, *args: str) -> tuple[int, str, str]:
+    """`monitor ARGS` as the tests run it: (exit status, stdout, stderr)."""
+    proc = project.cli(*args, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_a_poll_whose_database_fails_is_recorded_as_storage(
@@ -85,12 +83,12 @@ def test_a_poll_whose_database_fails_is_recorded_as_storage(
 
 
 def test_commands_and_the_inspector_report_a_missing_table(
-        project: Project, backend: str, capsys) -> None:
-    assert _cli(capsys, project, "init")[0] == 0
+        project: Project, backend: str) -> None:
+    assert _cli(project, "init")[0] == 0
     settings = load_settings(project.config)
     _drop(project, backend, "feeds")
     for command in (["items", "list"], ["stats"], ["feeds", "list", "--json"]):
-        status, out, err = _cli(capsys, project, *command)
+        status, out, err = _cli(project, *command)
         assert status == 1, command
         assert err.startswith("monitor: error (storage): the database ")
         assert "feeds" in err and "run `monitor init`" in err and "Traceback" not in err
