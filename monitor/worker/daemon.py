@@ -6,7 +6,8 @@ database calls in threads, poll outcomes written in batches). `run_once` polls e
 feed once and returns; `run_daemon` ticks every ``schedule.tick`` seconds (APScheduler): it
 re-reads feeds.yaml and rules.yaml when they change (an invalid edit is logged and the last good
 version kept) and leases the feeds that are due; it also leases more as soon as a poll ends, so
-a busy worker never waits for the next tick. Leases carry the worker's identity
+a busy worker never waits for the next tick; after each good tick it touches its heartbeat
+(`heartbeat.py`, what `monitor healthcheck` reads). Leases carry the worker's identity
 (``host:pid:nonce``) and are renewed from their own thread while the worker lives, so several
 workers, on one machine (`supervisor.py`) or several, share one PostgreSQL. The first
 SIGTERM/SIGINT stops taking work and lets in-flight polls stop between two entries; a second one
@@ -47,6 +48,7 @@ from monitor.store.feeds import (
     sync_feeds,
 )
 from monitor.worker.cpupool import CpuWork, start_fork_server
+from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
 from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
 from monitor.worker.pipeline import PollContext, now_utc, poll_feed
 from monitor.worker.recorder import PollRecorder
@@ -259,6 +261,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
     running: set[asyncio.Task] = set()
     freed = asyncio.Event()  # set each time a poll ends: there is room for one more
     claiming = asyncio.Lock()
+    heartbeat = Heartbeat(heartbeat_folder(settings.config_path))
     try:
         async with _worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
             start_fork_server()
@@ -296,6 +299,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
                                      len(report.changed))
                     await asyncio.to_thread(reload_config, rules_watch, "rules file")
                     await fill()
+                    heartbeat.beat()  # `monitor healthcheck`: this worker ticks
                 except Exception:  # the next tick tries again; never let the scheduler die
                     log.exception("scheduler tick failed")
 
@@ -320,6 +324,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
                 scheduler.shutdown(wait=False)
                 await _finish(running)
     finally:
+        heartbeat.close()
         restore()
     log.info("monitor stopped")
 
