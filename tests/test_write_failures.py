@@ -93,6 +93,24 @@ def test_commands_that_write_refuse_a_read_only_database(project: Project) -> No
             assert "Traceback" not in proc.stderr
 
 
+def test_commands_that_write_refuse_a_read_only_postgresql_database(
+        project: Project, postgres_url: str) -> None:
+    project.write_settings(database_url=postgres_url)
+    project.cli("init")
+    # Every transaction of these sessions read-only, as for a user with no right to write.
+    project.write_settings(database_url=postgres_url + "%20-cdefault_transaction_read_only%3Don")
+    for command in (["init"], ["run", "--once"], ["reclassify"]):
+        proc = project.cli(*command, check=False)
+        assert (proc.returncode, proc.stdout) == (1, ""), (command, proc.stderr)
+        line = proc.stderr.splitlines()[-1]
+        assert line.startswith("monitor: error (storage-error): cannot write to the database "
+                               "postgresql+psycopg://postgres@")
+        assert line.endswith(": cannot execute UPDATE in a read-only transaction; make it "
+                             "writable (the rights of the user monitor runs as on the file and "
+                             "its folder, or of the database user on its tables), or set "
+                             "database_url (MONITOR_DATABASE_URL)")
+
+
 def test_a_storage_folder_that_is_a_file_is_a_configuration_error(project: Project) -> None:
     (project.root / "not-a-folder").write_text("a file\n")
     project.write_settings(storage_dir="../not-a-folder")
