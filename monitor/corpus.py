@@ -14,10 +14,15 @@ one machine), an exclusive ``flock`` on the hidden ``.lock`` file guards the nex
 kept in ``.next``. Either way writing is idempotent per key: a file for that key already present
 (left by a run that died before storing its item) is reused, not duplicated. Existing files are
 never modified or deleted.
+
+A write the system refuses (a full disk, a read-only mount, missing rights) leaves as
+`StorageError` (`write_refused`): the poll fails and its entries are tried again. The commands
+that write check the folder at start-up (`check_writable_folder`).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -29,9 +34,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from monitor.errors import ConfigError, StorageError
 from monitor.identity import url_key
 
 _NAME = re.compile(r"^(\d{3,})_([0-9a-f]{16})\.txt$")
+_TEMPORARY = {"prefix": ".incoming-", "suffix": ".tmp"}
+STORAGE_SETTING = "storage_dir (MONITOR_STORAGE_DIR)"
+
+
+def write_refused(what: str, exc: OSError, setting: str = STORAGE_SETTING) -> StorageError:
+    """The StorageError for a write the system refused in `what` ("the corpus folder …"):
+    what it said, and what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space on its disk"
+    else:
+        advice = f"make it writable by the user monitor runs as, or set {setting}"
+    return StorageError(f"cannot write in {what}: {exc.strerror or exc}; {advice}")
+
+
+def check_writable_folder(folder: Path, what: str, setting: str = STORAGE_SETTING) -> None:
+    """Make `folder` if it is missing, then create and remove an empty file in it: a
+    StorageError if monitor may not write there, a ConfigError if a file stands in its path.
+    (An empty file takes no space: a full disk passes here, and its writes fail loudly later.)"""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, **_TEMPORARY)
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{what} {folder} cannot be made: a file stands in its path; check "
+                          f"{setting}") from None
+    except OSError as exc:
+        raise write_refused(f"{what} {folder}", exc, setting) from exc
 
 
 def corpus_text(title: str, body: str) -> str:
@@ -76,7 +110,14 @@ class Corpus:
         return sorted(p for p in self.folder.glob("*.txt") if _NAME.match(p.name))
 
     def write(self, key_source: str, title: str, body: str) -> str:
-        """Write the item under the next free number; returns the file name."""
+        """Write the item under the next free number; returns the file name. A StorageError
+        if the system refuses the write."""
+        try:
+            return self._write(key_source, title, body)
+        except OSError as exc:
+            raise write_refused(f"the corpus folder {self.folder}", exc) from exc
+
+    def _write(self, key_source: str, title: str, body: str) -> str:
         key = url_key(key_source)
         data = corpus_text(title, body).encode("utf-8")
         if self.numbers is not None:
@@ -125,7 +166,7 @@ class Corpus:
     def _temporary(self, data: bytes) -> str:
         """`data` in a new hidden temporary file of the folder, on disk; returns its path."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".tmp", dir=self.folder)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, **_TEMPORARY)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

@@ -17,7 +17,8 @@ and a message that names the file, line, feed or URL concerned and what to do.
      |    +-- RobotsDisallowed        robots-disallowed  the site's robots.txt refuses the page
      +-- NotAFeed                     not-a-feed    the bytes are not RSS/Atom/RDF/JSON Feed
      +-- NoText                       no-text       extraction found no article text
-     +-- StorageError                 storage       the database refused an operation
+     +-- StorageError                 storage-error  the database or the corpus folder refused
+                                                     a read or a write (full, read-only, locked)
 
 Skipping an entry (already seen) is not an error. Every error pickles as itself (class,
 message, reason and attributes), so one raised in a pool process is raised as it is here.
@@ -126,4 +127,7 @@ class NoText(MonitorError):
 
 
 class StorageError(MonitorError):
-    reason = "storage"
+    """What was to be stored was not: the poll fails, its entries are not seen, the next poll
+    tries them again; a command exits 1."""
+
+    reason = "storage-error"

@@ -14,11 +14,14 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from monitor.settings import FeedSpec
 from monitor.store import migrate, search
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
+from monitor.store.feeds import PollRecord, record_polls, sync_feeds
 from monitor.store.schema import metadata
 from monitor.store.search import best_matches
+from monitor.store.totals import totals
 from monitor.textsearch import parse_query
 from tests.conftest import FIXTURES, Project
 
@@ -223,3 +226,30 @@ def test_an_unreachable_database_is_named_without_its_password(project: Project)
     assert proc.returncode == 1
     assert "postgresql+psycopg://monitor:***@127.0.0.1:9/monitor" in proc.stderr
     assert "s3cret" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stored_storage_reasons_are_renamed_storage_error(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0006")
+    sync_feeds(engine, [FeedSpec(url="https://lesite.ma/rss.xml", name="Le Site"),
+                        FeedSpec(url="https://autre.ma/rss.xml", name="Autre")], WHEN)
+    with engine.connect() as conn:
+        first, second = conn.execute(sa.text("SELECT id FROM feeds ORDER BY id")).scalars()
+    record_polls(engine, [
+        (PollRecord(feed_id=feed, started_at=WHEN, finished_at=WHEN, status="error",
+                    next_due=WHEN, error_reason=reason, error_message="..."), 1)
+        for feed, reason in ((first, "storage"), (first, "storage"), (second, "http-404"))])
+
+    def reasons() -> tuple[list, list]:
+        with engine.connect() as conn:
+            return (conn.execute(sa.text("SELECT error_reason FROM polls ORDER BY id")).scalars()
+                    .all(),
+                    conn.execute(sa.text("SELECT last_status FROM feeds ORDER BY id")).scalars()
+                    .all())
+
+    assert reasons() == (["storage", "storage", "http-404"], ["storage", "http-404"])
+    create_schema(engine)
+    assert reasons() == (["storage-error", "storage-error", "http-404"],
+                         ["storage-error", "http-404"])
+    assert totals(engine)["errors_by_reason"] == {"storage-error": 2, "http-404": 1}
+    engine.dispose()

@@ -92,13 +92,14 @@ def test_429_is_honoured_and_failures_mark_a_feed_unhealthy(
     project.write_feeds([{"url": site.url("/busy.xml"), "name": "Busy"},
                          {"url": site.url("/broken.xml"), "name": "Broken"}])
     before = datetime.now(UTC)
-    project.cli("run", "--once")
+    assert project.cli("run", "--once", check=False).returncode == 1  # every feed failed
     feeds = _feeds(project)
     assert feeds["Busy"]["status"] == "http-429"
     due = datetime.fromisoformat(feeds["Busy"]["next_due"])
     assert due >= before + timedelta(seconds=7200)  # longer than the backoff: Retry-After wins
     assert not feeds["Broken"]["unhealthy"]
-    run = project.cli("run", "--once")
+    run = project.cli("run", "--once", check=False)
+    assert run.returncode == 1
     assert "'Broken' is unhealthy: 2 failures in a row" in run.stderr
     feeds = _feeds(project)
     assert feeds["Broken"]["unhealthy"] and feeds["Broken"]["error_streak"] == 2

@@ -41,8 +41,8 @@ def test_listings_on_no_database_ask_for_init_and_create_nothing(
     for command in LISTINGS:
         status, out, err = _cli(project, *command)
         assert (status, out) == (1, ""), command
-        assert err == (f"monitor: error (storage): there is no database at {project.database}: "
-                       "run `monitor init` to create it\n")
+        assert err == ("monitor: error (storage-error): there is no database at "
+                       f"{project.database}: run `monitor init` to create it\n")
     assert not project.database.exists() and not project.database.parent.joinpath(
         "monitor.db-wal").exists()
 

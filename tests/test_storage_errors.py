@@ -1,7 +1,7 @@
-"""Database failures leave the store as StorageError (reason ``storage``), on both backends: a
-poll whose database lost a table is recorded as ``storage`` (not as an internal error), a
-command prints what the database said and what to do and exits 1, and the inspector answers
-503 with the same message."""
+"""Database failures leave the store as StorageError (reason ``storage-error``), on both
+backends: a poll whose database lost a table is recorded as ``storage-error`` (not as an
+internal error), a command prints what the database said and what to do and exits 1, and the
+inspector answers 503 with the same message."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _cli(project: Project, *args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_a_poll_whose_database_fails_is_recorded_as_storage(
+def test_a_poll_whose_database_fails_is_recorded_as_storage_error(
         project: Project, backend: str) -> None:
     settings = load_settings(project.config)
     engine = make_engine(settings.database_url)
@@ -72,13 +72,13 @@ def test_a_poll_whose_database_fails_is_recorded_as_storage(
                 ctx.engine.dispose()
 
         record = asyncio.run(poll())
-    assert record.status == "error" and record.error_reason == "storage"
+    assert record.status == "error" and record.error_reason == "storage-error"
     assert "item_sources" in record.error_message and "run `monitor init`" in record.error_message
     assert "please report" not in record.error_message
     assert record.etag is None and record.body_hash is None  # seen again once repaired
     with engine.connect() as conn:
         stored = conn.execute(sa.select(polls.c.status, polls.c.error_reason)).all()
-    assert [tuple(row) for row in stored] == [("error", "storage")]
+    assert [tuple(row) for row in stored] == [("error", "storage-error")]
     engine.dispose()
 
 
@@ -90,7 +90,7 @@ def test_commands_and_the_inspector_report_a_missing_table(
     for command in (["items", "list"], ["stats"], ["feeds", "list", "--json"]):
         status, out, err = _cli(project, *command)
         assert status == 1, command
-        assert err.startswith("monitor: error (storage): the database ")
+        assert err.startswith("monitor: error (storage-error): the database ")
         assert "feeds" in err and "run `monitor init`" in err and "Traceback" not in err
     engine = open_read_only(settings.database_url)  # the schema's revision is the newest
     with running(create_app(settings, engine=engine)) as base, httpx.Client(
@@ -102,7 +102,7 @@ def test_commands_and_the_inspector_report_a_missing_table(
         assert client.get("/feeds.json").status_code == 503
         assert client.get("/feed.atom").status_code == 503
         health = client.get("/healthz")
-        assert health.status_code == 503 and health.json()["error"] == "storage"
+        assert health.status_code == 503 and health.json()["error"] == "storage-error"
         assert "password" not in health.text and "sqlite" not in health.text
         metrics = client.get("/metrics")
         assert metrics.status_code == 503 and "run `monitor init`" in metrics.text
@@ -125,7 +125,7 @@ def test_store_functions_map_errors_of_calls_and_of_streams(tmp_path) -> None:
     for call in (lambda: list(rows(engine)), lambda: count(engine)):
         with pytest.raises(StorageError) as failed:
             call()
-        assert failed.value.reason == "storage"
+        assert failed.value.reason == "storage-error"
         assert str(failed.value) == (
             f"the database sqlite:///{tmp_path / 'x.db'} failed: no such table: nowhere; a "
             "table is missing: run `monitor init` to create or upgrade the schema (and check "

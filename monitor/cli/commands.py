@@ -1,7 +1,8 @@
 """The commands of the contract: init, run, classify, items, feeds, stats.
 
-init and run write the database (and bring its schema up to date); items, feeds list and stats
-only read it (`read_only`): they never create, migrate nor write it."""
+init and run write the database (and bring its schema up to date), once they have checked that
+they may write it and the corpus folder (`open_storage`); items, feeds list and stats only read
+it (`read_only`): they never create, migrate nor write it."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from monitor.cli.output import (
 )
 from monitor.rules import load_ruleset, split_document
 from monitor.settings import describe_duration
-from monitor.store.engine import backend_name, make_engine
+from monitor.store.engine import backend_name
 
 
 @cli.command()
@@ -32,10 +33,10 @@ from monitor.store.engine import backend_name, make_engine
 def init(config) -> None:
     """Create or upgrade the database and import the corpus folder's files (idempotent)."""
     from monitor.worker.initdb import initialise
+    from monitor.worker.writable import open_storage
 
     settings = config.settings
-    engine = make_engine(settings.database_url)
-    report = initialise(settings, engine, load_ruleset(settings.rules_file))
+    report = initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))
     click.echo(f"database ready: {report.database}")
     click.echo(f"feeds configured: {report.feeds}")
     click.echo(f"corpus files imported: {report.imported} "
@@ -51,13 +52,19 @@ def init(config) -> None:
                    "schedule.workers feeds at once.")
 @click.option("--parent-pid", type=int, default=None, hidden=True,
               help="Set by --workers for its workers: stop when this process is gone.")
-def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
+@click.option("--strict", is_flag=True,
+              help="With --once: exit 1 when any feed failed (without it: when every feed "
+                   "failed, or anything could not be stored).")
+def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
     from monitor.worker.cpupool import start_fork_server
     from monitor.worker.daemon import run_daemon, run_once
     from monitor.worker.initdb import initialise
+    from monitor.worker.writable import open_storage
 
     settings = config.settings
+    if strict and not once:
+        raise click.UsageError("--strict sets the exit status of --once; the daemon runs on")
     if processes > 1:
         if once:
             raise click.UsageError("--once polls with one process; --workers is for the daemon")
@@ -69,13 +76,18 @@ def run(config, once: bool, processes: int, parent_pid: int | None) -> None:
     setup_logging(settings.log_level)
     if processes <= 1:
         start_fork_server()  # it imports the extraction code while the database is prepared
-    initialise(settings, make_engine(settings.database_url), load_ruleset(settings.rules_file))
+    initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))
     if once:
         report = run_once(settings)
         click.echo(f"polled {report.feeds} feeds in {report.seconds:.2f}s "
                    f"(set-up {report.setup_seconds:.2f}s): {report.ok} ok, "
                    f"{report.errors} failed; {report.new_items} new items, "
-                   f"{report.relevant_items} relevant")
+                   f"{report.relevant_items} relevant"
+                   + (f"; {report.not_stored} could not be stored (storage-error)"
+                      if report.not_stored else ""))
+        if (failure := report.failure(strict=strict)) is not None:
+            click.echo(f"monitor: {failure}", err=True)
+            raise SystemExit(1)
         return
     if processes > 1:
         from monitor.worker.supervisor import run_workers

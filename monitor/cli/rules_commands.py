@@ -123,13 +123,12 @@ def reclassify(config, force: bool, as_json: bool) -> None:
     corpus is append-only: an item no longer relevant keeps its file)."""
     from monitor.corpus import Corpus
     from monitor.store.corpusnumbers import CorpusNumbers
-    from monitor.store.engine import create_schema, make_engine
     from monitor.worker.reclassify import reclassify as run
+    from monitor.worker.writable import open_storage
 
     settings = config.settings
     rules_set = load_ruleset(settings.rules_file)
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_storage(settings)
     bar = None
 
     def progress(done: int, total: int) -> None:

@@ -2,7 +2,7 @@
 per backend, and queries named for what they return.
 
 In: rows to store and questions about them. Out: plain dicts and frozen dataclasses; every
-database failure leaves as `StorageError` (reason ``storage``, see `engine.storage_errors`).
+database failure leaves as `StorageError` (reason ``storage-error``, see `engine.storage_errors`).
 Does I/O (SQLAlchemy 2 Core; SQLite by default, PostgreSQL with psycopg 3; Alembic revisions
 in `migrations/`). The faces (`cli`, `web`) and the worker call these functions and format or
 use what comes back; they import no SQLAlchemy.

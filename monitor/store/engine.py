@@ -7,11 +7,12 @@ a connect timeout. `make_engine` is for whoever writes; `create_schema` runs the
 (`migrate.py`). `read_engine` gives connections that cannot write (the daemon's look-ups: on
 SQLite they never take the write lock), and `open_read_only` is that, for a database whose
 schema is current: the listing commands and the inspector never run the migrations.
+`check_writable` is the start-up check of the commands that write: one write, rolled back.
 
 `storage_errors` wraps the store's public functions: an SQLAlchemy error escaping one becomes a
-`StorageError` (reason ``storage``) that names the database without its password, says what the
-database answered and what to do (`monitor init` for a missing table; the URL and the server
-for a connection that failed).
+`StorageError` (reason ``storage-error``) that names the database without its password, says
+what the database answered and what to do (`monitor init` for a missing table; the URL and the
+server for a connection that failed).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from sqlalchemy.exc import (
 
 from monitor.errors import ConfigError, StorageError
 
-__all__ = ["Engine", "backend_name", "create_schema", "describe_url", "make_engine",
-           "open_read_only", "read_engine", "storage_errors"]
+__all__ = ["Engine", "backend_name", "check_writable", "create_schema", "describe_url",
+           "make_engine", "open_read_only", "read_engine", "sqlite_file", "storage_errors"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_SECONDS = 10
@@ -55,6 +56,14 @@ def _parse(database_url: str) -> URL:
 def backend_name(database_url: str) -> str:
     """``sqlite`` or ``postgresql`` (or whatever else the URL names)."""
     return _parse(database_url).get_backend_name()
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of an SQLite database URL; None for another backend or an in-memory one."""
+    url = _parse(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -116,6 +125,22 @@ def create_schema(engine: Engine) -> None:
             f"cannot create or upgrade the schema in {describe_url(engine.url)}: "
             f"{exc.__class__.__name__}: {_said(exc)}; check the database URL and the database "
             "user's rights"
+        ) from exc
+
+
+def check_writable(engine: Engine) -> None:
+    """A StorageError unless the database takes a write: one is made, then rolled back (so a
+    full disk passes: nothing reaches it). Run it after `create_schema`."""
+    try:
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            transaction.rollback()
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"cannot write to the database {describe_url(engine.url)}: {_said(exc)}; make it "
+            "writable (the rights of the user monitor runs as on the file and its folder, or "
+            "of the database user on its tables), or set database_url (MONITOR_DATABASE_URL)"
         ) from exc
 
 

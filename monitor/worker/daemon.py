@@ -33,6 +33,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import USER_AGENT
 from monitor.corpus import Corpus
+from monitor.errors import StorageError
 from monitor.fetch.client import Fetcher, FetchLimits
 from monitor.fetch.hostgate import HostGate, host_of
 from monitor.fetch.robots import RobotsCache
@@ -68,6 +69,21 @@ class CycleReport:
     relevant_items: int
     seconds: float  # the cycle: claiming the feeds, polling them, writing every outcome
     setup_seconds: float  # before it: reading the configuration, syncing the feeds table
+    # Polls that could not store what they brought (storage-error) or whose outcome could not
+    # be written: their entries are not seen, the next run tries them again.
+    not_stored: int = 0
+
+    def failure(self, *, strict: bool = False) -> str | None:
+        """Why `run --once` exits 1 (anything not stored; every feed failed; with `strict`,
+        any feed failed), or None."""
+        if self.not_stored:
+            return (f"{self.not_stored} of {self.feeds} polls could not be stored "
+                    f"({StorageError.reason}); the next run tries them again")
+        if self.feeds and not self.ok:
+            return f"every feed failed ({self.errors} of {self.feeds})"
+        if strict and self.errors:
+            return f"{self.errors} of {self.feeds} feeds failed (--strict)"
+        return None
 
 
 def watch_config(path: Path, load: Callable[[Path], T]) -> WatchedFile[T]:
@@ -168,7 +184,11 @@ async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop
         ctx.recorder.stop()
         await writer
         keeper.close()
-        await asyncio.to_thread(release_leases, ctx.engine, owner)
+        try:
+            await asyncio.to_thread(release_leases, ctx.engine, owner)
+        except StorageError as exc:  # the rest must still be closed
+            log.error("leases not released; their feeds are polled again once they expire: %s",
+                      exc)
         await ctx.fetcher.close()
         await asyncio.to_thread(ctx.cpu.close)
         ctx.reader.dispose()
@@ -235,6 +255,7 @@ async def _run_once(settings: Settings) -> CycleReport:
             records = await poll_all(ctx, every_feed(), settings.schedule.workers)
             await ctx.recorder.flush()
             finished = time.monotonic()
+            unwritten = {id(record) for record in ctx.recorder.waiting}
     finally:
         restore()
     return CycleReport(
@@ -243,6 +264,8 @@ async def _run_once(settings: Settings) -> CycleReport:
         new_items=sum(r.new_items for r in records),
         relevant_items=sum(r.relevant_items for r in records),
         seconds=finished - cycle, setup_seconds=cycle - started,
+        not_stored=sum(r.error_reason == StorageError.reason or id(r) in unwritten
+                       for r in records),
     )
 
 

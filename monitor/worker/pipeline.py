@@ -11,8 +11,8 @@ poll (with the feed's new validators) is recorded: an entry counts as seen only 
 stored, and an interrupted poll is simply done again. A story already stored, from this feed or
 another, by GUID, canonical URL (the entry's or the page's) or text, is not stored again: the
 feed is recorded as one more source of it. No error of one feed or page escapes: it is recorded
-with its reason and the poll goes on; a database error (`StorageError`, reason ``storage``)
-fails the poll it happens in.
+with its reason and the poll goes on; a refused write or read (`StorageError`, reason
+``storage-error``: the database or the corpus folder) fails the poll it happens in.
 """
 
 from __future__ import annotations
@@ -251,8 +251,8 @@ async def _prepare_and_store(
               if task.done() and not task.cancelled() and task.exception() is not None]
     for exc in failed:
         if isinstance(exc, StorageError):
-            # The database failed, not the entry: the poll fails (reason storage) and keeps
-            # its validators, so the next poll sees every entry again.
+            # The database or the corpus folder failed, not the entry: the poll fails
+            # (storage-error) and keeps its validators, so the next poll sees every entry again.
             raise exc
         tally.page_errors += 1
         log.error("internal error on an entry of %s", feed.url, exc_info=exc)

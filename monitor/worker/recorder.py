@@ -19,6 +19,7 @@ import asyncio
 import logging
 from contextlib import suppress
 
+from monitor.errors import StorageError
 from monitor.store.engine import Engine
 from monitor.store.feeds import PollRecord, record_polls
 
@@ -39,6 +40,11 @@ class PollRecorder:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
+
+    @property
+    def waiting(self) -> list[PollRecord]:
+        """The outcomes not written yet."""
+        return [record for record, _ in self._waiting]
 
     def add(self, record: PollRecord, error_streak: int) -> None:
         self._waiting.append((record, error_streak))
@@ -77,8 +83,10 @@ class PollRecorder:
                 batch, self._waiting = self._waiting[:size], self._waiting[size:]
                 try:
                     await asyncio.to_thread(record_polls, self.engine, batch)
-                except Exception:
-                    log.exception("could not record %d polls; trying again shortly", len(batch))
+                except Exception as exc:
+                    # A database error says what to do in one line; anything else is a bug.
+                    log.error("could not record %d polls; trying again shortly: %s", len(batch),
+                              exc, exc_info=not isinstance(exc, StorageError))
                     self._waiting[:0] = batch
                     if len(self._waiting) > MAX_WAITING:
                         dropped = len(self._waiting) - MAX_WAITING
