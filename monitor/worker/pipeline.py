@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.corpus import Corpus
@@ -75,7 +75,8 @@ class PollContext:
     worker: str | None = None  # this worker's identity (host:pid:nonce), the owner of its leases
     # Canonical URLs whose stories a poll of this worker is fetching, each with a future done
     # once that poll has stored them: another feed bringing the same article waits for it
-    # instead of fetching the page again.
+    # instead of fetching the page again. (Entries of one poll sharing a URL wait for the
+    # first of them instead: the poll's own future is done only once the poll is.)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
 
     async def db(self, function, *args, **kwargs):
@@ -110,6 +111,11 @@ class _Story:
     item: NewItem | None = None
     canonicals: list[str] = field(default_factory=list)
     fetched_elsewhere: asyncio.Future | None = None  # another poll is fetching this story
+    # An earlier entry of this same poll with the same canonical URL (a podcast's episodes
+    # pointing at one page, a story listed twice under two GUIDs): this entry waits for that
+    # one's preparation, never for the end of its own poll.
+    same_as: _Story | None = None
+    prepared: asyncio.Future | None = None  # this story's own `_prepare`, once started
 
 
 def now_utc() -> datetime:
@@ -215,11 +221,18 @@ async def _handle_stories(
     True if the worker was asked to stop before every entry was handled."""
     if not stories:
         return False
+    first: dict[str, _Story] = {}  # canonical URL -> the first entry of this poll with it
     mine = []
     for story in stories:
+        if story.canonical is None:
+            continue
+        if story.canonical in first:
+            story.same_as = first[story.canonical]
+            continue
+        first[story.canonical] = story
         if story.canonical in ctx.in_flight:
             story.fetched_elsewhere = ctx.in_flight[story.canonical]
-        elif story.canonical:
+        else:
             ctx.in_flight[story.canonical] = asyncio.get_running_loop().create_future()
             mine.append(story.canonical)
     try:
@@ -232,7 +245,10 @@ async def _handle_stories(
 async def _prepare_and_store(
     ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
 ) -> bool:
-    tasks = [asyncio.ensure_future(_prepare(ctx, feed, story, tally)) for story in stories]
+    tasks = []
+    for story in stories:
+        story.prepared = asyncio.ensure_future(_prepare(ctx, feed, story, tally))
+        tasks.append(story.prepared)
     stop = asyncio.ensure_future(ctx.stop.wait())
     pending = set(tasks)
     try:
@@ -265,8 +281,17 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     turned out to be stored already (recorded as a source of it instead)."""
     entry = story.entry
     story.canonicals = [story.canonical] if story.canonical else []
+    if story.same_as is not None:
+        await asyncio.wait([story.same_as.prepared])  # however it ended
+        if story.same_as.item is not None:
+            # Stored with it in this poll's transaction, which records this entry as one more
+            # source of the story (`insert_items` finds it by canonical URL).
+            story.item = replace(story.same_as.item, guid=entry.guid, url=entry.link,
+                                 summary=entry.summary)
+            return
     if story.fetched_elsewhere is not None:
         await asyncio.shield(story.fetched_elsewhere)
+    if story.fetched_elsewhere is not None or story.same_as is not None:
         found = await ctx.read(stories_by_url, story.canonicals)
         if found:
             await ctx.db(add_sources, feed.id, _sources([(found[story.canonical], entry)]))
