@@ -18,6 +18,7 @@ and a message that names the file, line, feed or URL concerned and what to do.
      +-- NotAFeed                     not-a-feed    the bytes are not RSS/Atom/RDF/JSON Feed
      +-- NoText                       no-text       extraction found no article text
      +-- StorageError                 storage       the database refused an operation
+     +-- PollDeadline                 poll-deadline  a poll ran past schedule.poll_deadline
 
 Skipping an entry (already seen) is not an error. Every error pickles as itself (class,
 message, reason and attributes), so one raised in a pool process is raised as it is here.
@@ -127,3 +128,10 @@ class NoText(MonitorError):
 
 class StorageError(MonitorError):
     reason = "storage"
+
+
+class PollDeadline(MonitorError):
+    """A poll ran past ``schedule.poll_deadline`` and was ended; the message names the stage it
+    was stuck in."""
+
+    reason = "poll-deadline"
