@@ -18,7 +18,8 @@ and a message that names the file, line, feed or URL concerned and what to do.
      +-- NotAFeed                     not-a-feed    the bytes are not RSS/Atom/RDF/JSON Feed
      +-- NoText                       no-text       extraction found no article text
      +-- StorageError                 storage-error  the database or the corpus folder refused
-                                                     a read or a write (full, read-only, locked)
+     |                                               a read or a write (full, read-only, locked)
+     +-- PollDeadline                 poll-deadline  a poll ran past schedule.poll_deadline
 
 Skipping an entry (already seen) is not an error. Every error pickles as itself (class,
 message, reason and attributes), so one raised in a pool process is raised as it is here.
@@ -131,3 +132,10 @@ class StorageError(MonitorError):
     tries them again; a command exits 1."""
 
     reason = "storage-error"
+
+
+class PollDeadline(MonitorError):
+    """A poll ran past ``schedule.poll_deadline`` and was ended; the message names the stage it
+    was stuck in."""
+
+    reason = "poll-deadline"

@@ -24,6 +24,7 @@ from monitor.errors import ConfigError
 from monitor.yamlfile import ConfigModel, YamlDocument, read_yaml, validated
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
+POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (http.deadline)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -101,10 +102,11 @@ class ScheduleSettings(ConfigModel):
     adaptive: bool = True  # follow each feed's publication rate and the server's hints
     unhealthy_after: int = Field(5, ge=1)  # consecutive failures that mark a feed unhealthy
     extract_processes: int = Field(0, ge=0, le=256)  # extraction processes; 0: one per core
+    poll_deadline: float | None = None  # a poll running longer is ended; None: see Settings
 
     _durations = field_validator(
         "default_interval", "min_interval", "max_interval", "max_backoff", "tick", "lease",
-        mode="before",
+        "poll_deadline", mode="before",
     )(parse_duration)
 
 
@@ -158,6 +160,12 @@ class Settings:
     log_level: str
     http: HttpSettings
     schedule: ScheduleSettings
+
+    @property
+    def poll_deadline(self) -> float:
+        """How long one poll may run: ``schedule.poll_deadline``, by default a few request
+        deadlines (the feed, robots.txt, pages fetched side by side, extraction, storing)."""
+        return self.schedule.poll_deadline or POLL_DEADLINE_REQUESTS * self.http.deadline
 
 
 def load_settings(

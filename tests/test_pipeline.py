@@ -3,9 +3,11 @@ into a real SQLite file. A feed's entries become items (pages fetched, extracted
 the relevant ones written to the corpus) and its poll is handed to the recorder with its
 validators; its failure is recorded, never raised. One story brought by two feeds polled at
 once is fetched once and stored once, the second feed recorded as one more source, whether
-its page could be read or not (on both backends). A poll asked to stop ends at once as
-"interrupted", keeps the entries it finished, leaves the feed's validators as they were, and
-the next poll stores the rest, none twice."""
+its page could be read or not (on both backends); entries sharing a page (a podcast's episodes,
+a story listed twice under two GUIDs), in one feed or across two polled at once, get it fetched
+once and are all sources of its one item, and `run --once` ends. A poll asked to stop ends at
+once as "interrupted", keeps the entries it finished, leaves the feed's validators as they
+were, and the next poll stores the rest, none twice."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -198,3 +201,50 @@ def test_a_poll_asked_to_stop_keeps_what_it_finished_and_the_next_stores_the_res
     assert (rest.status, rest.new_items, rest.page_errors) == ("ok", 3, 0)
     guids = [row.guid for row in _rows(ctx, "SELECT guid FROM items")]
     assert sorted(guids) == ["p0", "p1", "p2", "q0", "q1", "q2"]
+
+
+@pytest.mark.slow
+def test_entries_sharing_pages_in_one_feed_and_across_two_finish_each_page_fetched_once(
+    project: Project, backend: str
+) -> None:
+    # A podcast feed whose 30 episodes point at 3 show pages; a feed listing one updated story
+    # twice under two GUIDs; an aggregator listing some of the same pages, twice each, polled
+    # at the same time. Slow pages keep every poll in flight while the others look.
+    pages = [page.read_bytes() for page in real_english_pages(4)]
+    with LoopbackServer("127.0.0.71") as podcast, LoopbackServer("127.0.0.72") as aggregator:
+        for path, page in zip(("/show/0", "/show/1", "/show/2", "/story"), pages, strict=True):
+            podcast.route(path, Reply(page, content_type=HTML, delay=0.3))
+        episodes = [{"title": f"Épisode {n}", "guid": f"ep-{n}",
+                     "link": podcast.url(f"/show/{n % 3}?utm_source=rss&utm_content=ep{n}")}
+                    for n in range(30)]
+        podcast.route("/podcast.xml", Reply(rss(episodes, link=podcast.base_url),
+                                            content_type=RSS))
+        updated = [{"title": "Mise à jour", "guid": guid, "link": podcast.url("/story")}
+                   for guid in ("story-v1", "story-v2")]
+        podcast.route("/updated.xml", Reply(rss(updated, link=podcast.base_url),
+                                            content_type=RSS))
+        relayed = [{"title": f"Relais {n}", "guid": f"relay-{n}-{copy}", "link": podcast.url(path)}
+                   for n, path in enumerate(["/show/0", "/show/1", "/story"])
+                   for copy in ("a", "b")]
+        aggregator.route("/feed.xml", Reply(rss(relayed, link=aggregator.base_url),
+                                            content_type=RSS))
+        project.write_feeds([{"url": podcast.url("/podcast.xml"), "name": "Podcast"},
+                             {"url": podcast.url("/updated.xml"), "name": "Updated"},
+                             {"url": aggregator.url("/feed.xml"), "name": "Relay"}])
+        # Its own process, within a timeout: a poll waiting for itself fails the test.
+        run = project.cli("run", "--once", own_process=True, timeout=30)
+        assert "3 ok, 0 failed; 4 new items" in run.stdout, run.stdout
+        for path in ("/show/0", "/show/1", "/show/2", "/story"):
+            assert len(podcast.requests(path)) == 1, path
+    engine = sa.create_engine(project.database_url or f"sqlite:///{project.database}")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "SELECT i.id, i.url, count(*) AS sources FROM items i "
+            "JOIN item_sources s ON s.item_id = i.id WHERE i.feed_id IS NOT NULL "
+            "GROUP BY i.id, i.url")).all()
+        guids = conn.execute(sa.text("SELECT guid FROM item_sources WHERE feed_id IS NOT NULL"
+                                     )).scalars().all()
+    engine.dispose()
+    by_page = {urlsplit(row.url).path: row.sources for row in stored}
+    assert by_page == {"/show/0": 10 + 2, "/show/1": 10 + 2, "/show/2": 10, "/story": 2 + 2}
+    assert sorted(guids) == sorted(e["guid"] for e in episodes + updated + relayed)

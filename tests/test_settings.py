@@ -189,3 +189,17 @@ def test_a_watched_file_keeps_the_last_good_contents(tmp_path: Path) -> None:
 def test_a_watched_file_that_never_loaded_has_no_value(tmp_path: Path) -> None:
     watch = WatchedFile(tmp_path / "absent.yaml", load_feeds)
     assert watch.current() is None and isinstance(watch.error, ConfigError)
+
+
+def test_the_poll_deadline_is_a_duration_by_default_a_few_request_deadlines(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", "http:\n  deadline: 30s\n")
+    assert load_settings(path, environ={}).poll_deadline == 150
+    _write(path, "http:\n  deadline: 30s\nschedule:\n  poll_deadline: 10m\n")
+    assert load_settings(path, environ={}).poll_deadline == 600
+    _write(path, "schedule:\n  poll_deadline: never\n")
+    with pytest.raises(ConfigError, match="line 2, key 'poll_deadline'.*not a duration"):
+        load_settings(path, environ={})

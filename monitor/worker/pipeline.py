@@ -12,7 +12,9 @@ stored, and an interrupted poll is simply done again. A story already stored, fr
 another, by GUID, canonical URL (the entry's or the page's) or text, is not stored again: the
 feed is recorded as one more source of it. No error of one feed or page escapes: it is recorded
 with its reason and the poll goes on; a refused write or read (`StorageError`, reason
-``storage-error``: the database or the corpus folder) fails the poll it happens in.
+``storage-error``: the database or the corpus folder) fails the poll it happens in, and so does
+running past ``schedule.poll_deadline`` (`watchdog.py`, reason ``poll-deadline``, naming the
+stage the poll was stuck in).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from monitor.corpus import Corpus
@@ -55,6 +57,7 @@ from monitor.store.items import (
 )
 from monitor.worker.cpupool import CpuWork, PageText
 from monitor.worker.recorder import PollRecorder
+from monitor.worker.watchdog import Stages, within_deadline
 
 log = logging.getLogger("monitor.poll")
 
@@ -75,7 +78,8 @@ class PollContext:
     worker: str | None = None  # this worker's identity (host:pid:nonce), the owner of its leases
     # Canonical URLs whose stories a poll of this worker is fetching, each with a future done
     # once that poll has stored them: another feed bringing the same article waits for it
-    # instead of fetching the page again.
+    # instead of fetching the page again. (Entries of one poll sharing a URL wait for the
+    # first of them instead: the poll's own future is done only once the poll is.)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
 
     async def db(self, function, *args, **kwargs):
@@ -99,6 +103,7 @@ class _Tally:
     relevant_items: int = 0
     page_errors: int = 0
     sources_added: int = 0
+    stages: Stages = field(default_factory=Stages)  # where the poll is, for the watchdog
 
 
 @dataclass
@@ -110,6 +115,11 @@ class _Story:
     item: NewItem | None = None
     canonicals: list[str] = field(default_factory=list)
     fetched_elsewhere: asyncio.Future | None = None  # another poll is fetching this story
+    # An earlier entry of this same poll with the same canonical URL (a podcast's episodes
+    # pointing at one page, a story listed twice under two GUIDs): this entry waits for that
+    # one's preparation, never for the end of its own poll.
+    same_as: _Story | None = None
+    prepared: asyncio.Future | None = None  # this story's own `_prepare`, once started
 
 
 def now_utc() -> datetime:
@@ -121,7 +131,8 @@ async def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
     started, clock = now_utc(), time.monotonic()
     tally = _Tally()
     try:
-        record = await _poll(ctx, feed, started, tally)
+        record = await within_deadline(_poll(ctx, feed, started, tally),
+                                       ctx.settings.poll_deadline, tally.stages, feed.url)
     except MonitorError as exc:
         record = _failure(ctx, feed, started, tally, exc)
     except Exception as exc:  # a bug must not stop the other feeds: record it, loudly
@@ -137,8 +148,9 @@ async def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
 
 async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tally) -> PollRecord:
     settings = ctx.settings
-    fetched = await ctx.fetch(feed.fetch_url, etag=feed.etag, last_modified=feed.last_modified,
-                              max_bytes=settings.http.max_feed_bytes)
+    fetched = await tally.stages.run("fetch feed", ctx.fetch(
+        feed.fetch_url, etag=feed.etag, last_modified=feed.last_modified,
+        max_bytes=settings.http.max_feed_bytes))
     now = now_utc()
     moved_to = fetched.url if fetched.redirected_permanently and fetched.url != feed.fetch_url \
         else None
@@ -159,13 +171,15 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
     ctx.cpu.start_soon()  # news, perhaps: extraction processes start while pages are fetched
-    parsed = await ctx.cpu.parse_feed(fetched.content, fetched.url, fetched.headers)
+    parsed = await tally.stages.run("parse", ctx.cpu.parse_feed(
+        fetched.content, fetched.url, fetched.headers))
     tally.entries = len(parsed.entries)
     learnt = adaptive_interval([e.published for e in parsed.entries], now, settings.schedule,
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
                                previous=feed.adaptive_interval)
     guids = [entry.guid for entry in parsed.entries]
-    known = await ctx.read(known_guids, feed.id, guids) if guids else set()
+    known = await tally.stages.run("look-ups", ctx.read(known_guids, feed.id, guids)) \
+        if guids else set()
     fresh, seen = [], set(known)
     for entry in parsed.entries:
         if entry.guid not in seen:  # a feed may list one entry twice
@@ -199,7 +213,7 @@ async def _skip_stored(ctx: PollContext, feed: FeedRow, stories: list[_Story],
     urls = [story.canonical for story in stories if story.canonical]
     if not urls:
         return stories
-    stored = await ctx.read(stories_by_url, urls)
+    stored = await tally.stages.run("look-ups", ctx.read(stories_by_url, urls))
     again = [(stored[story.canonical], story.entry) for story in stories
              if story.canonical in stored]
     if again:
@@ -215,11 +229,18 @@ async def _handle_stories(
     True if the worker was asked to stop before every entry was handled."""
     if not stories:
         return False
+    first: dict[str, _Story] = {}  # canonical URL -> the first entry of this poll with it
     mine = []
     for story in stories:
+        if story.canonical is None:
+            continue
+        if story.canonical in first:
+            story.same_as = first[story.canonical]
+            continue
+        first[story.canonical] = story
         if story.canonical in ctx.in_flight:
             story.fetched_elsewhere = ctx.in_flight[story.canonical]
-        elif story.canonical:
+        else:
             ctx.in_flight[story.canonical] = asyncio.get_running_loop().create_future()
             mine.append(story.canonical)
     try:
@@ -232,7 +253,10 @@ async def _handle_stories(
 async def _prepare_and_store(
     ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
 ) -> bool:
-    tasks = [asyncio.ensure_future(_prepare(ctx, feed, story, tally)) for story in stories]
+    tasks = []
+    for story in stories:
+        story.prepared = asyncio.ensure_future(_prepare(ctx, feed, story, tally))
+        tasks.append(story.prepared)
     stop = asyncio.ensure_future(ctx.stop.wait())
     pending = set(tasks)
     try:
@@ -256,7 +280,8 @@ async def _prepare_and_store(
             raise exc
         tally.page_errors += 1
         log.error("internal error on an entry of %s", feed.url, exc_info=exc)
-    await ctx.db(_store, ctx, feed, [s for s in done if s.item is not None], tally)
+    await tally.stages.run("store", ctx.db(
+        _store, ctx, feed, [s for s in done if s.item is not None], tally))
     return bool(pending)
 
 
@@ -265,9 +290,20 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     turned out to be stored already (recorded as a source of it instead)."""
     entry = story.entry
     story.canonicals = [story.canonical] if story.canonical else []
+    if story.same_as is not None:
+        await tally.stages.run("wait for an entry with the same link",
+                               asyncio.wait([story.same_as.prepared]))  # however it ended
+        if story.same_as.item is not None:
+            # Stored with it in this poll's transaction, which records this entry as one more
+            # source of the story (`insert_items` finds it by canonical URL).
+            story.item = replace(story.same_as.item, guid=entry.guid, url=entry.link,
+                                 summary=entry.summary)
+            return
     if story.fetched_elsewhere is not None:
-        await asyncio.shield(story.fetched_elsewhere)
-        found = await ctx.read(stories_by_url, story.canonicals)
+        await tally.stages.run("wait for another feed's poll",
+                               asyncio.shield(story.fetched_elsewhere))
+    if story.fetched_elsewhere is not None or story.same_as is not None:
+        found = await tally.stages.run("look-ups", ctx.read(stories_by_url, story.canonicals))
         if found:
             await ctx.db(add_sources, feed.id, _sources([(found[story.canonical], entry)]))
             tally.sources_added += 1
@@ -278,7 +314,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     if entry.link is None:
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
-        page = await _page_text(ctx, entry.link)
+        page = await _page_text(ctx, entry.link, tally.stages)
         if page.article is None:
             tally.page_errors += 1
             text_error, text_error_message = page.error_reason, page.error_message
@@ -299,7 +335,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
         text_hash = merge_hash(text, digest)
     # The page may show a story stored already (its canonical URL, or the same text); then no
     # corpus file is written for it. (`insert_items` checks again: another worker may race us.)
-    found = await ctx.read(story_of, story.canonicals, text_hash)
+    found = await tally.stages.run("look-ups", ctx.read(story_of, story.canonicals, text_hash))
     if found is not None:
         await ctx.db(add_sources, feed.id, _sources([(found, entry)]))
         tally.sources_added += 1
@@ -308,7 +344,8 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     corpus_file = None
     if verdict.relevant:
         key = story.canonical or f"guid:{feed.url}#{entry.guid}"
-        corpus_file = await asyncio.to_thread(ctx.corpus.write, key, title, text)
+        corpus_file = await tally.stages.run("write corpus file", asyncio.to_thread(
+            ctx.corpus.write, key, title, text))
     story.item = NewItem(
         feed_id=feed.id, guid=entry.guid, url=entry.link, canonical_url=story.canonical,
         page_canonical_url=page_canonical, title=title, summary=entry.summary,
@@ -321,17 +358,19 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
     )
 
 
-async def _page_text(ctx: PollContext, url: str) -> PageText:
+async def _page_text(ctx: PollContext, url: str, stages: Stages) -> PageText:
     """The page's text, or why there is none (robots.txt, fetch error, no text)."""
     try:
         if ctx.robots is not None:
-            await ctx.robots.check(url)
+            await stages.run("robots.txt", ctx.robots.check(url))
             if (asked := ctx.robots.crawl_delay(url)) is not None:
                 ctx.gate.slow_down(url, asked)
-        page = await ctx.fetch(url, max_bytes=ctx.settings.http.max_page_bytes)
+        page = await stages.run("fetch page", ctx.fetch(
+            url, max_bytes=ctx.settings.http.max_page_bytes))
     except MonitorError as exc:
         return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
-    return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
+    return await stages.run("extract", ctx.cpu.extract_page(
+        page.content, page.url, page.headers.get("content-type")))
 
 
 def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None]]:
