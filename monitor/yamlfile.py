@@ -10,6 +10,7 @@ options and imported entries). Pure apart from reading the file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +107,19 @@ def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]
 
 
 class ConfigModel(BaseModel):
-    """A mapping of a configuration file: unknown keys are refused, values are read-only."""
+    """A mapping of a configuration file: unknown keys are refused, values are read-only, numbers
+    are finite (``.nan`` and ``.inf`` are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def quoted(value: Any) -> str:
+    """A value of the file as a message quotes it: cut short (a number of a thousand digits is
+    not read), ``.nan`` and ``.inf`` as YAML writes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("nan", ".nan").replace("inf", ".inf")
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,10 @@ BAD_RULES = [
     (GOOD_GROUPS + "rules:\n  - name: r\n    when: ''\n", 8, "when", "expected an expression"),
     (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n  - name: r\n    any: [b]\n", 9,
      "name", "rule name 'r' is used twice"),
+    # numbers that are no numbers: .nan made every item "not relevant"
+    (".nan", 1, "threshold", ".nan is not a usable number"),
+    ("-.inf", 1, "threshold", "-.inf is not a usable number"),
+    ("1" + "0" * 400, 1, "threshold", "is not a usable number"),
     # caught only since the models: a list where a group name goes was a crash (unhashable)
     (GOOD_GROUPS + "rules:\n  - name: r\n    all:\n      - a\n      - [a, b]\n", 10, "all",
      "valid string"),
@@ -334,6 +338,8 @@ BAD_RULES = [
 
 @pytest.mark.parametrize(("text", "line", "key", "says"), BAD_RULES)
 def test_bad_rules_file(tmp_path: Path, text, line, key, says) -> None:
+    if "\n" not in text:  # a threshold alone
+        text = f"threshold: {text}\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n"
     path = _rules_file(tmp_path, text)
     with pytest.raises(RulesError) as caught:
         load_ruleset(path)

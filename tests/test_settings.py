@@ -52,7 +52,8 @@ def test_durations(value, seconds) -> None:
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "-5m", 0, "5 weeks", True])
+@pytest.mark.parametrize("value", ["soon", "-5m", 0, "5 weeks", True, float("nan"),
+                                   float("inf"), "99999999999999d", 10**400, "9" * 400, [60]])
 def test_bad_durations(value) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
@@ -100,6 +101,8 @@ BAD_FEEDS = [
     ("feeds:\n  - name: A\n", 2, "url", "required key is missing"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    lang: french\n", 4, "lang", "pattern"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    name: B\n", 4, "name", "duplicate key"),
+    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: .nan\n", 4, "interval",
+     ".nan is not a duration"),
 ]
 
 
@@ -132,6 +135,45 @@ def test_bad_settings(tmp_path: Path) -> None:
     _write(path, "htpp: {}\n")
     with pytest.raises(ConfigError, match="unknown key; valid keys here are: database_url"):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize(("text", "line", "key", "says"), [
+    ("schedule:\n  tick: .nan\n", 2, "tick", ".nan is not a duration"),
+    ("schedule:\n  lease: .inf\n", 2, "lease", ".inf is not a duration"),
+    ("schedule:\n  lease: 99999999999999d\n", 2, "lease", "a duration is at most 365d"),
+    ("schedule:\n  tick: " + "9" * 400 + "\n", 2, "tick", "a duration is at most 365d"),
+    ("http:\n  deadline: .nan\n", 2, "deadline", ".nan is not a duration"),
+    ("http:\n  robots_cache: -.inf\n", 2, "robots_cache", "-.inf is not a duration"),
+    ("http:\n  max_feed_bytes: 99999999999999 GiB\n", 2, "max_feed_bytes", "at most 1024 GiB"),
+    ("http:\n  max_page_bytes: .nan\n", 2, "max_page_bytes", ".nan is not a size"),
+    ("http:\n  per_host_delay: .inf\n", 2, "per_host_delay", "finite"),
+    ("schedule:\n  min_interval: 2d\n  max_interval: 1d\n", 3, "max_interval",
+     "max_interval (24 h) is shorter than min_interval (2 d)"),
+    ("schedule:\n  min_interval: 2d\n", 1, "max_interval", "shorter than min_interval"),
+])
+def test_non_finite_and_contradictory_settings_are_refused(
+        tmp_path: Path, text: str, line: int, key: str, says: str) -> None:
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert (caught.value.line, caught.value.key) == (line, key)
+    assert says in str(caught.value) and f"{path}, line {line}" in str(caught.value)
+
+
+def test_a_non_finite_tick_stops_a_command_with_exit_2(tmp_path: Path, capsys) -> None:
+    from monitor.cli import main
+
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", "storage_dir: storage\nschedule:\n  tick: .nan\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "--once", "--config", str(path)])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 3, key 'tick': .nan is not a duration" in err
+    assert "Traceback" not in err
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
