@@ -35,6 +35,8 @@ _UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
 # an overflow in date arithmetic, a timer or a comparison far from the file.
 MAX_DURATION = 365 * 86400.0
 MAX_SIZE = 2**40
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
 
 
 def parse_duration(value: Any) -> float:
@@ -140,9 +142,16 @@ class _MonitorFile(ConfigModel):
     database_url: str | None = None
     feeds_file: str = "feeds.yaml"
     rules_file: str = "rules.yaml"
-    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    log_level: str = "info"
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value not in LOG_LEVELS:
+            raise ValueError(f"{quoted(value)} is not a log level; use {', '.join(LOG_LEVELS)}")
+        return value
 
 
 class FeedSpec(ConfigModel):
@@ -150,7 +159,7 @@ class FeedSpec(ConfigModel):
 
     url: str
     name: str = Field(min_length=1)
-    lang: str | None = Field(None, pattern="^(fr|ar|en|[a-z]{2})$")
+    lang: str | None = None
     interval: float | None = None
     tags: tuple[str, ...] = ()
     enabled: bool = True
@@ -163,6 +172,14 @@ class FeedSpec(ConfigModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")
         return url
+
+    @field_validator("lang")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and not _LANGUAGE.match(value):
+            raise ValueError(f"{quoted(value)} is not a language code; use two letters such as "
+                             "fr, ar or en")
+        return value
 
     @field_validator("interval", mode="before")
     @classmethod

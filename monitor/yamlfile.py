@@ -118,6 +118,10 @@ def quoted(value: Any) -> str:
     not read), ``.nan`` and ``.inf`` as YAML writes them."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value).replace("nan", ".nan").replace("inf", ".inf")
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping | list | tuple):  # not spelt out: it may be a large one
+        return "a mapping" if isinstance(value, Mapping) else "a list"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -158,12 +162,38 @@ def first_problem(exc: ValidationError, model: type[BaseModel]) -> Problem:
 
 
 def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> str:
-    kind, msg = error["type"], error["msg"]
+    """pydantic's error in our words: what was expected and what was found (its own wording,
+    "Input should be a valid tuple", names Python types, not what the file holds)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    given = quoted(error.get("input"))
     if kind == "extra_forbidden":
         return f"unknown key; valid keys here are: {', '.join(_keys_at(model, error['loc']))}"
     if kind == "missing":
         return "this required key is missing"
-    return msg.removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):  # our validators' own messages
+        return str(ctx.get("error") or error["msg"])
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, found {given}"
+    bound = next((name for name in _BOUNDS if name in ctx), None)
+    if bound is not None:
+        return f"{given} is out of range: use a value {_BOUNDS[bound]} {ctx[bound]}"
+    if kind == "string_too_short":
+        return "this value must not be empty"
+    return f"{given} is not valid here"
+
+
+_EXPECTED = {  # pydantic's type errors -> what the file should hold there
+    "tuple_type": "a list", "list_type": "a list", "set_type": "a list",
+    "dict_type": "a mapping of keys", "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "string_type": "text",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "finite_number": "a finite number (not .nan or .inf)",
+}
+_BOUNDS = {"ge": "of at least", "gt": "above", "le": "of at most", "lt": "below"}
 
 
 def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:

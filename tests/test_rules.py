@@ -13,6 +13,7 @@ from monitor.rules import load_ruleset, split_document
 from monitor.rules.engine import _unmet, _View
 from monitor.rules.expression import ExpressionError, parse_expression
 from monitor.rules.normalize import fold, words
+from tests.test_settings import PYDANTIC_WORDING
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "config" / "rules.yaml"
@@ -332,7 +333,11 @@ BAD_RULES = [
     ("1" + "0" * 400, 1, "threshold", "is not a usable number"),
     # caught only since the models: a list where a group name goes was a crash (unhashable)
     (GOOD_GROUPS + "rules:\n  - name: r\n    all:\n      - a\n      - [a, b]\n", 10, "all",
-     "valid string"),
+     "expected text, found a list"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    topic: [ai]\n", 9, "topic",
+     "unknown topic"),
+    ("groups: [a]\nrules:\n  - name: r\n    all: [a]\n", 1, "groups",
+     "expected a mapping of group names"),
 ]
 
 
@@ -346,6 +351,7 @@ def test_bad_rules_file(tmp_path: Path, text, line, key, says) -> None:
     assert caught.value.line == line, str(caught.value)
     assert caught.value.key == key
     assert says in str(caught.value) and str(path) in str(caught.value)
+    assert not [words for words in PYDANTIC_WORDING if words in str(caught.value)]
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -369,7 +375,7 @@ def test_bad_rules_file_exits_2_with_file_line_key(tmp_path: Path, capsys) -> No
         main(["rules", "explain", "--config", str(config), "Maroc et IA"])
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert f"{rules}, line 8, key 'any': Input should be a valid string" in err
+    assert f"{rules}, line 8, key 'any': expected text, found a list" in err
     assert "Traceback" not in err
 
 
