@@ -364,6 +364,26 @@ def test_bad_expressions(text: str, says: str) -> None:
     assert says in str(caught.value)
 
 
+@pytest.mark.parametrize("text", ["(" * 2000 + "a" + ")" * 2000, "not " * 2000 + "a",
+                                  "(not " * 1000 + "a" + ")" * 1000])
+def test_an_expression_nested_too_deep_is_a_rules_error(tmp_path: Path, text: str) -> None:
+    path = _rules_file(tmp_path, GOOD_GROUPS + f"rules:\n  - name: r\n    when: \"{text}\"\n")
+    with pytest.raises(RulesError) as caught:  # was a RecursionError
+        load_ruleset(path)
+    assert (caught.value.line, caught.value.key) == (8, "when")
+    assert "the expression nests too deep at column" in str(caught.value)
+
+
+def test_an_expression_nested_as_deep_as_allowed_compiles_and_evaluates(tmp_path: Path) -> None:
+    deepest = "(not " * 24 + "(a or b and not b)" + ")" * 24  # 50 levels: 24 × 2, (, not
+    rules = _small(tmp_path, "  a:\n    fr: [maroc]\n  b:\n    any: [IA]\n",
+                   f"  - name: r\n    when: \"{deepest}\"\n")
+    assert rules.classify("", "au maroc").relevant
+    assert not rules.classify("", "rien").relevant
+    with pytest.raises(ExpressionError, match="nests too deep at column 137"):
+        parse_expression(deepest.replace("not b", "not (b)"))
+
+
 def test_bad_rules_file_exits_2_with_file_line_key(tmp_path: Path, capsys) -> None:
     from monitor.cli import main
 
