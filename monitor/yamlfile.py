@@ -5,8 +5,8 @@ In: a path; then the document's data and a pydantic model of the file. Out: a `Y
 `ConfigError` (or the subclass asked for) naming the file, the line and the key for unreadable
 files, YAML syntax errors, aliases that multiply the file or make a value contain itself,
 duplicate keys (which YAML itself would silently let the last one win) and data the model
-refuses; in time linear in the file. `first_problem` gives the same explanation without a file (for
-options and imported entries). Pure apart from reading the file.
+refuses; in time linear in the file. `first_problem` gives the same explanation without a
+file (for options and imported entries). Pure apart from reading the file.
 """
 
 from __future__ import annotations
