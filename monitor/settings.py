@@ -244,10 +244,19 @@ def load_settings(
     return settings
 
 
-def load_feeds(path: Path) -> tuple[FeedSpec, ...]:
-    """Read feeds.yaml: ``feeds:`` a list of {url, name, lang?, interval?, tags?, enabled?}."""
+def load_feeds(path: Path, *, empty_ok: bool = False) -> tuple[FeedSpec, ...]:
+    """Read feeds.yaml: ``feeds:`` a list of {url, name, lang?, interval?, tags?, enabled?}.
+    A file that holds nothing (empty, or comments only) is refused unless `empty_ok` (a file
+    about to be given its first feeds): it is what an editor truncating the file while it
+    saves leaves for a moment, and taken as "no feeds" it would stop every feed. None is
+    written ``feeds: []``."""
     doc = read_yaml(path)
-    raw = {} if doc.data is None else doc.data
+    if doc.data is None or doc.data == {}:
+        if empty_ok:
+            return ()
+        raise ConfigError("the file holds no `feeds:` list; write `feeds: []` if no feed is to "
+                          "be polled", path=str(path), line=1)
+    raw = doc.data
     feeds = _validate(_FeedsFile, raw, doc).feeds
     seen: dict[str, int] = {}
     for index, feed in enumerate(feeds):

@@ -17,6 +17,7 @@ from monitor.settings import (
     parse_duration,
     parse_size,
 )
+from tests.conftest import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,6 +266,39 @@ def test_a_watched_file_keeps_the_last_good_contents(tmp_path: Path) -> None:
     assert watch.refresh() and watch.value == good and "file not found" in str(watch.error)
     path.write_text("feeds: []\n", encoding="utf-8")
     assert watch.current() == () and watch.error is None
+
+
+@pytest.mark.parametrize("text", ["", "# the feeds\n", "{}\n"])
+def test_a_feeds_file_that_holds_nothing_is_refused(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path / "feeds.yaml", text)
+    with pytest.raises(ConfigError, match="holds no `feeds:` list; write `feeds: \\[\\]`"):
+        load_feeds(path)
+    assert load_feeds(path, empty_ok=True) == ()
+    _write(path, text.replace("{}", "") + "feeds: []\n")
+    assert load_feeds(path) == ()
+
+
+def test_a_feeds_file_truncated_while_saved_keeps_the_feeds(tmp_path: Path, caplog) -> None:
+    from monitor.worker.daemon import reload_config
+
+    path = _write(tmp_path / "feeds.yaml", "feeds:\n  - {url: 'https://a.ma/rss', name: A}\n")
+    watch = WatchedFile(path, load_feeds)
+    good = watch.current()
+    path.write_bytes(b"")  # an editor truncates the file, then writes it
+    with caplog.at_level("ERROR", logger="monitor"):
+        assert not reload_config(watch, "feeds file")
+    assert watch.value == good
+    assert "feeds file not reloaded, keeping the last good version" in caplog.text
+    assert "write `feeds: []` if no feed is to be polled" in caplog.text
+    _write(path, "feeds: []\n")  # no feed at all, said explicitly
+    assert reload_config(watch, "feeds file") and watch.value == ()
+
+
+def test_an_empty_feeds_file_stops_a_run_with_exit_2(project: Project) -> None:
+    feeds = _write(project.root / "config" / "feeds.yaml", "")
+    result = project.cli("run", "--once", check=False)
+    assert result.returncode == 2
+    assert f"{feeds}, line 1: the file holds no `feeds:` list" in result.stderr
 
 
 def test_a_watched_file_that_never_loaded_has_no_value(tmp_path: Path) -> None:
