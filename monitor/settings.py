@@ -10,6 +10,7 @@ for the daemon and the web inspector alike).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from monitor.errors import ConfigError
-from monitor.yamlfile import ConfigModel, YamlDocument, read_yaml, validated
+from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (http.deadline)
@@ -31,21 +32,23 @@ _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
 _UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
                "kib": 2**10, "mib": 2**20, "gib": 2**30}
+# Bounds far past any sensible setting: they turn a typo (or `.inf`) into a message instead of
+# an overflow in date arithmetic, a timer or a comparison far from the file.
+MAX_DURATION = 365 * 86400.0
+MAX_SIZE = 2**40
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"45s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 900, '15m', '2h' or '1d'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration; use e.g. 900, '45s', '15m', '2h', '1d'")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """Seconds from ``90``, ``"45s"``, ``"15m"``, ``"2h"`` or ``"1d"``: positive and at most
+    `MAX_DURATION` (``.nan`` and ``.inf`` are not durations)."""
+    seconds = _quantity(value, _DURATION, _UNIT_SECONDS, "duration",
+                        "900, '45s', '15m', '2h', '1d'")
     if seconds <= 0:
         raise ValueError("a duration must be positive, e.g. '15m'")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{quoted(value)} is too long: a duration is at most 365d")
     return seconds
 
 
@@ -58,24 +61,40 @@ def describe_duration(seconds: float) -> str:
 
 
 def parse_size(value: Any) -> int:
-    """Bytes from ``1048576``, ``"512 KB"`` or ``"10 MiB"``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a size; use e.g. 1048576, '512 KB', '10 MiB'")
-        unit = match.group(2).lower() if match.group(2) else None
-        size = int(float(match.group(1)) * _UNIT_BYTES[unit])
-    if size <= 0:
+    """Bytes from ``1048576``, ``"512 KB"`` or ``"10 MiB"``: positive and at most `MAX_SIZE`."""
+    size = _quantity(value, _SIZE, _UNIT_BYTES, "size", "1048576, '512 KB', '10 MiB'")
+    if size > MAX_SIZE:
+        raise ValueError(f"{quoted(value)} is too large: a size is at most 1024 GiB")
+    if int(size) <= 0:
         raise ValueError("a size must be positive, e.g. '5 MiB'")
-    return size
+    return int(size)
+
+
+def _quantity(value: Any, pattern: re.Pattern, units: Mapping[str | None, int], what: str,
+              examples: str) -> float:
+    """`value`, a number or a string of digits and a unit of `units`, in base units (possibly
+    infinite: a bound is the caller's); anything else, ``.nan`` and ``.inf`` are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a {what} such as {examples}")
+    refused = ValueError(f"{quoted(value)} is not a {what}; use e.g. {examples}")
+    if isinstance(value, str):
+        match = pattern.match(value)
+        if not match:
+            raise refused
+        unit = match.group(2).lower() if match.group(2) else None
+        return float(match.group(1)) * units[unit]  # a few hundred digits make inf
+    if isinstance(value, float) and not math.isfinite(value):
+        raise refused
+    try:
+        return float(value)
+    except OverflowError:  # an integer of a few hundred digits
+        return math.inf
 
 
 class HttpSettings(ConfigModel):
     allow_private_networks: bool = False
     per_host_connections: int = Field(2, ge=1, le=64)
-    per_host_delay: float = Field(1.0, ge=0)
+    per_host_delay: float = Field(1.0, ge=0, le=3600)
     max_connections: int = Field(16, ge=1, le=1024)
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
@@ -94,7 +113,7 @@ class HttpSettings(ConfigModel):
 class ScheduleSettings(ConfigModel):
     default_interval: float = 1800.0
     min_interval: float = 300.0
-    max_interval: float = 86400.0
+    max_interval: float = Field(86400.0, validate_default=True)  # checked against min_interval
     max_backoff: float = 21600.0
     tick: float = 10.0
     lease: float = 600.0
@@ -109,15 +128,32 @@ class ScheduleSettings(ConfigModel):
         "poll_deadline", mode="before",
     )(parse_duration)
 
+    @field_validator("max_interval")
+    @classmethod
+    def _not_below_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("min_interval")  # absent when it was refused itself
+        if low is not None and value < low:
+            raise ValueError(f"max_interval ({describe_duration(value)}) is shorter than "
+                             f"min_interval ({describe_duration(low)}); raise it or lower "
+                             "min_interval")
+        return value
+
 
 class _MonitorFile(ConfigModel):
     storage_dir: str = "../storage"
     database_url: str | None = None
     feeds_file: str = "feeds.yaml"
     rules_file: str = "rules.yaml"
-    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    log_level: str = "info"
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value not in LOG_LEVELS:
+            raise ValueError(f"{quoted(value)} is not a log level; use {', '.join(LOG_LEVELS)}")
+        return value
 
 
 class FeedSpec(ConfigModel):
@@ -125,7 +161,7 @@ class FeedSpec(ConfigModel):
 
     url: str
     name: str = Field(min_length=1)
-    lang: str | None = Field(None, pattern="^(fr|ar|en|[a-z]{2})$")
+    lang: str | None = None
     interval: float | None = None
     tags: tuple[str, ...] = ()
     enabled: bool = True
@@ -138,6 +174,14 @@ class FeedSpec(ConfigModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")
         return url
+
+    @field_validator("lang")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and not _LANGUAGE.match(value):
+            raise ValueError(f"{quoted(value)} is not a language code; use two letters such as "
+                             "fr, ar or en")
+        return value
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -208,10 +252,19 @@ def load_settings(
     return settings
 
 
-def load_feeds(path: Path) -> tuple[FeedSpec, ...]:
-    """Read feeds.yaml: ``feeds:`` a list of {url, name, lang?, interval?, tags?, enabled?}."""
+def load_feeds(path: Path, *, empty_ok: bool = False) -> tuple[FeedSpec, ...]:
+    """Read feeds.yaml: ``feeds:`` a list of {url, name, lang?, interval?, tags?, enabled?}.
+    A file that holds nothing (empty, or comments only) is refused unless `empty_ok` (a file
+    about to be given its first feeds): it is what an editor truncating the file while it
+    saves leaves for a moment, and taken as "no feeds" it would stop every feed. None is
+    written ``feeds: []``."""
     doc = read_yaml(path)
-    raw = {} if doc.data is None else doc.data
+    if doc.data is None or doc.data == {}:
+        if empty_ok:
+            return ()
+        raise ConfigError("the file holds no `feeds:` list; write `feeds: []` if no feed is to "
+                          "be polled", path=str(path), line=1)
+    raw = doc.data
     feeds = _validate(_FeedsFile, raw, doc).feeds
     seen: dict[str, int] = {}
     for index, feed in enumerate(feeds):

@@ -3,14 +3,16 @@
 In: a path; then the document's data and a pydantic model of the file. Out: a `YamlDocument`
 (the plain data plus a locator from a key path to its line), then the validated model; raises
 `ConfigError` (or the subclass asked for) naming the file, the line and the key for unreadable
-files, YAML syntax errors, duplicate keys (which YAML itself would silently let the last one
-win) and data the model refuses. `first_problem` gives the same explanation without a file (for
-options and imported entries). Pure apart from reading the file.
+files, YAML syntax errors, aliases that multiply the file or make a value contain itself,
+duplicate keys (which YAML itself would silently let the last one win) and data the model
+refuses; in time linear in the file. `first_problem` gives the same explanation without a
+file (for options and imported entries). Pure apart from reading the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +27,9 @@ Model = TypeVar("Model", bound=BaseModel)
 # libyaml's parser when PyYAML has it (about 20x faster on a feed list of thousands of entries);
 # its nodes carry the same line marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Values that aliases may add to a file (a feed list of thousands of entries is some 100,000
+# values written out; anchors shared by many of them add a few each).
+MAX_REPEATED = 100_000
 
 
 @dataclass(frozen=True)
@@ -70,45 +75,118 @@ def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> YamlDocu
         raise error(f"cannot read the file ({exc})", path=str(path)) from exc
     try:
         root = yaml.compose(text, Loader=_LOADER)
-        # The data is built from the nodes just composed: the text is parsed once.
-        data = yaml.constructor.SafeConstructor().construct_document(root) if root else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise error(
-            f"YAML syntax error: {problem}; fix the indentation or quoting there",
-            path=str(path),
-            line=mark.line + 1 if mark else None,
-        ) from exc
-    if root is not None:
-        _refuse_duplicate_keys(root, path, error)
+        raise _syntax_error(exc, path, error) from exc
+    if root is None:
+        return YamlDocument(path=path, data=None, root=None)
+    _refuse_alias_bombs(root, path, error)
+    try:
+        # The data is built from the nodes just composed: the text is parsed once.
+        data = yaml.constructor.SafeConstructor().construct_document(root)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, path, error) from exc
+    _refuse_duplicate_keys(root, path, error)
     return YamlDocument(path=path, data=data, root=root)
 
 
-def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]) -> None:
+def _syntax_error(exc: yaml.YAMLError, path: Path, error: type[ConfigError]) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return error(f"YAML syntax error: {problem}; fix the indentation or quoting there",
+                 path=str(path), line=mark.line + 1 if mark else None)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = getattr(key_node, "value", None)
-            if isinstance(key, str) and key in seen:
-                raise error(
-                    f"duplicate key (first given on line {seen[key]}); keep only one",
-                    path=str(path),
-                    line=key_node.start_mark.line + 1,
-                    key=key,
-                )
-            if isinstance(key, str):
-                seen[key] = key_node.start_mark.line + 1
-            _refuse_duplicate_keys(value_node, path, error)
-    elif isinstance(node, yaml.SequenceNode):
-        for child in node.value:
-            _refuse_duplicate_keys(child, path, error)
+        return [child for pair in node.value for child in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _refuse_alias_bombs(root: yaml.Node, path: Path, error: type[ConfigError]) -> None:
+    """Refuse a document that aliases (``*name``) make larger than it is written by more than
+    `MAX_REPEATED` values, or in which a value contains itself. An alias is the anchored node
+    itself, so nested aliases multiply: twenty lines can stand for a million values that every
+    later step (building the data, checking it, quoting it) would walk. Each node is counted
+    once, without recursion: the time is linear in the file."""
+    sizes: dict[int, int] = {}  # id(node) -> values it stands for, aliases expanded
+    shared: dict[int, yaml.Node] = {}  # nodes met more than once: anchored and aliased
+    stack: list[tuple[yaml.Node, list[yaml.Node]]] = [(root, _children(root))]
+    open_nodes = {id(root)}
+    while stack:
+        node, children = stack[-1]
+        if not children:
+            stack.pop()
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            continue
+        child = children.pop()
+        if id(child) in open_nodes:
+            raise error("this value contains itself through an alias (*name); write it out",
+                        path=str(path), line=child.start_mark.line + 1)
+        if id(child) in sizes:
+            shared[id(child)] = child
+            continue
+        open_nodes.add(id(child))
+        stack.append((child, _children(child)))
+    if sizes[id(root)] - len(sizes) > MAX_REPEATED:
+        biggest = max(shared.values(), key=lambda node: sizes[id(node)])
+        raise error(f"aliases (*name) repeat the value anchored here into more than "
+                    f"{MAX_REPEATED} values; write it out or use fewer nested aliases",
+                    path=str(path), line=biggest.start_mark.line + 1)
+
+
+def _refuse_duplicate_keys(root: yaml.Node, path: Path, error: type[ConfigError]) -> None:
+    """The first duplicate key in the order of the file; a node aliased many times is looked
+    at once (a walk of every alias would take time exponential in their nesting)."""
+    looked_at: set[int] = set()
+    stack: list[Iterator[yaml.Node]] = [iter([root])]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+        elif id(node) not in looked_at:
+            looked_at.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                stack.append(_values_with_unique_keys(node, path, error))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.append(iter(node.value))
+
+
+def _values_with_unique_keys(node: yaml.MappingNode, path: Path,
+                             error: type[ConfigError]) -> Iterator[yaml.Node]:
+    seen: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = getattr(key_node, "value", None)
+        if isinstance(key, str) and key in seen:
+            raise error(
+                f"duplicate key (first given on line {seen[key]}); keep only one",
+                path=str(path),
+                line=key_node.start_mark.line + 1,
+                key=key,
+            )
+        if isinstance(key, str):
+            seen[key] = key_node.start_mark.line + 1
+        yield value_node
 
 
 class ConfigModel(BaseModel):
-    """A mapping of a configuration file: unknown keys are refused, values are read-only."""
+    """A mapping of a configuration file: unknown keys are refused, values are read-only, numbers
+    are finite (``.nan`` and ``.inf`` are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def quoted(value: Any) -> str:
+    """A value of the file as a message quotes it: cut short (a number of a thousand digits is
+    not read), ``.nan`` and ``.inf`` as YAML writes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("nan", ".nan").replace("inf", ".inf")
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping | list | tuple):  # not spelt out: it may be a large one
+        return "a mapping" if isinstance(value, Mapping) else "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -147,12 +225,38 @@ def first_problem(exc: ValidationError, model: type[BaseModel]) -> Problem:
 
 
 def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> str:
-    kind, msg = error["type"], error["msg"]
+    """pydantic's error in our words: what was expected and what was found (its own wording,
+    "Input should be a valid tuple", names Python types, not what the file holds)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    given = quoted(error.get("input"))
     if kind == "extra_forbidden":
         return f"unknown key; valid keys here are: {', '.join(_keys_at(model, error['loc']))}"
     if kind == "missing":
         return "this required key is missing"
-    return msg.removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):  # our validators' own messages
+        return str(ctx.get("error") or error["msg"])
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, found {given}"
+    bound = next((name for name in _BOUNDS if name in ctx), None)
+    if bound is not None:
+        return f"{given} is out of range: use a value {_BOUNDS[bound]} {ctx[bound]}"
+    if kind == "string_too_short":
+        return "this value must not be empty"
+    return f"{given} is not valid here"
+
+
+_EXPECTED = {  # pydantic's type errors -> what the file should hold there
+    "tuple_type": "a list", "list_type": "a list", "set_type": "a list",
+    "dict_type": "a mapping of keys", "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "string_type": "text",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "finite_number": "a finite number (not .nan or .inf)",
+}
+_BOUNDS = {"ge": "of at least", "gt": "above", "le": "of at most", "lt": "below"}
 
 
 def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:

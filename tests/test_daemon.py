@@ -51,6 +51,10 @@ def test_daemon_reloads_feeds_and_stops_on_sigterm(project: Project, backend: st
         text = _wait_for(log_path, "feeds file not reloaded, keeping the last good version", proc)
         assert "feeds.yaml, line" in text
 
+        # An editor truncating the file while it saves: not "no feeds", the last good kept.
+        (project.root / "config" / "feeds.yaml").write_bytes(b"")
+        _wait_for(log_path, "holds no `feeds:` list", proc)
+
         project.write_feeds([news, {**real, "enabled": False}])
         _wait_for(log_path, "feeds updated: 0 added, 0 removed, 1 changed", proc)
         health = {f["name"]: f for f in map(json.loads, project.cli(

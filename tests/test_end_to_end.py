@@ -146,3 +146,21 @@ def test_bad_config_exits_2_with_file_line_key(project: Project) -> None:
     assert f"{feeds}, line 4, key 'interval'" in proc.stderr
     assert "'15m'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("items", "show", "9223372036854775808"),
+    ("items", "show", "9" * 5000),
+    ("items", "list", "--limit", "9223372036854775808"),
+    ("items", "search", "maroc", "--limit", "9223372036854775808"),
+])
+def test_integers_past_what_the_database_holds_exit_2(project: Project, backend: str,
+                                                      args: tuple[str, ...]) -> None:
+    project.cli("init")
+    proc = project.cli(*args, check=False)
+    # was a traceback (OverflowError) on SQLite, "integer out of range" on PostgreSQL: exit 1
+    assert proc.returncode == 2, proc.stderr
+    assert "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
+    assert "2147483647" in proc.stderr or "not a valid integer" in proc.stderr
+    largest = project.cli("items", "show", "2147483647", check=False)
+    assert largest.returncode == 1 and "no item with id 2147483647" in largest.stderr

@@ -101,7 +101,7 @@ def test_listed_urls_are_skipped_like_load_feeds_compares_them(tmp_path: Path) -
     ("feeds:\n  - url: https://a.example/feed\n    name: [A\n", "YAML syntax error", 4),
     ("- just\n- a list\n", "expected a mapping of keys at the top level", 1),
     ("feeds:\n  - url: https://a.example/feed\n", "this required key is missing", 2),
-    ("feeds: https://a.example/feed\n", "Input should be a valid tuple", 1),
+    ("feeds: https://a.example/feed\n", "expected a list, found 'https://a.example/feed'", 1),
 ])
 def test_a_file_that_cannot_be_edited_safely_is_left_untouched(
         tmp_path: Path, text: str, message: str, line: int) -> None:

@@ -13,6 +13,7 @@ from monitor.rules import load_ruleset, split_document
 from monitor.rules.engine import _unmet, _View
 from monitor.rules.expression import ExpressionError, parse_expression
 from monitor.rules.normalize import fold, words
+from tests.test_settings import PYDANTIC_WORDING
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "config" / "rules.yaml"
@@ -326,20 +327,31 @@ BAD_RULES = [
     (GOOD_GROUPS + "rules:\n  - name: r\n    when: ''\n", 8, "when", "expected an expression"),
     (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n  - name: r\n    any: [b]\n", 9,
      "name", "rule name 'r' is used twice"),
+    # numbers that are no numbers: .nan made every item "not relevant"
+    (".nan", 1, "threshold", ".nan is not a usable number"),
+    ("-.inf", 1, "threshold", "-.inf is not a usable number"),
+    ("1" + "0" * 400, 1, "threshold", "is not a usable number"),
     # caught only since the models: a list where a group name goes was a crash (unhashable)
     (GOOD_GROUPS + "rules:\n  - name: r\n    all:\n      - a\n      - [a, b]\n", 10, "all",
-     "valid string"),
+     "expected text, found a list"),
+    (GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n    topic: [ai]\n", 9, "topic",
+     "unknown topic"),
+    ("groups: [a]\nrules:\n  - name: r\n    all: [a]\n", 1, "groups",
+     "expected a mapping of group names"),
 ]
 
 
 @pytest.mark.parametrize(("text", "line", "key", "says"), BAD_RULES)
 def test_bad_rules_file(tmp_path: Path, text, line, key, says) -> None:
+    if "\n" not in text:  # a threshold alone
+        text = f"threshold: {text}\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n"
     path = _rules_file(tmp_path, text)
     with pytest.raises(RulesError) as caught:
         load_ruleset(path)
     assert caught.value.line == line, str(caught.value)
     assert caught.value.key == key
     assert says in str(caught.value) and str(path) in str(caught.value)
+    assert not [words for words in PYDANTIC_WORDING if words in str(caught.value)]
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -350,6 +362,26 @@ def test_bad_expressions(text: str, says: str) -> None:
     with pytest.raises(ExpressionError, match=None) as caught:
         parse_expression(text)
     assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["(" * 2000 + "a" + ")" * 2000, "not " * 2000 + "a",
+                                  "(not " * 1000 + "a" + ")" * 1000])
+def test_an_expression_nested_too_deep_is_a_rules_error(tmp_path: Path, text: str) -> None:
+    path = _rules_file(tmp_path, GOOD_GROUPS + f"rules:\n  - name: r\n    when: \"{text}\"\n")
+    with pytest.raises(RulesError) as caught:  # was a RecursionError
+        load_ruleset(path)
+    assert (caught.value.line, caught.value.key) == (8, "when")
+    assert "the expression nests too deep at column" in str(caught.value)
+
+
+def test_an_expression_nested_as_deep_as_allowed_compiles_and_evaluates(tmp_path: Path) -> None:
+    deepest = "(not " * 24 + "(a or b and not b)" + ")" * 24  # 50 levels: 24 × 2, (, not
+    rules = _small(tmp_path, "  a:\n    fr: [maroc]\n  b:\n    any: [IA]\n",
+                   f"  - name: r\n    when: \"{deepest}\"\n")
+    assert rules.classify("", "au maroc").relevant
+    assert not rules.classify("", "rien").relevant
+    with pytest.raises(ExpressionError, match="nests too deep at column 137"):
+        parse_expression(deepest.replace("not b", "not (b)"))
 
 
 def test_bad_rules_file_exits_2_with_file_line_key(tmp_path: Path, capsys) -> None:
@@ -363,7 +395,7 @@ def test_bad_rules_file_exits_2_with_file_line_key(tmp_path: Path, capsys) -> No
         main(["rules", "explain", "--config", str(config), "Maroc et IA"])
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert f"{rules}, line 8, key 'any': Input should be a valid string" in err
+    assert f"{rules}, line 8, key 'any': expected text, found a list" in err
     assert "Traceback" not in err
 
 

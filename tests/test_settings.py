@@ -17,6 +17,7 @@ from monitor.settings import (
     parse_duration,
     parse_size,
 )
+from tests.conftest import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +53,8 @@ def test_durations(value, seconds) -> None:
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "-5m", 0, "5 weeks", True])
+@pytest.mark.parametrize("value", ["soon", "-5m", 0, "5 weeks", True, float("nan"),
+                                   float("inf"), "99999999999999d", 10**400, "9" * 400, [60]])
 def test_bad_durations(value) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
@@ -98,8 +100,11 @@ BAD_FEEDS = [
     ),
     ("feeds:\n  - url: ftp://a.ma/rss\n    name: A\n", 2, "url", "not an http(s) URL"),
     ("feeds:\n  - name: A\n", 2, "url", "required key is missing"),
-    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    lang: french\n", 4, "lang", "pattern"),
+    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    lang: french\n", 4, "lang",
+     "'french' is not a language code; use two letters such as fr, ar or en"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    name: B\n", 4, "name", "duplicate key"),
+    ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: .nan\n", 4, "interval",
+     ".nan is not a duration"),
 ]
 
 
@@ -132,6 +137,83 @@ def test_bad_settings(tmp_path: Path) -> None:
     _write(path, "htpp: {}\n")
     with pytest.raises(ConfigError, match="unknown key; valid keys here are: database_url"):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize(("text", "line", "key", "says"), [
+    ("schedule:\n  tick: .nan\n", 2, "tick", ".nan is not a duration"),
+    ("schedule:\n  lease: .inf\n", 2, "lease", ".inf is not a duration"),
+    ("schedule:\n  lease: 99999999999999d\n", 2, "lease", "a duration is at most 365d"),
+    ("schedule:\n  tick: " + "9" * 400 + "\n", 2, "tick", "a duration is at most 365d"),
+    ("http:\n  deadline: .nan\n", 2, "deadline", ".nan is not a duration"),
+    ("http:\n  robots_cache: -.inf\n", 2, "robots_cache", "-.inf is not a duration"),
+    ("http:\n  max_feed_bytes: 99999999999999 GiB\n", 2, "max_feed_bytes", "at most 1024 GiB"),
+    ("http:\n  max_page_bytes: .nan\n", 2, "max_page_bytes", ".nan is not a size"),
+    ("http:\n  per_host_delay: .inf\n", 2, "per_host_delay", "finite"),
+    ("schedule:\n  min_interval: 2d\n  max_interval: 1d\n", 3, "max_interval",
+     "max_interval (24 h) is shorter than min_interval (2 d)"),
+    ("schedule:\n  min_interval: 2d\n", 1, "max_interval", "shorter than min_interval"),
+])
+def test_non_finite_and_contradictory_settings_are_refused(
+        tmp_path: Path, text: str, line: int, key: str, says: str) -> None:
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert (caught.value.line, caught.value.key) == (line, key)
+    assert says in str(caught.value) and f"{path}, line {line}" in str(caught.value)
+
+
+def test_a_non_finite_tick_stops_a_command_with_exit_2(tmp_path: Path, capsys) -> None:
+    from monitor.cli import main
+
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", "storage_dir: storage\nschedule:\n  tick: .nan\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "--once", "--config", str(path)])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 3, key 'tick': .nan is not a duration" in err
+    assert "Traceback" not in err
+
+
+# What pydantic says in its own words names Python types ("a valid tuple") and its machinery
+# ("Value error, "); people editing a YAML file read ours.
+PYDANTIC_WORDING = ("Input should", "String should", "Value error", "tuple", "dictionary",
+                    "instance of", "unable to")
+
+
+@pytest.mark.parametrize(("name", "text", "says"), [
+    ("feeds.yaml", "feeds: https://a.ma/rss\n", "expected a list, found 'https://a.ma/rss'"),
+    ("feeds.yaml", "feeds:\n", "expected a list, found nothing"),
+    ("feeds.yaml", "feeds:\n  - [https://a.ma/rss]\n", "expected a mapping of keys, found a list"),
+    ("feeds.yaml", "feeds:\n  - {url: 'https://a.ma/rss', name: ''}\n", "must not be empty"),
+    ("feeds.yaml", "feeds:\n  - {url: 'https://a.ma/rss', name: A, tags: news}\n",
+     "expected a list, found 'news'"),
+    ("feeds.yaml", "feeds:\n  - {url: 'https://a.ma/rss', name: A, enabled: maybe}\n",
+     "expected true or false, found 'maybe'"),
+    ("feeds.yaml", "feeds:\n  - {url: [a], name: A}\n", "expected text, found a list"),
+    ("monitor.yaml", "schedule: 3\n", "expected a mapping of keys, found 3"),
+    ("monitor.yaml", "schedule:\n  workers: many\n", "expected a whole number, found 'many'"),
+    ("monitor.yaml", "schedule:\n  workers: 1.5\n", "expected a whole number, found 1.5"),
+    ("monitor.yaml", "schedule:\n  workers: 0\n", "0 is out of range: use a value of at least 1"),
+    ("monitor.yaml", "http:\n  max_redirects: 99\n", "use a value of at most 30"),
+    ("monitor.yaml", "http:\n  per_host_delay: soon\n", "expected a number, found 'soon'"),
+    ("monitor.yaml", "http:\n  per_host_delay: .nan\n",
+     "expected a finite number (not .nan or .inf), found .nan"),
+    ("monitor.yaml", "log_level: loud\n", "'loud' is not a log level; use debug, info"),
+    ("monitor.yaml", "database_url: {a: 1}\n", "expected text, found a mapping"),
+])
+def test_validation_messages_are_in_our_words(tmp_path: Path, name: str, text: str,
+                                              says: str) -> None:
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / name, text)
+    with pytest.raises(ConfigError) as caught:
+        load_feeds(path) if name == "feeds.yaml" else load_settings(path, environ={})
+    assert says in str(caught.value)
+    assert not [words for words in PYDANTIC_WORDING if words in str(caught.value)]
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
@@ -184,6 +266,39 @@ def test_a_watched_file_keeps_the_last_good_contents(tmp_path: Path) -> None:
     assert watch.refresh() and watch.value == good and "file not found" in str(watch.error)
     path.write_text("feeds: []\n", encoding="utf-8")
     assert watch.current() == () and watch.error is None
+
+
+@pytest.mark.parametrize("text", ["", "# the feeds\n", "{}\n"])
+def test_a_feeds_file_that_holds_nothing_is_refused(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path / "feeds.yaml", text)
+    with pytest.raises(ConfigError, match="holds no `feeds:` list; write `feeds: \\[\\]`"):
+        load_feeds(path)
+    assert load_feeds(path, empty_ok=True) == ()
+    _write(path, text.replace("{}", "") + "feeds: []\n")
+    assert load_feeds(path) == ()
+
+
+def test_a_feeds_file_truncated_while_saved_keeps_the_feeds(tmp_path: Path, caplog) -> None:
+    from monitor.worker.daemon import reload_config
+
+    path = _write(tmp_path / "feeds.yaml", "feeds:\n  - {url: 'https://a.ma/rss', name: A}\n")
+    watch = WatchedFile(path, load_feeds)
+    good = watch.current()
+    path.write_bytes(b"")  # an editor truncates the file, then writes it
+    with caplog.at_level("ERROR", logger="monitor"):
+        assert not reload_config(watch, "feeds file")
+    assert watch.value == good
+    assert "feeds file not reloaded, keeping the last good version" in caplog.text
+    assert "write `feeds: []` if no feed is to be polled" in caplog.text
+    _write(path, "feeds: []\n")  # no feed at all, said explicitly
+    assert reload_config(watch, "feeds file") and watch.value == ()
+
+
+def test_an_empty_feeds_file_stops_a_run_with_exit_2(project: Project) -> None:
+    feeds = _write(project.root / "config" / "feeds.yaml", "")
+    result = project.cli("run", "--once", check=False)
+    assert result.returncode == 2
+    assert f"{feeds}, line 1: the file holds no `feeds:` list" in result.stderr
 
 
 def test_a_watched_file_that_never_loaded_has_no_value(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from monitor.cli.output import (
 from monitor.rules import load_ruleset, split_document
 from monitor.settings import describe_duration
 from monitor.store.engine import backend_name
+from monitor.store.listings import LARGEST_ID
 
 
 @cli.command()
@@ -131,7 +132,8 @@ def items() -> None:
 @items.command("list")
 @config_option
 @click.option("--relevant", is_flag=True, help="Only relevant items.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N items.")
+@click.option("--limit", type=click.IntRange(min=1, max=LARGEST_ID), default=None,
+              help="At most N items.")
 @click.option("--text", "with_text", is_flag=True, help="Include the stored text.")
 @json_option()
 def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_json: bool) -> None:
@@ -155,8 +157,8 @@ def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_js
 @config_option
 @click.argument("query", nargs=-1, required=True)
 @click.option("--relevant", is_flag=True, help="Only relevant items.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="At most N items.")
+@click.option("--limit", type=click.IntRange(min=1, max=LARGEST_ID), default=20,
+              show_default=True, help="At most N items.")
 @json_option()
 def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
                  as_json: bool) -> None:
@@ -182,7 +184,7 @@ def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
 
 @items.command("show")
 @config_option
-@click.argument("item_id", type=int)
+@click.argument("item_id", type=click.IntRange(min=0, max=LARGEST_ID))
 @json_option("Print JSON.")
 def items_show(config, item_id: int, as_json: bool) -> None:
     """One item with its text and why it was judged so."""

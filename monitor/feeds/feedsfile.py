@@ -43,12 +43,14 @@ class FeedsAdded:
 def listed_feed(path: Path, url: str) -> FeedSpec | None:
     """The feed of feeds.yaml with the same URL as `url` (as `load_feeds` compares), if any."""
     key = feed_url_key(url)
-    return next((feed for feed in load_feeds(path) if feed_url_key(feed.url) == key), None)
+    return next((feed for feed in load_feeds(path, empty_ok=True)
+                 if feed_url_key(feed.url) == key), None)
 
 
 def add_feeds(path: Path, feeds: Sequence[FeedSpec]) -> FeedsAdded:
     """Append the feeds not listed yet to feeds.yaml; the file is rewritten only if one is new."""
-    listed = {feed_url_key(feed.url) for feed in load_feeds(path)}  # refuses an invalid file
+    # refuses an invalid file; an empty one is given its first feeds
+    listed = {feed_url_key(feed.url) for feed in load_feeds(path, empty_ok=True)}
     added: list[FeedSpec] = []
     skipped: list[FeedSpec] = []
     for feed in feeds:

@@ -14,7 +14,8 @@ Grammar (no Python eval; groups are the names defined under ``groups:``):
              | "density(" GROUP ")"  # hits per 1000 words of the text
              | "words"               # words in the title and body
 
-Example: ``morocco and (hits(ai) >= 3 or title(ai) >= 1) and not sport``.
+Example: ``morocco and (hits(ai) >= 3 or title(ai) >= 1) and not sport``. At most
+`MAX_NESTING` parentheses and ``not``s inside one another.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq, "!=": operator.ne,
 }
 COUNTS = ("hits", "distinct", "title", "body", "density")
+# Parentheses and `not`s inside one another: far more than people write, and well within what
+# the recursive parser and the compiled source (`Expr.source`) can nest.
+MAX_NESTING = 50
 _KEYWORDS = {"and", "or", "not", "near", "words", *COUNTS}
 
 
@@ -185,6 +189,7 @@ class _Parser:
             self.tokens.append((kind, match.group(kind), match.start(kind) + 1))
             pos = match.end()
         self.index = 0
+        self.depth = 0  # parentheses and `not`s open at this point
 
     def parse(self) -> Expr:
         expr = self._or()
@@ -224,15 +229,20 @@ class _Parser:
         token = self._peek()
         if token is None:
             raise ExpressionError("expression ends early; expected a group or a test")
+        if token[1] not in ("not", "("):
+            return self._test()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionError(f"the expression nests too deep at column {token[2]}: more "
+                                  f"than {MAX_NESTING} parentheses or 'not's inside one another")
+        self.index += 1
         if token[1] == "not":
-            self.index += 1
-            return _Not(self._not())
-        if token[1] == "(":
-            self.index += 1
+            expr: Expr = _Not(self._not())
+        else:
             expr = self._or()
             self._take(")")
-            return expr
-        return self._test()
+        self.depth -= 1
+        return expr
 
     def _group(self) -> str:
         token = self._peek()

@@ -55,13 +55,14 @@ from pydantic import (
 from monitor.errors import RulesError
 from monitor.rules.expression import Expr, ExpressionError, parse_expression
 from monitor.rules.normalize import fold
-from monitor.yamlfile import ConfigModel, YamlDocument, read_yaml, validated
+from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
 
 LANGUAGES = ("fr", "ar", "en", "any")
 TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 FIELDS = ("title", "body")
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
+MAX_NUMBER = 1e9  # thresholds, weights and counts past it are typos (and .inf is no number)
 ARABIC_ARTICLE = "ال"
 
 
@@ -118,6 +119,8 @@ class RuleSpec:
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a number")
+    if abs(value) > MAX_NUMBER or value != value:  # huge, .inf or .nan (which equals nothing)
+        raise ValueError(f"{quoted(value)} is not a usable number; write e.g. 3 or 2.5")
     return float(value)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -34,7 +35,7 @@ from monitor.web import pages
 from monitor.web.atom import atom_feed
 from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
-from monitor.web.filters import BadParameter, parse_filters
+from monitor.web.filters import BadParameter, parse_filters, whole_number
 from monitor.web.highlight import span_segments
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
@@ -50,6 +51,22 @@ SECURITY_HEADERS = [
 
 class NotFound(Exception):
     pass
+
+
+class Digits(Convertor[str]):
+    """A path segment of digits, left as text: Starlette's ``int`` converts it before any page
+    can refuse it, and int() of some thousands of digits raises (a 500)."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("digits", Digits())
 
 
 def templates() -> Environment:
@@ -114,7 +131,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         return pages.items_page(engine, parse_filters(request.query_params), rules.current())
 
     def build_item(request: Request) -> dict:
-        item_id = request.path_params["item_id"]
+        item_id = whole_number("id", request.path_params["item_id"], 0)
         context = pages.item_page(engine, item_id, rules.current())
         if context is None:
             raise NotFound(f"no item with id {item_id}")
@@ -175,7 +192,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 
     routes = [
         Route("/", items_html), Route("/items", items_html), Route("/items.json", items_json),
-        Route("/items/{item_id:int}", item_html), Route("/items/{item_id:int}.json", item_json),
+        Route("/items/{item_id:digits}", item_html),
+        Route("/items/{item_id:digits}.json", item_json),
         Route("/feeds", feeds_html), Route("/feeds.json", feeds_json),
         Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
         Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import urlencode
 
-from monitor.store.listings import ItemSelection
+from monitor.store.listings import LARGEST_ID, ItemSelection
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -98,20 +98,29 @@ def _boolean(params: Mapping[str, str], name: str) -> bool | None:
     raise BadParameter(name, f"{value!r} is not 1 or 0")
 
 
+def whole_number(name: str, text: str, low: int, high: int = LARGEST_ID) -> int:
+    """`text` as a whole number from `low` to `high`, else a `BadParameter` naming `name` and
+    saying what is valid."""
+    if len(text) > 30:  # past any bound, and int() refuses some thousands of digits
+        number = high + 1 if text.isdigit() else None
+    else:
+        try:
+            number = int(text)
+        except ValueError:
+            number = None
+    shown = text if len(text) <= 30 else text[:27] + "..."
+    if number is None:
+        raise BadParameter(name, f"{shown!r} is not a whole number")
+    if number < low or number > high:
+        raise BadParameter(name, f"{shown} is out of range; use a number from {low} to {high}")
+    return number
+
+
 def _integer(
-    params: Mapping[str, str], name: str, low: int, high: int | None = None
+    params: Mapping[str, str], name: str, low: int, high: int = LARGEST_ID
 ) -> int | None:
     value = params.get(name)
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadParameter(name, f"{value!r} is not a whole number") from None
-    if number < low or (high is not None and number > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadParameter(name, f"{number} is out of range; use a number {bounds}")
-    return number
+    return None if value is None else whole_number(name, value, low, high)
 
 
 def _date(params: Mapping[str, str], name: str) -> date | None:
