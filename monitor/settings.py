@@ -28,6 +28,7 @@ DEFAULT_CONFIG = Path("config/monitor.yaml")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # CR, LF, tab, ESC ...
 _UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
                "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -132,6 +133,9 @@ class FeedSpec(ConfigModel):
     @classmethod
     def _http_url(cls, url: str) -> str:
         url = url.strip()
+        if control := _CONTROL_CHARACTER.search(url):
+            raise ValueError(f"{url!r} contains the control character "
+                             f"{control.group()!r}; write the URL on one line, without it")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")

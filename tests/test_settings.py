@@ -100,6 +100,10 @@ BAD_FEEDS = [
     ("feeds:\n  - name: A\n", 2, "url", "required key is missing"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    lang: french\n", 4, "lang", "pattern"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    name: B\n", 4, "name", "duplicate key"),
+    ("feeds:\n  - name: A\n    url: \"https://a.ma/rss\\r\\nINFO forged\"\n", 3, "url",
+     "'https://a.ma/rss\\r\\nINFO forged' contains the control character '\\r'"),
+    ("feeds:\n  - url: \"https://a.ma/\\e[2Jrss\"\n    name: A\n", 2, "url",
+     "control character '\\x1b'"),
 ]
 
 
