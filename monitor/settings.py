@@ -30,6 +30,8 @@ POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (h
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # CR, LF, tab, ESC ...
+_HOST_NAME = re.compile(r"^(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]+)$")
 _UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
                "kib": 2**10, "mib": 2**20, "gib": 2**30}
 # Bounds far past any sensible setting: they turn a typo (or `.inf`) into a message instead of
@@ -139,6 +141,36 @@ class ScheduleSettings(ConfigModel):
         return value
 
 
+class WebSettings(ConfigModel):
+    # Host names the inspector answers to ("*.example.org" and "*" allowed); None: the host it
+    # serves on, localhost, 127.0.0.1 and ::1 (and the host of base_url).
+    allowed_hosts: tuple[str, ...] | None = None
+    base_url: str | None = None  # its public address, for the links of /feed.atom
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if hosts is None:
+            return None
+        names = tuple(host.strip().lower().strip("[]").rstrip(".") for host in hosts)
+        for name in names:
+            if not _HOST_NAME.match(name):
+                raise ValueError(f"{name!r} is not a host name; write e.g. monitor.example.org, "
+                                 "*.example.org or 192.0.2.7 (no scheme, no port)")
+        return names
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"{url!r} is not the inspector's address; write e.g. "
+                             "https://monitor.example.org/")
+        return url.strip().rstrip("/") + "/"
+
+
 class _MonitorFile(ConfigModel):
     storage_dir: str = "../storage"
     database_url: str | None = None
@@ -147,6 +179,7 @@ class _MonitorFile(ConfigModel):
     log_level: str = "info"
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("log_level")
     @classmethod
@@ -170,6 +203,9 @@ class FeedSpec(ConfigModel):
     @classmethod
     def _http_url(cls, url: str) -> str:
         url = url.strip()
+        if control := _CONTROL_CHARACTER.search(url):
+            raise ValueError(f"{url!r} contains the control character "
+                             f"{control.group()!r}; write the URL on one line, without it")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")
@@ -204,6 +240,7 @@ class Settings:
     log_level: str
     http: HttpSettings
     schedule: ScheduleSettings
+    web: WebSettings
 
     @property
     def poll_deadline(self) -> float:
@@ -238,6 +275,7 @@ def load_settings(
         log_level=parsed.log_level,
         http=parsed.http,
         schedule=parsed.schedule,
+        web=parsed.web,
     )
     if not settings.rules_file.is_file():
         raise ConfigError(

@@ -1,5 +1,6 @@
 """The process pool: parsing and extraction off the event loop, errors carried across by value, a
-dead pool process replaced, and no process left behind when the worker is killed."""
+dead pool process replaced, no process left behind when the worker is killed, and no
+KeyboardInterrupt traceback from the fork server or a pool process on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -151,3 +152,60 @@ def test_no_pool_process_outlives_a_killed_worker(project: Project) -> None:
         while any(_exists(pid) for pid in pool) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(_exists(pid) for pid in pool)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_run_without_a_traceback(project: Project) -> None:
+    """Ctrl-C at a terminal sends SIGINT to the whole process group: the worker, its fork server
+    and the pool processes. The worker stops the run; the others print nothing."""
+    title, paragraphs = seed_article(SEEDS[1])
+    with LoopbackServer("127.0.0.49") as site:
+        entries = []
+        for i in range(40):
+            site.route(f"/p{i}", Reply(seed_page(f"{title} {i}", [f"Dépêche {i}."] + paragraphs),
+                                       content_type=HTML, delay=0.2))
+            entries.append({"title": f"{title} {i}", "link": site.url(f"/p{i}"), "guid": str(i)})
+        site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
+        project.write_settings(schedule={"extract_processes": 2})
+        project.cli("init")
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--once", "--config",
+                                 str(project.config)], cwd=project.root, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            pool: list[int] = []
+            deadline = time.monotonic() + 30
+            while len(pool) < 2 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+                pool = [pid for helper in _children(proc.pid) for pid in _children(helper)]
+            assert len(pool) == 2, f"pool {pool}, exit {proc.poll()}"
+            time.sleep(0.5)  # the pool at work: pages extracted
+            os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "status=interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_the_fork_server_ignores_sigint_while_it_imports() -> None:
+    """SIGINT sent to the fork server as soon as it starts (it still imports the extraction
+    code) neither stops it nor prints anything; the pool it forks then works."""
+    script = (
+        "import asyncio, os, signal, sys\n"
+        "from monitor.worker.cpupool import CpuWork, start_fork_server\n"
+        "from tests.test_cpupool import _children\n"
+        "start_fork_server()\n"
+        "for pid in _children(os.getpid()):\n"
+        "    os.kill(pid, signal.SIGINT)\n"
+        "cpu = CpuWork(1)\n"
+        f"page = asyncio.run(cpu.extract_page(open({str(PAGE)!r}, 'rb').read(), 'https://x/1',"
+        " 'text/html'))\n"
+        "cpu.close()\n"
+        "print(page.article is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "True\n", "")

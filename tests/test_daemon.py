@@ -107,3 +107,29 @@ def test_sigint_mid_poll_stops_within_seconds_and_loses_nothing(
         assert sorted(u for u in urls if u) == sorted(site.links)
     finally:
         site.server.close()
+
+
+def test_log_lines_stay_one_line_whatever_they_quote() -> None:
+    """A CR/LF (or an escape sequence) in a feed URL, a name or a message cannot split a log
+    line or forge the next one; a traceback still follows on lines of its own."""
+    script = (
+        "import logging\n"
+        "from monitor.cli import setup_logging\n"
+        "setup_logging('info')\n"
+        "log = logging.getLogger('monitor.poll')\n"
+        "log.warning('feed %s moved: %s', 'Le\\u2028Site', "
+        "'https://a.ma/rss\\r\\n2030-01-01 INFO forged\\x1b[2J')\n"
+        "try:\n"
+        "    raise ValueError('boom')\n"
+        "except ValueError:\n"
+        "    log.exception('internal error while polling %s', 'https://a.ma/\\nx')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert lines[0].endswith(
+        "WARNING monitor.poll: feed Le\\u2028Site moved: "
+        "https://a.ma/rss\\r\\n2030-01-01 INFO forged\\x1b[2J")
+    assert lines[1].endswith("ERROR monitor.poll: internal error while polling https://a.ma/\\nx")
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: boom"

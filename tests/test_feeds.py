@@ -602,3 +602,28 @@ def test_damaged_copies_of_real_feeds_never_crash() -> None:
                 for entry in parsed.entries:
                     check_entry(entry)
     assert outcomes[ParsedFeed] > 200 and outcomes[NotAFeed] > 10
+
+
+def test_a_utf8_feed_with_a_few_invalid_bytes_stays_utf8() -> None:
+    """A real UTF-8 feed with three bad bytes injected (tests/fixtures/damaged_feeds/): read
+    as UTF-8 with U+FFFD for the bad bytes, not as a whole in another encoding ("Ã¼")."""
+    damaged = FIXTURES.parent / "damaged_feeds" / "heise_rdf_utf8_three_bad_bytes.xml"
+    parsed = parse_feed(damaged.read_bytes(), url="https://www.heise.de/newsticker/heise.rdf")
+    damage = {
+        "LED-Tastatur Aukey KM-G6 im Test: mechanisch, günstig und laut":
+            "LED-Tastatur Aukey KM-G6 im Test: mechanisch, g\ufffdnstig und laut",
+        "Fünf mobile Beamer im Vergleichstest": "F\ufffdnf mobile Beamer im Vergleichstest",
+        "Zahlen geschönt? FBI-Untersuchung gegen Tesla":
+            "Zahlen gesch\ufffdnt? FBI-Untersuchung gegen Tesla",
+    }
+    intact = parse_fixture("miniflux/parser_rdf_UTF8.xml")
+    expected = [damage.get(entry.title, entry.title) for entry in intact.entries]
+    assert [entry.title for entry in parsed.entries] == expected
+    assert set(damage.values()) <= set(expected)
+    assert expected[1] == "Mega-Deal: IBM übernimmt Red Hat"
+    assert parsed.encoding == "utf-8"
+    assert parsed.warning == "3 invalid UTF-8 byte sequence(s) replaced with U+FFFD"
+    # A document mislabelled as UTF-8 (no valid UTF-8 beyond ASCII) is still read otherwise.
+    mislabelled = rss("<item><title>Café crème</title></item>").replace(
+        "Café crème".encode(), "Café crème".encode("latin-1"))
+    assert parse_feed(mislabelled, url=URL).entries[0].title == "Café crème"

@@ -105,6 +105,10 @@ BAD_FEEDS = [
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    name: B\n", 4, "name", "duplicate key"),
     ("feeds:\n  - url: https://a.ma/rss\n    name: A\n    interval: .nan\n", 4, "interval",
      ".nan is not a duration"),
+    ("feeds:\n  - name: A\n    url: \"https://a.ma/rss\\r\\nINFO forged\"\n", 3, "url",
+     "'https://a.ma/rss\\r\\nINFO forged' contains the control character '\\r'"),
+    ("feeds:\n  - url: \"https://a.ma/\\e[2Jrss\"\n    name: A\n", 2, "url",
+     "control character '\\x1b'"),
 ]
 
 

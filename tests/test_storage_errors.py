@@ -1,7 +1,9 @@
 """Database failures leave the store as StorageError (reason ``storage-error``), on both
 backends: a poll whose database lost a table is recorded as ``storage-error`` (not as an
 internal error), a command prints what the database said and what to do and exits 1, and the
-inspector answers 503 with the same message."""
+inspector answers 503 with the same message. An SQLite file that is not a database, or is
+corrupt, is named as such, with what to do (a backup, a rescue), not as a URL or a server to
+check."""
 
 from __future__ import annotations
 
@@ -132,3 +134,33 @@ def test_store_functions_map_errors_of_calls_and_of_streams(tmp_path) -> None:
             "database_url)")
         assert isinstance(failed.value.__cause__, sa.exc.OperationalError)
     engine.dispose()
+
+
+def _damage(path, how: str) -> None:
+    """An SQLite file overwritten at its header (no longer a database), or with its pages
+    beyond the schema scribbled over (a corrupt database), as a failing disk or a copy made
+    mid-write leaves it."""
+    content = bytearray(path.read_bytes())
+    if how == "overwritten":
+        content[:100] = b"\x00not a database header\x00".ljust(100, b"\xa5")
+    else:
+        for page in range(3 * 4096, len(content), 4096):
+            content[page:page + 64] = b"\xff" * 64
+    path.write_bytes(bytes(content))
+
+
+@pytest.mark.parametrize(("how", "said"), [
+    ("overwritten", "is not an SQLite database"),
+    ("corrupt", "is damaged (SQLite: database disk image is malformed)"),
+])
+def test_a_damaged_sqlite_file_is_named_as_such(project: Project, how: str, said: str) -> None:
+    project.cli("init")  # its connections closed, as at a process's exit: no WAL left over
+    _damage(project.database, how)
+    for command in (["init"], ["run", "--once"], ["items", "list"], ["stats"]):
+        done = project.cli(*command, check=False)
+        assert done.returncode == 1, command
+        assert done.stderr.startswith("monitor: error (storage): "), done.stderr
+        assert said in done.stderr and str(project.database) in done.stderr, command
+        assert "backup" in done.stderr and "Traceback" not in done.stderr
+        for misleading in ("database server", "check the database URL", "user's rights"):
+            assert misleading not in done.stderr

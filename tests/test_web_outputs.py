@@ -1,11 +1,19 @@
 """The inspector's other outputs over HTTP: the Atom feed (checked with feedparser and an XML
-parser), /healthz, /metrics (Prometheus text), the access token, and `monitor serve`'s refusal
-to open itself up without one."""
+parser), /healthz, /metrics (Prometheus text), the access token (kept out of the access log,
+accepted on the Atom URL by readers without cookies), the Host check and ``web.base_url``, and
+`monitor serve` for real: its refusal to open itself up without a token, its address (IPv6 in
+brackets), its access log (no token)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +21,7 @@ import feedparser
 import httpx
 import pytest
 
-from monitor.settings import load_settings
+from monitor.settings import WebSettings, load_settings
 from monitor.store.engine import read_engine
 from monitor.web import create_app
 from tests.webdata import (
@@ -126,3 +134,109 @@ def test_serve_refuses_an_open_address_without_a_token(project) -> None:
     assert open_host.returncode == 2 and "--token" in open_host.stderr
     short = project.cli("serve", "--token", "short", check=False)
     assert short.returncode == 2 and "16 to 200" in short.stderr
+
+
+def test_the_atom_url_takes_the_token_without_cookies(site: Site) -> None:
+    token = "s3cret-token-0123456789"
+    engine = read_engine(site.settings.database_url)
+    with running(create_app(site.settings, engine=engine, token=token)) as base:
+        # a feed reader: a fresh client each time, no cookies kept, no redirects followed
+        atom = httpx.get(f"{base}/feed.atom?topic=cyber&token={token}")
+        assert atom.status_code == 200 and "set-cookie" not in atom.headers
+        assert feedparser.parse(atom.content).entries
+        assert httpx.get(f"{base}/feed.atom?token=wrong").status_code == 401
+        assert httpx.get(f"{base}/feed.atom").status_code == 401
+        assert httpx.get(f"{base}/items?token={token}").status_code == 303  # pages: the cookie
+    engine.dispose()
+
+
+def test_the_host_header_is_checked_and_atom_links_use_base_url(site: Site) -> None:
+    engine = read_engine(site.settings.database_url)
+    with running(create_app(site.settings, engine=engine)) as base, \
+            httpx.Client(base_url=base) as client:
+        forged = client.get("/feed.atom", headers={"Host": "evil.example"})
+        assert forged.status_code == 400 and "web.allowed_hosts" in forged.text
+        assert "evil.example" not in client.get("/feed.atom").text
+        for host in ("localhost:8080", "LOCALHOST.", "[::1]:8080", "127.0.0.1"):
+            assert client.get("/items", headers={"Host": host}).status_code == 200, host
+        assert client.get("/healthz", headers={"Host": "10.1.2.3:8080"}).status_code == 200
+    web = WebSettings(base_url="https://monitor.example.org/desk",
+                      allowed_hosts=("*.example.net",))
+    with running(create_app(replace(site.settings, web=web), engine=engine)) as base, \
+            httpx.Client(base_url=base) as client:
+        assert client.get("/items").status_code == 400  # 127.0.0.1 is not listed any more
+        atom = client.get("/feed.atom?topic=cyber",
+                          headers={"Host": "monitor.example.org"})  # base_url's host
+        assert atom.status_code == 200
+        root = ET.fromstring(atom.content)
+        links = [link.get("href") for link in root.iter(f"{ATOM}link")]
+        assert links[0] == "https://monitor.example.org/desk/feed.atom?topic=cyber"
+        assert all(link.startswith("https://monitor.example.org/desk/") for link in links[:2])
+        related = [link.get("href") for link in root.iter(f"{ATOM}link")
+                   if link.get("rel") == "related"]
+        assert related and all(link.startswith("https://monitor.example.org/desk/items/")
+                               for link in related)
+        assert client.get("/items", headers={"Host": "a.example.net"}).status_code == 200
+    engine.dispose()
+
+
+def _free_port(family: socket.AddressFamily, host: str) -> int:
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _serve(project, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_WEB_TOKEN")}
+    return subprocess.Popen([sys.executable, "-m", "monitor", "serve", *args, "--config",
+                             str(project.config)], cwd=project.root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_until_up(server: subprocess.Popen, url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"monitor serve did not start: {server.stderr.read()}")
+        time.sleep(0.1)
+
+
+def test_serve_keeps_the_token_out_of_its_access_log(project) -> None:
+    project.cli("init")
+    token = "s3cret-token-0123456789"
+    port = _free_port(socket.AF_INET, "127.0.0.1")
+    server = _serve(project, "--port", str(port), "--token", token)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(server, f"{base}/healthz")
+        assert httpx.get(f"{base}/items?relevant=1&token={token}").status_code == 303
+        assert httpx.get(f"{base}/feed.atom?tok%65n={token}").status_code == 200
+        forged = httpx.get(f"{base}/items/%0D%0A2030-01-01%20INFO%20forged%20line",
+                           headers={"Authorization": f"Bearer {token}"})
+        assert forged.status_code == 404
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=15)
+    assert token not in log
+    assert "GET /items?relevant=1&token=[redacted] HTTP/1.1" in log
+    assert "GET /feed.atom?token=[redacted] HTTP/1.1" in log
+    assert "GET /items/%0D%0A2030-01-01%20INFO%20forged%20line HTTP/1.1" in log
+    assert not any(line.startswith("2030-01-01") for line in log.splitlines())
+
+
+def test_serve_on_ipv6_loopback_prints_a_bracketed_address(project) -> None:
+    project.cli("init")
+    port = _free_port(socket.AF_INET6, "::1")
+    server = _serve(project, "--host", "::1", "--port", str(port))
+    try:
+        _wait_until_up(server, f"http://[::1]:{port}/healthz")
+        assert httpx.get(f"http://[::1]:{port}/items").status_code == 200  # Host: [::1]:port
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=15)
+    assert f"monitor inspector on http://[::1]:{port}/ (read-only)" in log

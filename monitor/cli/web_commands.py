@@ -4,6 +4,7 @@ library function. They read the database only (`read_only`)."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import sys
 from datetime import UTC, date, datetime
@@ -24,6 +25,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def http_address(host: str, port: int) -> str:
+    """``http://host:port/``, an IPv6 address in brackets (``http://[::1]:8080/``)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 @cli.command()
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -40,6 +46,7 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
     import uvicorn
 
     from monitor.web import create_app
+    from monitor.web.auth import TokenRedaction
 
     if token is not None and not _TOKEN.match(token):
         raise click.BadParameter("use 16 to 200 letters, digits or ._~+/=- "
@@ -49,8 +56,9 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
                                "MONITOR_WEB_TOKEN) to protect the inspector, or pass --public")
     settings = config.settings
     setup_logging(settings.log_level)
-    app = create_app(settings, engine=read_only(config), token=token)
-    click.echo(f"monitor inspector on http://{host}:{port}/ (read-only"
+    app = create_app(settings, engine=read_only(config), token=token, host=host)
+    logging.getLogger("uvicorn.access").addFilter(TokenRedaction())
+    click.echo(f"monitor inspector on {http_address(host, port)} (read-only"
                f"{', token required' if token else ''}); Ctrl-C stops it", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
                 server_header=False)

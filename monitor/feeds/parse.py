@@ -12,7 +12,8 @@ JSON Feed (versions 1 and 1.1), which feedparser 6.0 does not read, is parsed he
 Where the line is: a document from which feedparser reads at least one entry is a feed, even
 when it is ill-formed (text before ``<?xml``, undefined entities, a truncated tail ...), and so
 is a well-formed RSS/Atom/RDF document without entries; the reason for any leniency is kept in
-``ParsedFeed.warning``. Malformed XML that yields no entry (a truncated or server-error body
+``ParsedFeed.warning`` (a few invalid bytes in a UTF-8 document among them: see
+``feeds.charset``). Malformed XML that yields no entry (a truncated or server-error body
 that starts like a feed), an HTML page, other XML, other JSON, or no body are ``NotAFeed``.
 """
 
@@ -33,6 +34,7 @@ from xml.sax import SAXParseException
 import feedparser
 
 from monitor.errors import NotAFeed
+from monitor.feeds.charset import http_charset, utf8_with_replacement
 from monitor.feeds.htmltext import BLOCK_TAGS, html_text
 
 
@@ -118,6 +120,7 @@ def _run_feedparser(content: bytes, content_type: str | None, url: str) -> Any:
 
 
 def _parse_xml_feed(content: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
+    content, repaired = utf8_with_replacement(content, content_type)
     try:
         result = _run_feedparser(content, content_type, url)
     except Exception as exc:  # feedparser crashes on some garbage (e.g. a non-UTF-8 prolog)
@@ -133,6 +136,9 @@ def _parse_xml_feed(content: bytes, *, url: str, content_type: str | None) -> Pa
         found = _describe_non_feed(content, result.get("encoding"), problem, line_shift)
         raise _not_a_feed(url, found + (", and no entries could be read" if version else ""))
     warning = _warning_text(problem, line_shift) if problem is not None else None
+    if repaired:
+        replaced = f"{repaired} invalid UTF-8 byte sequence(s) replaced with U+FFFD"
+        warning = f"{replaced}; {warning}" if warning else replaced
     if not version:
         warning = warning or "no RSS, Atom or RDF root element; entries read anyway"
     feed = result.get("feed") or {}
@@ -249,7 +255,7 @@ def _parse_json_feed(content: bytes, *, url: str, content_type: str | None) -> P
         where = f"at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         raise _not_a_feed(url, f"{what} {where}") from exc
     if document is None:  # not UTF-8/16/32: try the HTTP charset, then Windows-1252
-        charset = _charset(content_type) or "windows-1252"
+        charset = http_charset(content_type) or "windows-1252"
         try:
             document = json.loads(content.decode(charset, "replace"), strict=False)
         except (LookupError, json.JSONDecodeError) as exc:
@@ -324,11 +330,6 @@ def _dicts(values: Any) -> Iterable[Mapping[str, Any]]:
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _charset(content_type: str | None) -> str | None:
-    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type or "", re.I)
-    return match.group(1) if match else None
 
 
 # --- text, links, identity -----------------------------------------------------------------

@@ -12,7 +12,8 @@ schema is current: the listing commands and the inspector never run the migratio
 `storage_errors` wraps the store's public functions: an SQLAlchemy error escaping one becomes a
 `StorageError` (reason ``storage-error``) that names the database without its password, says
 what the database answered and what to do (`monitor init` for a missing table; the URL and the
-server for a connection that failed).
+server for a connection that failed; a backup or a rescue for an SQLite file that is damaged or
+not a database).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = ["Engine", "backend_name", "check_writable", "create_schema", "describ
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_SECONDS = 10
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
@@ -115,12 +117,14 @@ def create_schema(engine: Engine) -> None:
 
     try:
         upgrade(engine)
-    except OperationalError as exc:
-        raise StorageError(
-            f"cannot reach the database {describe_url(engine.url)}: {_said(exc)}; check "
-            "database_url (or MONITOR_DATABASE_URL) and that the database server is running"
-        ) from exc
     except SQLAlchemyError as exc:
+        if (damaged := _damaged_file(exc, engine.url)) is not None:
+            raise damaged from exc
+        if isinstance(exc, OperationalError):
+            raise StorageError(
+                f"cannot reach the database {describe_url(engine.url)}: {_said(exc)}; check "
+                "database_url (or MONITOR_DATABASE_URL) and that the database server is running"
+            ) from exc
         raise StorageError(
             f"cannot create or upgrade the schema in {describe_url(engine.url)}: "
             f"{exc.__class__.__name__}: {_said(exc)}; check the database URL and the database "
@@ -219,6 +223,8 @@ def storage_errors(function: _Function) -> _Function:
 
 def storage_error(exc: SQLAlchemyError, url: URL | None) -> StorageError:
     """The StorageError for what the database answered: what it said and what to do."""
+    if (damaged := _damaged_file(exc, url)) is not None:
+        return damaged
     where = f"the database {describe_url(url)}" if url is not None else "the database"
     said = _said(exc)
     if _missing_table(exc):
@@ -240,6 +246,29 @@ def _said(exc: SQLAlchemyError) -> str:
     text = str(origin if origin is not None else exc).strip()
     first = text.splitlines()[0] if text else exc.__class__.__name__
     return first if origin is not None else f"{exc.__class__.__name__}: {first}"
+
+
+def _damaged_file(exc: SQLAlchemyError, url: URL | None) -> StorageError | None:
+    """The StorageError for an SQLite file that is not a database or is corrupt, else None.
+
+    Neither is cured by checking the URL or a server: the file itself has to be replaced."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    if code is None:
+        return None
+    path = url.database if url is not None and url.database else "the database file"
+    if code & 0xFF == _SQLITE_NOTADB:
+        return StorageError(
+            f"{path} is not an SQLite database (it was overwritten, or database_url names "
+            "another kind of file): point database_url at the monitor's database, or restore "
+            "it from a backup; moving this file aside and running `monitor init` starts an "
+            "empty one")
+    if code & 0xFF == _SQLITE_CORRUPT:
+        return StorageError(
+            f"the database file {path} is damaged (SQLite: {_said(exc)}): stop monitor, keep "
+            f"a copy of the file, and restore it from a backup, or rescue what can be read "
+            f"with `sqlite3 {path} .recover | sqlite3 recovered.db` and point database_url at "
+            "recovered.db")
+    return None
 
 
 def _missing_table(exc: SQLAlchemyError) -> bool:

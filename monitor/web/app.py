@@ -37,6 +37,7 @@ from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
 from monitor.web.filters import BadParameter, parse_filters, whole_number
 from monitor.web.highlight import span_segments
+from monitor.web.hosts import HostCheck, allowed_hosts
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
@@ -92,9 +93,11 @@ def json_href(request: Request) -> str:
     return path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None,
-               token: str | None = None) -> Starlette:
-    """The inspector over `settings.database_url` (read-only), `token` guarding all but /healthz."""
+def create_app(settings: Settings, *, engine: Engine | None = None, token: str | None = None,
+               host: str = "127.0.0.1") -> Any:
+    """The inspector over `settings.database_url` (read-only), `token` guarding all but /healthz,
+    answering to the Host names of `settings.web` (by default `host`, the address it serves
+    on, and the local names)."""
     engine = engine or read_engine(settings.database_url)
     env = templates()
     rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
@@ -158,8 +161,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
             context = pages.items_page(engine, filters, None)
         except StorageError as exc:
             return Response(f"{exc}\n", status_code=503, media_type="text/plain")
-        base = str(request.base_url)
-        body = atom_feed(self_url=str(request.url), base_url=base, items=context["items"],
+        base = settings.web.base_url or str(request.base_url)
+        query = f"?{request.url.query}" if request.url.query else ""
+        body = atom_feed(self_url=f"{base}feed.atom{query}", base_url=base,
+                         items=context["items"],
                          title="monitor: relevant items"
                          + (f" ({', '.join(f'{k}={v}' for k, v in filters.active.items())})"
                             if len(filters.active) > 1 else ""))
@@ -203,7 +208,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     asgi: Any = ServerHeaders(app)
     if token:
         asgi = TokenGate(asgi, token)
-    return asgi
+    return HostCheck(asgi, allowed_hosts(settings.web.allowed_hosts, served_host=host,
+                                         base_url=settings.web.base_url))
 
 
 class ServerHeaders:

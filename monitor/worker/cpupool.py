@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -63,10 +64,15 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
 
 
-def _exit_with(owner_pid: int) -> None:
-    """Pool process initializer: exit once the worker that started the pool is gone. A worker
-    killed with SIGKILL (or leaving with os._exit on a second signal) never closes its pool,
-    and nothing else would tell its processes, which would wait for work forever."""
+def _pool_process_start(owner_pid: int) -> None:
+    """Pool process initializer: ignore SIGINT, and exit once the worker that started the pool
+    is gone.
+
+    Ctrl-C sends SIGINT to the whole process group: the worker handles the stop (and closes
+    the pool); a pool process would only print a KeyboardInterrupt traceback. A worker killed
+    with SIGKILL (or leaving with os._exit on a second signal) never closes its pool, and
+    nothing else would tell its processes, which would wait for work forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while process_alive(owner_pid):
@@ -79,9 +85,18 @@ def _exit_with(owner_pid: int) -> None:
 def start_fork_server() -> None:
     """Start the fork server now: it imports the extraction code in its own process (about half
     a second of CPU, overlapping the worker's own start), so the pool is quick to start when the
-    first feed brings news. A cycle of 304s starts no pool process."""
+    first feed brings news. A cycle of 304s starts no pool process.
+
+    The fork server is started with SIGINT ignored, which it keeps across exec (so Python
+    installs no KeyboardInterrupt handler in it): a Ctrl-C while it imports would print a
+    traceback (it ignores SIGINT itself only once its imports are done). Call it from the main
+    thread; a SIGINT arriving in the few milliseconds of the start is not seen here."""
     CpuWork._context()
-    multiprocessing.forkserver.ensure_running()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def pool_size(configured: int) -> int:
@@ -121,7 +136,7 @@ class CpuWork:
         with self._lock:
             if self._pool is None:
                 pool = ProcessPoolExecutor(self.processes, mp_context=self._context(),
-                                           initializer=_exit_with, initargs=(os.getpid(),))
+                                           initializer=_pool_process_start, initargs=(os.getpid(),))
                 for _ in range(self.processes):
                     pool.submit(os.getpid)
                 self._pool = pool
