@@ -159,7 +159,7 @@ def test_a_damaged_sqlite_file_is_named_as_such(project: Project, how: str, said
     for command in (["init"], ["run", "--once"], ["items", "list"], ["stats"]):
         done = project.cli(*command, check=False)
         assert done.returncode == 1, command
-        assert done.stderr.startswith("monitor: error (storage): "), done.stderr
+        assert done.stderr.startswith("monitor: error (storage-error): "), done.stderr
         assert said in done.stderr and str(project.database) in done.stderr, command
         assert "backup" in done.stderr and "Traceback" not in done.stderr
         for misleading in ("database server", "check the database URL", "user's rights"):
