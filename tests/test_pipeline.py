@@ -5,11 +5,14 @@ validators; its failure is recorded, never raised. One story brought by two feed
 once is fetched once and stored once, the second feed recorded as one more source, whether
 its page could be read or not (on both backends). A poll asked to stop ends at once as
 "interrupted", keeps the entries it finished, leaves the feed's validators as they were, and
-the next poll stores the rest, none twice."""
+the next poll stores the rest, none twice. A large feed (5,000 items, most of them bare
+<guid>s) is taken `http.max_entries` entries a poll, the newest first, its items committed in
+batches while the poll runs; the next polls take the rest; no bare <guid> becomes an item."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +29,15 @@ from monitor.worker.leases import worker_identity
 from monitor.worker.pipeline import PollContext, now_utc, poll_feed
 from tests.conftest import ROOT, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
-from tests.sites import HTML, RSS, real_english_pages, rss, seed_article, seed_page
+from tests.sites import (
+    HTML,
+    RSS,
+    large_feed,
+    real_english_pages,
+    rss,
+    seed_article,
+    seed_page,
+)
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +209,53 @@ def test_a_poll_asked_to_stop_keeps_what_it_finished_and_the_next_stores_the_res
     assert (rest.status, rest.new_items, rest.page_errors) == ("ok", 3, 0)
     guids = [row.guid for row in _rows(ctx, "SELECT guid FROM items")]
     assert sorted(guids) == ["p0", "p1", "p2", "q0", "q1", "q2"]
+
+
+def test_a_large_feed_is_taken_newest_first_a_bounded_number_a_poll_in_batches(
+    project: Project, site: LoopbackServer, rules: RuleSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 5,000 items, 4,000 of them bare <guid>s; one of the newest has a page that is slow.
+    slow = 7 * 5
+    big = large_feed(5000, empty=lambda i: i % 5 != 0,
+                     link=lambda i: site.url("/slow") if i == slow else None)
+    site.route("/slow", Reply(seed_page("Lente", ["Un texte lent. " * 40]), content_type=HTML,
+                              delay=2))
+    site.route("/feed.xml", Reply(big.body, content_type=RSS, conditional=True))
+    project.write_settings(schedule={"extract_processes": 1}, http={"max_entries": 400})
+    project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
+    settings = load_settings(project.config, environ={})
+
+    async def scenario():
+        async with _polling(settings, rules) as ctx:
+            poll = asyncio.ensure_future(poll_feed(ctx, (await _claim(ctx))["Fil"]))
+            stored_meanwhile = 0
+            while not poll.done() and stored_meanwhile < 399:
+                await asyncio.sleep(0.05)
+                stored_meanwhile = (await asyncio.to_thread(
+                    _rows, ctx, "SELECT count(*) FROM items"))[0][0]
+            still_polling = not poll.done()
+            polls, taken = [await poll], []
+            while polls[-1].status == "ok" and len(polls) < 8:
+                await ctx.recorder.flush()
+                taken.append([row.guid for row in _rows(ctx, "SELECT guid FROM items")])
+                polls.append(await poll_feed(ctx, (await _claim(ctx))["Fil"]))
+            return ctx, still_polling, stored_meanwhile, polls, taken
+
+    with caplog.at_level(logging.INFO, logger="monitor.poll"):
+        ctx, still_polling, stored_meanwhile, polls, taken = asyncio.run(scenario())
+    # The quick entries were committed while the slow page was still awaited.
+    assert still_polling and stored_meanwhile == 399
+    assert [(p.status, p.entries, p.new_items, p.page_errors) for p in polls] == [
+        ("ok", 5000, 400, 0), ("ok", 5000, 400, 0), ("ok", 5000, 200, 0),
+        ("not-modified", 0, 0, 0)]
+    # Newest first, the rest by the next polls; the validators only once everything is taken.
+    for count, guids in zip((400, 800, 1000), taken, strict=True):
+        assert sorted(guids) == sorted(big.newest_first[:count])
+    assert [p.etag is not None for p in polls[:3]] == [False, False, True]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll ")]
+    assert "left=600" in lines[0] and "left=200" in lines[1] and "left=" not in lines[2]
+    assert "skipped_empty=4000" in lines[0]
+    # No bare <guid> became an item, and none was stored twice.
+    rows = _rows(ctx, "SELECT guid, title, text FROM items")
+    assert len(rows) == len({row.guid for row in rows}) == 1000
+    assert all(row.title and row.text for row in rows)

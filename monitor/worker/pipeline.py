@@ -5,10 +5,11 @@ cache, CPU pool, corpus, current rules). Out: the `PollRecord` of the poll, hand
 `PollRecorder`, which writes it with others in one transaction.
 
 Runs on the worker's event loop: requests are awaited, CPU work (parsing, extraction) goes to
-the process pool and database calls to threads, so one poll never holds up another. A feed's new
-items are stored together in one transaction, once all its pages are handled, and before the
-poll (with the feed's new validators) is recorded: an entry counts as seen only once its item is
-stored, and an interrupted poll is simply done again. A story already stored, from this feed or
+the process pool and database calls to threads, so one poll never holds up another. A poll takes
+at most ``http.max_entries`` new entries, the newest (`feeds.intake`), and stores their items in
+batches as they are ready, before the poll (with the feed's new validators, once no entry is
+left) is recorded: an entry counts as seen only once its item is stored, and an interrupted
+poll is simply done again. A story already stored, from this feed or
 another, by GUID, canonical URL (the entry's or the page's) or text, is not stored again: the
 feed is recorded as one more source of it. No error of one feed or page escapes: it is recorded
 with its reason and the poll goes on; a database error (`StorageError`, reason ``storage``)
@@ -21,12 +22,14 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.corpus import Corpus
 from monitor.errors import HTTPStatus, MonitorError, StorageError
+from monitor.feeds.intake import has_content, take_newest
 from monitor.feeds.parse import Entry
 from monitor.fetch.client import Fetched, Fetcher
 from monitor.fetch.hostgate import HostGate
@@ -57,6 +60,11 @@ from monitor.worker.cpupool import CpuWork, PageText
 from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.poll")
+# Entries of one poll prepared at once: each takes a database thread for its look-ups, and a
+# batch's store must not queue behind hundreds of them.
+PREPARE_AT_ONCE = 32
+STORE_BATCH = 50  # new items stored in one transaction at most
+STORE_EVERY = 1.0  # seconds a ready item waits at most for the rest of its batch
 
 
 @dataclass
@@ -99,6 +107,8 @@ class _Tally:
     relevant_items: int = 0
     page_errors: int = 0
     sources_added: int = 0
+    left: int = 0  # new entries over http.max_entries, for the next polls
+    empty: int = 0  # entries with neither a link nor any text, skipped
 
 
 @dataclass
@@ -164,13 +174,17 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
     learnt = adaptive_interval([e.published for e in parsed.entries], now, settings.schedule,
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
                                previous=feed.adaptive_interval)
-    guids = [entry.guid for entry in parsed.entries]
+    guids = [entry.guid for entry in parsed.entries if has_content(entry)]  # not bare <guid>s
     known = await ctx.read(known_guids, feed.id, guids) if guids else set()
-    fresh, seen = [], set(known)
+    new, seen = [], set(known)
     for entry in parsed.entries:
         if entry.guid not in seen:  # a feed may list one entry twice
             seen.add(entry.guid)
-            fresh.append(_Story(entry, canonical_url(entry.link) if entry.link else None))
+            new.append(entry)
+    intake = take_newest(new, settings.http.max_entries)
+    tally.left, tally.empty = intake.left, intake.empty
+    fresh = [_Story(entry, canonical_url(entry.link) if entry.link else None)
+             for entry in intake.taken]
     fresh = await _skip_stored(ctx, feed, fresh, tally)
     interrupted = await _handle_stories(ctx, feed, fresh, tally)
     if interrupted:
@@ -179,11 +193,16 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                           entries=tally.entries, new_items=tally.new_items,
                           relevant_items=tally.relevant_items,
                           page_errors=tally.page_errors, **base)
-    return PollRecord(finished_at=now_utc(), status="ok", next_due=_due(ctx, feed, learnt),
+    # Entries left for the next polls (over http.max_entries): no validators, so that neither a
+    # 304 nor the same body hash hides them, and the next poll as soon as any feed may be polled.
+    validators = {} if tally.left else {
+        "etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
+    due = (next_due(now_utc(), settings.schedule.min_interval) if tally.left
+           else _due(ctx, feed, learnt))
+    return PollRecord(finished_at=now_utc(), status="ok", next_due=due,
                       entries=tally.entries, new_items=tally.new_items,
                       relevant_items=tally.relevant_items, page_errors=tally.page_errors,
-                      etag=fetched.etag, last_modified=fetched.last_modified,
-                      body_hash=body_hash, adaptive_interval=learnt, **base)
+                      adaptive_interval=learnt, **validators, **base)
 
 
 def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
@@ -232,32 +251,66 @@ async def _handle_stories(
 async def _prepare_and_store(
     ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
 ) -> bool:
-    tasks = [asyncio.ensure_future(_prepare(ctx, feed, story, tally)) for story in stories]
-    stop = asyncio.ensure_future(ctx.stop.wait())
-    pending = set(tasks)
+    """Prepare the stories, `PREPARE_AT_ONCE` at a time, and store them in batches as they are
+    ready (`STORE_BATCH` items, or what is ready `STORE_EVERY` seconds after the first of a
+    batch), so what is done is kept whatever becomes of the rest. True if stopped before every
+    story was handled."""
+    waiting, tasks = deque(stories), {}
+    pending: set[asyncio.Future] = set()
+    ready: set[asyncio.Future] = set()
+    stop, due = asyncio.ensure_future(ctx.stop.wait()), 0.0
+
+    def start_more() -> None:
+        while waiting and len(pending) < PREPARE_AT_ONCE:
+            story = waiting.popleft()
+            task = asyncio.ensure_future(_prepare(ctx, feed, story, tally))
+            tasks[task] = story
+            pending.add(task)
+
     try:
+        start_more()
         while pending and not ctx.stop.is_set():
-            _, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
-            pending.discard(stop)
+            wait = max(due - time.monotonic(), 0.0) if ready else None
+            finished, _ = await asyncio.wait(pending | {stop}, timeout=wait,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finished.discard(stop)
+            pending -= finished
+            if not ready:
+                due = time.monotonic() + STORE_EVERY
+            ready |= finished
+            start_more()
+            if ready and (len(ready) >= STORE_BATCH or not pending or time.monotonic() >= due):
+                await _store_batch(ctx, feed, tasks, ready, tally)
+                ready = set()
     finally:
         stop.cancel()
         for task in pending:
             task.cancel()
-    if pending:
         await asyncio.gather(*pending, return_exceptions=True)
-    done = [story for story, task in zip(stories, tasks, strict=True)
-            if task.done() and not task.cancelled() and task.exception() is None]
-    failed = [task.exception() for task in tasks
-              if task.done() and not task.cancelled() and task.exception() is not None]
-    for exc in failed:
-        if isinstance(exc, StorageError):
+    # Stopped: what was ready by then is stored; the rest stays new for the next poll.
+    ready |= {task for task in pending if not task.cancelled()}
+    await _store_batch(ctx, feed, tasks, ready, tally)
+    return bool(waiting or pending - ready)
+
+
+async def _store_batch(ctx: PollContext, feed: FeedRow, tasks: dict[asyncio.Future, _Story],
+                       ready: set[asyncio.Future], tally: _Tally) -> None:
+    """Store the stories of the `ready` tasks in one transaction, in the feed's order."""
+    stories = []
+    for task, story in tasks.items():
+        if task not in ready:
+            continue
+        if isinstance(exc := task.exception(), StorageError):
             # The database failed, not the entry: the poll fails (reason storage) and keeps
-            # its validators, so the next poll sees every entry again.
+            # its validators, so the next poll sees every entry not stored yet.
             raise exc
-        tally.page_errors += 1
-        log.error("internal error on an entry of %s", feed.url, exc_info=exc)
-    await ctx.db(_store, ctx, feed, [s for s in done if s.item is not None], tally)
-    return bool(pending)
+        if exc is not None:
+            tally.page_errors += 1
+            log.error("internal error on an entry of %s", feed.url, exc_info=exc)
+        elif story.item is not None:
+            stories.append(story)
+    if stories:
+        await ctx.db(_store, ctx, feed, stories, tally)
 
 
 async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally) -> None:
@@ -378,6 +431,10 @@ def _log_line(ctx: PollContext, feed: FeedRow, record: PollRecord, seconds: floa
             f"time={seconds:.2f}s")
     if tally.sources_added:
         line += f" also_seen={tally.sources_added}"
+    if tally.empty:
+        line += f" skipped_empty={tally.empty}"
+    if tally.left:
+        line += f" left={tally.left} (over http.max_entries: the next polls take them)"
     if record.moved_to:
         log.warning("feed %r moved permanently: %s -> %s; monitor now fetches the new URL "
                     "(update feeds.yaml to match)", feed.name, feed.fetch_url, record.moved_to)
