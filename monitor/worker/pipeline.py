@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.corpus import Corpus
-from monitor.errors import HTTPStatus, MonitorError, StorageError
+from monitor.errors import ConnectFailed, HTTPStatus, MonitorError, StorageError
 from monitor.feeds.intake import has_content, take_newest
 from monitor.feeds.parse import Entry
 from monitor.fetch.client import Fetched, Fetcher
@@ -335,8 +335,6 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
         if page.article is None:
             tally.page_errors += 1
             text_error, text_error_message = page.error_reason, page.error_message
-            log.info("page %s: %s (%s); keeping the feed's summary",
-                     entry.link, page.error_reason, page.error_message)
         else:
             article = page.article
             text, text_source, signature = article.text, "page", page.signature
@@ -375,16 +373,27 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally
 
 
 async def _page_text(ctx: PollContext, url: str) -> PageText:
-    """The page's text, or why there is none (robots.txt, fetch error, no text)."""
+    """The page's text, or why there is none (robots.txt, fetch error, no text), logged: the
+    pages of a site that cannot be reached once for the site, by the robots.txt cache."""
+    checked = ctx.robots is None
     try:
         if ctx.robots is not None:
             await ctx.robots.check(url)
+            checked = True
             if (asked := ctx.robots.crawl_delay(url)) is not None:
                 ctx.gate.slow_down(url, asked)
         page = await ctx.fetch(url, max_bytes=ctx.settings.http.max_page_bytes)
     except MonitorError as exc:
-        return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
-    return await ctx.cpu.extract_page(page.content, page.url, page.headers.get("content-type"))
+        text = PageText(None, None, error_reason=exc.reason, error_message=exc.message)
+        logged = isinstance(exc, ConnectFailed) and not checked
+    else:
+        text = await ctx.cpu.extract_page(page.content, page.url,
+                                          page.headers.get("content-type"))
+        logged = False
+    if text.article is None and not logged:
+        log.info("page %s: %s (%s); keeping the feed's summary",
+                 url, text.error_reason, text.error_message)
+    return text
 
 
 def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None]]:
