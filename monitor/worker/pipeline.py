@@ -22,10 +22,10 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from monitor.corpus import Corpus
 from monitor.errors import ConnectFailed, HTTPStatus, MonitorError, StorageError
@@ -56,15 +56,11 @@ from monitor.store.items import (
     stories_by_url,
     story_of,
 )
+from monitor.worker.batches import run_in_batches
 from monitor.worker.cpupool import CpuWork, PageText
 from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.poll")
-# Entries of one poll prepared at once: each takes a database thread for its look-ups, and a
-# batch's store must not queue behind hundreds of them.
-PREPARE_AT_ONCE = 32
-STORE_BATCH = 50  # new items stored in one transaction at most
-STORE_EVERY = 1.0  # seconds a ready item waits at most for the rest of its batch
 
 
 @dataclass
@@ -251,66 +247,26 @@ async def _handle_stories(
 async def _prepare_and_store(
     ctx: PollContext, feed: FeedRow, stories: list[_Story], tally: _Tally
 ) -> bool:
-    """Prepare the stories, `PREPARE_AT_ONCE` at a time, and store them in batches as they are
-    ready (`STORE_BATCH` items, or what is ready `STORE_EVERY` seconds after the first of a
-    batch), so what is done is kept whatever becomes of the rest. True if stopped before every
-    story was handled."""
-    waiting, tasks = deque(stories), {}
-    pending: set[asyncio.Future] = set()
-    ready: set[asyncio.Future] = set()
-    stop, due = asyncio.ensure_future(ctx.stop.wait()), 0.0
+    """Prepare the stories a few at a time and store them in batches as they are ready
+    (`worker.batches`). True if stopped before every story was handled."""
 
-    def start_more() -> None:
-        while waiting and len(pending) < PREPARE_AT_ONCE:
-            story = waiting.popleft()
-            task = asyncio.ensure_future(_prepare(ctx, feed, story, tally))
-            tasks[task] = story
-            pending.add(task)
+    async def store(finished: list[tuple[int, asyncio.Future]]) -> None:
+        ready = []
+        for number, task in finished:
+            if isinstance(exc := task.exception(), StorageError):
+                # The database failed, not the entry: the poll fails (reason storage) and keeps
+                # its validators, so the next poll sees every entry not stored yet.
+                raise exc
+            if exc is not None:
+                tally.page_errors += 1
+                log.error("internal error on an entry of %s", feed.url, exc_info=exc)
+            elif stories[number].item is not None:
+                ready.append(stories[number])
+        if ready:
+            await ctx.db(_store, ctx, feed, ready, tally)
 
-    try:
-        start_more()
-        while pending and not ctx.stop.is_set():
-            wait = max(due - time.monotonic(), 0.0) if ready else None
-            finished, _ = await asyncio.wait(pending | {stop}, timeout=wait,
-                                             return_when=asyncio.FIRST_COMPLETED)
-            finished.discard(stop)
-            pending -= finished
-            if not ready:
-                due = time.monotonic() + STORE_EVERY
-            ready |= finished
-            start_more()
-            if ready and (len(ready) >= STORE_BATCH or not pending or time.monotonic() >= due):
-                await _store_batch(ctx, feed, tasks, ready, tally)
-                ready = set()
-    finally:
-        stop.cancel()
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    # Stopped: what was ready by then is stored; the rest stays new for the next poll.
-    ready |= {task for task in pending if not task.cancelled()}
-    await _store_batch(ctx, feed, tasks, ready, tally)
-    return bool(waiting or pending - ready)
-
-
-async def _store_batch(ctx: PollContext, feed: FeedRow, tasks: dict[asyncio.Future, _Story],
-                       ready: set[asyncio.Future], tally: _Tally) -> None:
-    """Store the stories of the `ready` tasks in one transaction, in the feed's order."""
-    stories = []
-    for task, story in tasks.items():
-        if task not in ready:
-            continue
-        if isinstance(exc := task.exception(), StorageError):
-            # The database failed, not the entry: the poll fails (reason storage) and keeps
-            # its validators, so the next poll sees every entry not stored yet.
-            raise exc
-        if exc is not None:
-            tally.page_errors += 1
-            log.error("internal error on an entry of %s", feed.url, exc_info=exc)
-        elif story.item is not None:
-            stories.append(story)
-    if stories:
-        await ctx.db(_store, ctx, feed, stories, tally)
+    jobs = [partial(_prepare, ctx, feed, story, tally) for story in stories]
+    return await run_in_batches(jobs, store, ctx.stop)
 
 
 async def _prepare(ctx: PollContext, feed: FeedRow, story: _Story, tally: _Tally) -> None:
