@@ -118,11 +118,7 @@ def test_sigterm_in_a_poll_of_a_large_feed_stops_within_seconds_keeping_its_batc
     with LoopbackServer("127.0.0.64") as site:
         site.route("/feed.xml", Reply(big.body, content_type=RSS, conditional=True))
         project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "--config", str(project.config)],
-                stdout=log, stderr=subprocess.STDOUT, cwd=project.root,
-            )
+        proc = _start_daemon(project, log_path)
         try:
             deadline = time.monotonic() + 30
             while _stored_yet(project) < 1:  # a first batch is in
@@ -145,6 +141,41 @@ def test_sigterm_in_a_poll_of_a_large_feed_stops_within_seconds_keeping_its_batc
     guids = [row[0] for row in _rows(project, "SELECT guid FROM items WHERE feed_id IS NOT NULL")]
     assert sorted(guids) == sorted(big.newest_first)
     assert _count(project, "SELECT count(*) FROM items WHERE title = '' OR text = ''") == 0
+
+
+@pytest.mark.slow
+def test_sigterm_while_a_large_feed_is_parsed_stops_within_seconds(project: Project) -> None:
+    big = large_feed(25000)  # 4.5 MB, under the feed size cap: seconds of parsing
+    log_path = project.root / "daemon.log"
+    with LoopbackServer("127.0.0.65") as site:
+        site.route("/feed.xml", Reply(big.body, content_type=RSS))
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
+        proc = _start_daemon(project, log_path)
+        try:
+            deadline = time.monotonic() + 30
+            while not site.requests("/feed.xml"):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            time.sleep(0.5)  # the feed is being parsed
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            stopped_in = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log_path.read_text()
+    assert stopped_in < 3, text
+    assert "status=interrupted" in text and "monitor stopped" in text
+    assert _count(project, _FEED_ITEMS) == 0
+
+
+def _start_daemon(project: Project, log_path: Path) -> subprocess.Popen:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(project.config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=project.root,
+        )
 
 
 _FEED_ITEMS = "SELECT count(*) FROM items WHERE feed_id IS NOT NULL"  # not the seeds

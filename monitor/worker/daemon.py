@@ -168,7 +168,7 @@ async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop
         keeper.close()
         await asyncio.to_thread(release_leases, ctx.engine, owner)
         await ctx.fetcher.close()
-        await asyncio.to_thread(ctx.cpu.close)
+        await asyncio.to_thread(ctx.cpu.close, finish=not stop.is_set())
         ctx.reader.dispose()
         ctx.engine.dispose()
 

@@ -22,10 +22,11 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import TypeVar
 
 from monitor.corpus import Corpus
 from monitor.errors import ConnectFailed, HTTPStatus, MonitorError, StorageError
@@ -61,6 +62,7 @@ from monitor.worker.cpupool import CpuWork, PageText
 from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.poll")
+T = TypeVar("T")
 
 
 @dataclass
@@ -165,7 +167,10 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
     ctx.cpu.start_soon()  # news, perhaps: extraction processes start while pages are fetched
-    parsed = await ctx.cpu.parse_feed(fetched.content, fetched.url, fetched.headers)
+    parsed = await _unless_stopped(
+        ctx, ctx.cpu.parse_feed(fetched.content, fetched.url, fetched.headers))
+    if parsed is None:  # asked to stop while the feed was parsed (seconds for a large one)
+        return PollRecord(finished_at=now_utc(), status="interrupted", next_due=now_utc(), **base)
     tally.entries = len(parsed.entries)
     learnt = adaptive_interval([e.published for e in parsed.entries], now, settings.schedule,
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
@@ -199,6 +204,18 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: _Tall
                       entries=tally.entries, new_items=tally.new_items,
                       relevant_items=tally.relevant_items, page_errors=tally.page_errors,
                       adaptive_interval=learnt, **validators, **base)
+
+
+async def _unless_stopped(ctx: PollContext, work: Awaitable[T]) -> T | None:
+    """What `work` gives, or None (the work cancelled) if the worker is asked to stop first."""
+    task, stop = asyncio.ensure_future(work), asyncio.ensure_future(ctx.stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+    return task.result() if task in done else None
 
 
 def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
