@@ -45,9 +45,10 @@ async def run_in_batches(jobs: Sequence[Job], store: Store, stop: asyncio.Event)
             pending.add(task)
 
     async def store_ready() -> None:
-        if ready:
-            await store(sorted(((index[task], task) for task in ready), key=lambda p: p[0]))
-            ready.clear()
+        finished = sorted(((index[task], task) for task in ready), key=lambda pair: pair[0])
+        ready.clear()
+        for start in range(0, len(finished), STORE_BATCH):
+            await store(finished[start:start + STORE_BATCH])
 
     try:
         start_more()
