@@ -104,6 +104,8 @@ class HttpSettings(ConfigModel):
     max_feed_bytes: int = 5 * 2**20
     max_page_bytes: int = 10 * 2**20
     max_redirects: int = Field(5, ge=0, le=30)
+    # New entries taken per poll, newest first (the rest by the next polls); strict: no `true`.
+    max_entries: int = Field(300, ge=1, le=100_000, strict=True)
     robots_txt: bool = True  # obey the sites' robots.txt for article pages
     robots_cache: float = 86400.0  # how long a site's robots.txt is kept before it is re-read
 

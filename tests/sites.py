@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import html
+import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -57,6 +59,38 @@ def rss(items: list[dict], *, link: str) -> bytes:
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Le Site</title><link>{html.escape(link)}</link>
 <description>Actualités</description>{"".join(parts)}</channel></rss>""".encode()
+
+
+@dataclass(frozen=True)
+class LargeFeed:
+    body: bytes  # RSS, its items in shuffled order
+    newest_first: list[str]  # the GUIDs of the items with text, newest first
+    empty: list[str]  # the GUIDs of the items with neither link nor text
+
+
+def large_feed(count: int, *, empty: Callable[[int], bool] = lambda index: False,
+               link: Callable[[int], str | None] = lambda index: None) -> LargeFeed:
+    """An RSS feed of `count` generated items listed in a shuffled order, item i dated i minutes
+    before the newest (so "newest first" is the dates', not the file's): a bare `<guid>` when
+    `empty(i)`, else a title and a summary, and a link when `link(i)` gives one."""
+    now = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+    items, newest_first, bare = [], [], []
+    for index in range(count):
+        if empty(index):
+            items.append(f"<item><guid>e{index}</guid></item>")
+            bare.append(f"e{index}")
+            continue
+        url = link(index)
+        link_xml = f"<link>{html.escape(url)}</link>" if url else ""
+        items.append(f"""<item><title>Dépêche {index}</title>{link_xml}<guid>d{index}</guid>
+<pubDate>{format_datetime(now - timedelta(minutes=index))}</pubDate><description>Le résumé de
+la dépêche numéro {index}, sur le port et les marchés.</description></item>""")
+        newest_first.append(f"d{index}")
+    random.Random(count).shuffle(items)
+    body = f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Le Fil</title><link>http://127.0.0.1/</link>
+<description>Tout le fil</description>{"".join(items)}</channel></rss>""".encode()
+    return LargeFeed(body, newest_first, bare)
 
 
 @dataclass

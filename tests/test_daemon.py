@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.sites import build_bulk_site, build_sites
+from tests.httpserver import LoopbackServer, Reply
+from tests.sites import RSS, build_bulk_site, build_sites, large_feed
 
 
 def _wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 30) -> str:
@@ -133,3 +135,97 @@ def test_log_lines_stay_one_line_whatever_they_quote() -> None:
     assert lines[1].endswith("ERROR monitor.poll: internal error while polling https://a.ma/\\nx")
     assert lines[2] == "Traceback (most recent call last):"
     assert lines[-1] == "ValueError: boom"
+
+
+@pytest.mark.slow
+def test_sigterm_in_a_poll_of_a_large_feed_stops_within_seconds_keeping_its_batches(
+    project: Project,
+) -> None:
+    # 5,000 items, 3,500 of them bare <guid>s, all taken in one poll: it lasts a few seconds.
+    big = large_feed(5000, empty=lambda i: i % 10 >= 3)
+    project.write_settings(http={"max_entries": 5000})
+    log_path = project.root / "daemon.log"
+    with LoopbackServer("127.0.0.64") as site:
+        site.route("/feed.xml", Reply(big.body, content_type=RSS, conditional=True))
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
+        proc = _start_daemon(project, log_path)
+        try:
+            deadline = time.monotonic() + 30
+            while _stored_yet(project) < 1:  # a first batch is in
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            stopped_in = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text = log_path.read_text()
+        assert stopped_in < 3, text
+        assert "status=interrupted" in text and "monitor stopped" in text
+        kept = _count(project, _FEED_ITEMS)
+        assert 0 < kept < len(big.newest_first)
+
+        project.cli("run", "--once")  # the rest, none twice, no bare <guid>
+    guids = [row[0] for row in _rows(project, "SELECT guid FROM items WHERE feed_id IS NOT NULL")]
+    assert sorted(guids) == sorted(big.newest_first)
+    assert _count(project, "SELECT count(*) FROM items WHERE title = '' OR text = ''") == 0
+
+
+@pytest.mark.slow
+def test_sigterm_while_a_large_feed_is_parsed_stops_within_seconds(project: Project) -> None:
+    big = large_feed(25000)  # 4.5 MB, under the feed size cap: seconds of parsing
+    log_path = project.root / "daemon.log"
+    with LoopbackServer("127.0.0.65") as site:
+        site.route("/feed.xml", Reply(big.body, content_type=RSS))
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
+        proc = _start_daemon(project, log_path)
+        try:
+            deadline = time.monotonic() + 30
+            while not site.requests("/feed.xml"):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+            time.sleep(0.5)  # the feed is being parsed
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            stopped_in = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log_path.read_text()
+    assert stopped_in < 3, text
+    assert "status=interrupted" in text and "monitor stopped" in text
+    assert _count(project, _FEED_ITEMS) == 0
+
+
+def _start_daemon(project: Project, log_path: Path) -> subprocess.Popen:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(project.config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=project.root,
+        )
+
+
+_FEED_ITEMS = "SELECT count(*) FROM items WHERE feed_id IS NOT NULL"  # not the seeds
+
+
+def _rows(project: Project, query: str) -> list:
+    db = sqlite3.connect(f"file:{project.database}?mode=ro", uri=True)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+def _stored_yet(project: Project) -> int:
+    """Items stored so far; 0 while the daemon is still making the database."""
+    try:
+        return _count(project, _FEED_ITEMS)
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _count(project: Project, query: str) -> int:
+    return _rows(project, query)[0][0]

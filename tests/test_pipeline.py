@@ -7,11 +7,14 @@ its page could be read or not (on both backends); entries sharing a page (a podc
 a story listed twice under two GUIDs), in one feed or across two polled at once, get it fetched
 once and are all sources of its one item, and `run --once` ends. A poll asked to stop ends at
 once as "interrupted", keeps the entries it finished, leaves the feed's validators as they
-were, and the next poll stores the rest, none twice."""
+were, and the next poll stores the rest, none twice. A large feed (5,000 items, most of them bare
+<guid>s) is taken `http.max_entries` entries a poll, the newest first, its items committed in
+batches while the poll runs; the next polls take the rest; no bare <guid> becomes an item."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +27,21 @@ import sqlalchemy as sa
 from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import Settings, load_feeds, load_settings
 from monitor.store.feeds import FeedRow, claim_due_feeds, sync_feeds
+from monitor.worker.context import PollContext, now_utc
 from monitor.worker.daemon import build_context
 from monitor.worker.leases import worker_identity
-from monitor.worker.pipeline import PollContext, now_utc, poll_feed
+from monitor.worker.pipeline import poll_feed
 from tests.conftest import ROOT, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
-from tests.sites import HTML, RSS, real_english_pages, rss, seed_article, seed_page
+from tests.sites import (
+    HTML,
+    RSS,
+    large_feed,
+    real_english_pages,
+    rss,
+    seed_article,
+    seed_page,
+)
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +260,51 @@ def test_entries_sharing_pages_in_one_feed_and_across_two_finish_each_page_fetch
     by_page = {urlsplit(row.url).path: row.sources for row in stored}
     assert by_page == {"/show/0": 10 + 2, "/show/1": 10 + 2, "/show/2": 10, "/story": 2 + 2}
     assert sorted(guids) == sorted(e["guid"] for e in episodes + updated + relayed)
+def test_a_large_feed_is_taken_newest_first_a_bounded_number_a_poll_in_batches(
+    project: Project, site: LoopbackServer, rules: RuleSet, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 5,000 items, 4,000 of them bare <guid>s; one of the newest has a page that is slow.
+    slow = 7 * 5
+    big = large_feed(5000, empty=lambda i: i % 5 != 0,
+                     link=lambda i: site.url("/slow") if i == slow else None)
+    site.route("/slow", Reply(seed_page("Lente", ["Un texte lent. " * 40]), content_type=HTML,
+                              delay=2))
+    site.route("/feed.xml", Reply(big.body, content_type=RSS, conditional=True))
+    project.write_settings(schedule={"extract_processes": 1}, http={"max_entries": 400})
+    project.write_feeds([{"url": site.url("/feed.xml"), "name": "Fil", "lang": "fr"}])
+    settings = load_settings(project.config, environ={})
+
+    async def scenario():
+        async with _polling(settings, rules) as ctx:
+            poll = asyncio.ensure_future(poll_feed(ctx, (await _claim(ctx))["Fil"]))
+            stored_meanwhile = 0
+            while not poll.done() and stored_meanwhile < 399:
+                await asyncio.sleep(0.05)
+                stored_meanwhile = (await asyncio.to_thread(
+                    _rows, ctx, "SELECT count(*) FROM items"))[0][0]
+            still_polling = not poll.done()
+            polls, taken = [await poll], []
+            while polls[-1].status == "ok" and len(polls) < 8:
+                await ctx.recorder.flush()
+                taken.append([row.guid for row in _rows(ctx, "SELECT guid FROM items")])
+                polls.append(await poll_feed(ctx, (await _claim(ctx))["Fil"]))
+            return ctx, still_polling, stored_meanwhile, polls, taken
+
+    with caplog.at_level(logging.INFO, logger="monitor.poll"):
+        ctx, still_polling, stored_meanwhile, polls, taken = asyncio.run(scenario())
+    # The quick entries were committed while the slow page was still awaited.
+    assert still_polling and stored_meanwhile == 399
+    assert [(p.status, p.entries, p.new_items, p.page_errors) for p in polls] == [
+        ("ok", 5000, 400, 0), ("ok", 5000, 400, 0), ("ok", 5000, 200, 0),
+        ("not-modified", 0, 0, 0)]
+    # Newest first, the rest by the next polls; the validators only once everything is taken.
+    for count, guids in zip((400, 800, 1000), taken, strict=True):
+        assert sorted(guids) == sorted(big.newest_first[:count])
+    assert [p.etag is not None for p in polls[:3]] == [False, False, True]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll ")]
+    assert "left=600" in lines[0] and "left=200" in lines[1] and "left=" not in lines[2]
+    assert "skipped_empty=4000" in lines[0]
+    # No bare <guid> became an item, and none was stored twice.
+    rows = _rows(ctx, "SELECT guid, title, text FROM items")
+    assert len(rows) == len({row.guid for row in rows}) == 1000
+    assert all(row.title and row.text for row in rows)

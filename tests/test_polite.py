@@ -1,6 +1,7 @@
 """Polite polling through the real command line, at real loopback servers: moved feeds (301/308)
 fetched at their new URL, gone feeds (410) disabled with a visible reason, 429 honoured,
-robots.txt obeyed for pages, the per-host limit held during a whole run, adaptive intervals
+robots.txt obeyed for pages (a site that cannot be reached is a connection failure, logged
+once), the per-host limit held during a whole run, adaptive intervals
 learnt, and one story stored once when several feeds bring it. (`run --once` prepares the
 database itself, as `init` does.)"""
 
@@ -126,6 +127,27 @@ def test_robots_txt_is_obeyed_for_pages(project: Project, site: LoopbackServer) 
                                    "WHERE guid = 'p1'")).one()
     assert row.text_error == "robots-disallowed" and row.text_source == "summary"
     assert "résumé du flux" in row.text
+
+
+def test_pages_of_a_site_that_cannot_be_reached_are_a_connection_failure_said_once(
+    project: Project, site: LoopbackServer
+) -> None:
+    # Nobody listens on port 9 of this loopback address: every connection is refused.
+    down = "http://127.0.0.42:9"
+    entries = [{"title": f"Dépêche {n}", "link": f"{down}/news/{n}", "guid": f"d{n}",
+                "summary": f"Le résumé de la dépêche {n}."} for n in range(6)]
+    site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
+    project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
+    run = project.cli("run", "--once")
+    with project_engine(project).connect() as conn:
+        rows = conn.execute(sa.text("SELECT text_source, text_error, text_error_message "
+                                    "FROM items WHERE feed_id IS NOT NULL")).all()
+    assert len(rows) == 6
+    assert {(row.text_source, row.text_error) for row in rows} == {("summary", "connect-failed")}
+    assert all("127.0.0.42:9 cannot be reached" in row.text_error_message for row in rows)
+    assert "robots-disallowed" not in run.stderr
+    about_the_site = [line for line in run.stderr.splitlines() if down in line]
+    assert len(about_the_site) == 1 and "127.0.0.42:9 cannot be reached" in about_the_site[0]
 
 
 def test_a_crawl_delay_spaces_the_pages_of_its_site(project: Project, site: LoopbackServer) -> None:

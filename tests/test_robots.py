@@ -8,6 +8,7 @@ non-2xx answer, other FetchError subclasses for the rest.
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -203,14 +204,37 @@ def test_a_429_is_asked_again_no_sooner_than_its_retry_after(site: Site) -> None
     assert site.reads == 2
 
 
-def test_a_dropped_connection_disallows_everything(site: Site) -> None:
+def test_a_dropped_connection_refuses_every_page_as_a_connection_failure(site: Site) -> None:
     site.robots(Drop(), text("User-agent: *\nAllow: /\n"))
     cache = site.cache()
-    assert verdicts(cache, site, "/a") == {"/a": False}
-    with pytest.raises(RobotsDisallowed, match="could not be read \\(connect-failed\\)"):
+    with pytest.raises(ConnectFailed, match="cannot be reached") as refused:
         asyncio.run(cache.check(site.url("/a")))
+    assert refused.value.reason == "connect-failed"
+    with pytest.raises(ConnectFailed, match="tried again in 600 s"):
+        asyncio.run(cache.check(site.url("/b")))
+    assert site.reads == 1
     site.clock.now += RETRY + 1
     assert verdicts(cache, site, "/a") == {"/a": True}
+
+
+def test_a_site_nobody_listens_on_is_read_once_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = RobotsCache(fetch, user_agent=USER_AGENT, ttl=TTL, retry=RETRY)
+
+    async def ask() -> list[str]:
+        reasons = []
+        for path in ("/a", "/b", "/c"):
+            try:
+                await cache.check(f"http://127.0.0.22:9{path}")
+            except ConnectFailed as exc:
+                reasons.append(exc.reason)
+        return reasons
+
+    with caplog.at_level(logging.INFO, logger="monitor.robots"):
+        assert asyncio.run(ask()) == ["connect-failed"] * 3
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("http://127.0.0.22:9 cannot be reached")
 
 
 def test_a_timeout_disallows_everything(site: Site) -> None:

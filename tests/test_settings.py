@@ -29,6 +29,7 @@ def test_shipped_config_loads() -> None:
     assert settings.http.allow_private_networks is False
     assert settings.http.per_host_connections == 2 and settings.http.per_host_delay == 1.0
     assert settings.schedule.default_interval == 1800
+    assert settings.http.max_entries == 300
     feeds = load_feeds(settings.feeds_file)
     assert len(feeds) >= 10
     assert {f.lang for f in feeds} == {"fr", "ar", "en"}
@@ -218,6 +219,16 @@ def test_validation_messages_are_in_our_words(tmp_path: Path, name: str, text: s
         load_feeds(path) if name == "feeds.yaml" else load_settings(path, environ={})
     assert says in str(caught.value)
     assert not [words for words in PYDANTIC_WORDING if words in str(caught.value)]
+@pytest.mark.parametrize("value", ["0", "-5", "true", "2.5", "'300'", "1000000"])
+def test_entries_per_poll_must_be_a_sensible_whole_number(tmp_path: Path, value: str) -> None:
+    _write(tmp_path / "feeds.yaml", "feeds: []\n")
+    _write(tmp_path / "rules.yaml", "threshold: 1\n")
+    path = _write(tmp_path / "monitor.yaml", f"http:\n  max_entries: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert caught.value.line == 2 and caught.value.key == "max_entries"
+    _write(path, "http:\n  max_entries: 50\n")
+    assert load_settings(path, environ={}).http.max_entries == 50
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

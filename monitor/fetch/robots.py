@@ -2,8 +2,10 @@
 
 In: page URLs; a site's robots.txt read through the fetch function given (any callable
 returning a `Fetched` and raising the FetchError family, e.g. `Fetcher.get`). Out: `check`
-returns when a page may be fetched and raises `RobotsDisallowed` when not; a site's Crawl-delay
-(`crawl_delay`). Does network I/O through that function only; runs on one asyncio event loop.
+returns when a page may be fetched, raises `RobotsDisallowed` when not, and `ConnectFailed`
+when the site cannot be reached at all; a site's Crawl-delay (`crawl_delay`). Does network I/O
+through that function only, and logs one line for a site that cannot be reached; runs on one
+asyncio event loop.
 
 The rules are parsed by protego (wildcards `*`, the `$` anchor, the longest match decides and
 Allow wins a tie). The group that applies is the one naming monitor's product token (the
@@ -28,17 +30,21 @@ is being read wait for that one read. What each answer means (RFC 9309 section 2
   seconds (10 minutes by default, or longer when a 429 sends a longer Retry-After) rather than
   after `ttl`, so a site that is down or overloaded is neither hammered nor shut out for a day.
   When the site had a robots.txt read earlier, that copy stays in force instead, as RFC 9309
-  section 2.4 allows while the file is unreachable.
+  section 2.4 allows while the file is unreachable. A failed connection (the site cannot be
+  reached at all) is the same, but its pages are refused as what they are, `ConnectFailed`
+  (reason ``connect-failed``), not as forbidden by a robots.txt nobody could read; it is logged
+  once for the site, not once per page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -46,6 +52,7 @@ from urllib.parse import urlsplit
 from protego import Protego
 
 from monitor.errors import (
+    ConnectFailed,
     FetchError,
     HTTPStatus,
     RefusedPrivate,
@@ -58,6 +65,7 @@ from monitor.schedule import retry_after_seconds
 if TYPE_CHECKING:
     from monitor.fetch.client import Fetched
 
+log = logging.getLogger("monitor.robots")
 DEFAULT_MAX_BYTES = 512 * 1024
 DEFAULT_RETRY = 600.0  # seconds before an unreachable robots.txt is asked for again
 DEFAULT_MAX_HOSTS = 4096
@@ -86,6 +94,7 @@ class _SiteRules:
     allow_all: bool  # meaningful only when `rules` is None
     expires: float  # on the cache's clock
     note: str  # how it was read, for messages: "answered 404", "could not be read (...)"
+    no_connection: str | None = None  # why the site could not be connected to, if that is why
 
 
 class RobotsCache:
@@ -123,12 +132,17 @@ class RobotsCache:
         found = await self._refusal(url)
         if found is None:
             return
+        retry = max(found.expires - self._clock(), 0.0)
+        if found.rules is None and found.no_connection is not None:
+            raise ConnectFailed(
+                f"{url}: {_site_of(url)} cannot be reached ({found.no_connection}); its pages "
+                f"are tried again in {retry:.0f} s"
+            )
         if found.rules is None:
             raise RobotsDisallowed(
                 f"{url}: {found.robots_url} {found.note}; RFC 9309 says to take that as "
                 "everything disallowed until it can be read, which monitor will try again in "
-                f"{max(found.expires - self._clock(), 0.0):.0f} s; nothing to do unless the "
-                "site stays down"
+                f"{retry:.0f} s; nothing to do unless the site stays down"
             )
         raise RobotsDisallowed(
             f"{url}: {found.robots_url} refuses this page to monitor "
@@ -182,6 +196,10 @@ class RobotsCache:
             found = self._unreachable(
                 robots_url, f"could not be read ({exc.reason})", previous, exc
             )
+            if isinstance(exc, ConnectFailed) and found.rules is None:
+                found = replace(found, no_connection=exc.message)
+                log.warning("%s cannot be reached (%s); its pages are tried again in %.0f s",
+                            site, exc.message, found.expires - self._clock())
         else:
             found = self._parsed(robots_url, fetched)
         self._sites[site] = found

@@ -12,9 +12,9 @@ by different stories. Near-duplicates (a dispatch reprinted with edits) stay sep
 share `items.cluster`, found through the LSH bands of `item_bands` (monitor/neardup.py), all
 in the database so that every worker process sees every other's items.
 
-A feed's new items are stored in one transaction, each in a SAVEPOINT: the unique keys (feed +
-guid, canonical URL, corpus file) stay the final guard when two workers race, and one item
-refused by them costs only itself.
+A batch of a feed's new items is stored in one transaction, each in a SAVEPOINT: the unique
+keys (feed + guid, canonical URL, corpus file) stay the final guard when two workers race, and
+one item refused by them costs only itself.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def add_source(
 
 @storage_errors
 def insert_items(engine: Engine, new_items: Sequence[NewItem]) -> list[int | None]:
-    """Store a feed's new items in one transaction, one SAVEPOINT each. Out: each item's new id,
+    """Store a batch of new items in one transaction, one SAVEPOINT each. Out: each item's new id,
     or None when its story was stored already (its source is then added to that item)."""
     with engine.begin() as conn:
         return [_insert_one(conn, item) for item in new_items]

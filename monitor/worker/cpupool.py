@@ -173,8 +173,16 @@ class CpuWork:
     async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
         return await self._run(extract_page, content, url, content_type)
 
-    def close(self) -> None:
+    def close(self, *, finish: bool = True) -> None:
+        """Stop the processes. With `finish` false, work still running is ended, not waited
+        for: the worker is stopping and nobody waits for it (a large feed takes seconds to
+        parse)."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        if not finish:
+            # No public way to end running work before Python 3.14 (`terminate_workers`).
+            for process in list(pool._processes.values()):
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -48,10 +48,11 @@ from monitor.store.feeds import (
     release_leases,
     sync_feeds,
 )
+from monitor.worker.context import PollContext, now_utc
 from monitor.worker.cpupool import CpuWork, start_fork_server
 from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
 from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
-from monitor.worker.pipeline import PollContext, now_utc, poll_feed
+from monitor.worker.pipeline import poll_feed
 from monitor.worker.recorder import PollRecorder
 
 log = logging.getLogger("monitor.daemon")
@@ -190,7 +191,7 @@ async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop
             log.error("leases not released; their feeds are polled again once they expire: %s",
                       exc)
         await ctx.fetcher.close()
-        await asyncio.to_thread(ctx.cpu.close)
+        await asyncio.to_thread(ctx.cpu.close, finish=not stop.is_set())
         ctx.reader.dispose()
         ctx.engine.dispose()
 
