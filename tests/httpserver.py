@@ -116,6 +116,23 @@ class SeenRequest:
 
 
 @functools.cache
+def wait_until_serving(server: subprocess.Popen, url: str, *, timeout: float = 30) -> None:
+    """Wait for a server process we started (a `monitor serve`) to answer 200 at `url`; an
+    AssertionError with its standard error if it exits or does not answer in time."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"the server did not start: {server.stderr.read()}")
+        time.sleep(0.1)
+
+
 def gzip_bomb(decoded_size: int = 128 * 1024 * 1024) -> bytes:
     """One gzip member of `decoded_size` zero bytes: about 130 KB on the wire at the default."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)

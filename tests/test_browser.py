@@ -14,14 +14,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import ROOT, Project
-from tests.httpserver import LoopbackServer, Reply
+from tests.httpserver import LoopbackServer, Reply, wait_until_serving
 from tests.sites import HTML, RSS, build_sites, rss
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -114,16 +112,7 @@ def served(project: Project):
         cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"monitor serve did not start: {server.stderr.read()}")
-            time.sleep(0.1)
+        wait_until_serving(server, f"{base}/healthz")
         yield base
     finally:
         server.terminate()

@@ -27,6 +27,7 @@ import yaml
 from docker.utils.build import exclude_paths
 
 from tests.conftest import ROOT, SEEDS, Project
+from tests.httpserver import wait_until_serving
 from tests.sites import build_bulk_site
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -319,16 +320,7 @@ def test_the_web_service_serves_and_passes_its_healthcheck(
         server = subprocess.Popen(command, env=env, cwd=project.root,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the web service did not start: {server.stderr.read()}")
-                time.sleep(0.1)
+            wait_until_serving(server, f"{base}/healthz")
             health = subprocess.run(
                 _healthcheck_command(web, port), capture_output=True, text=True, env=env,
                 timeout=_duration(web["healthcheck"]["timeout"]))

@@ -119,19 +119,25 @@ def _exists(pid: int) -> bool:
     return state != b"Z"
 
 
+def _slow_pages_for_two_extraction_processes(site: LoopbackServer, project: Project) -> None:
+    """A feed of 40 relevant pages, each answering after 0.2 s, for a project with two
+    extraction processes: a `run --once` keeps its pool at work for seconds."""
+    title, paragraphs = seed_article(SEEDS[1])
+    entries = []
+    for i in range(40):
+        site.route(f"/p{i}", Reply(seed_page(f"{title} {i}", [f"Dépêche {i}."] + paragraphs),
+                                   content_type=HTML, delay=0.2))
+        entries.append({"title": f"{title} {i}", "link": site.url(f"/p{i}"), "guid": str(i)})
+    site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
+    project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
+    project.write_settings(schedule={"extract_processes": 2})
+    project.cli("init")
+
+
 @pytest.mark.slow
 def test_no_pool_process_outlives_a_killed_worker(project: Project) -> None:
-    title, paragraphs = seed_article(SEEDS[1])
     with LoopbackServer("127.0.0.48") as site:
-        entries = []
-        for i in range(40):
-            site.route(f"/p{i}", Reply(seed_page(f"{title} {i}", [f"Dépêche {i}."] + paragraphs),
-                                       content_type=HTML, delay=0.2))
-            entries.append({"title": f"{title} {i}", "link": site.url(f"/p{i}"), "guid": str(i)})
-        site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
-        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
-        project.write_settings(schedule={"extract_processes": 2})
-        project.cli("init")
+        _slow_pages_for_two_extraction_processes(site, project)
         log = (project.root / "run.log").open("w+")
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--once", "--config",
                                  str(project.config)], cwd=project.root,
@@ -158,17 +164,8 @@ def test_no_pool_process_outlives_a_killed_worker(project: Project) -> None:
 def test_ctrl_c_stops_a_run_without_a_traceback(project: Project) -> None:
     """Ctrl-C at a terminal sends SIGINT to the whole process group: the worker, its fork server
     and the pool processes. The worker stops the run; the others print nothing."""
-    title, paragraphs = seed_article(SEEDS[1])
     with LoopbackServer("127.0.0.49") as site:
-        entries = []
-        for i in range(40):
-            site.route(f"/p{i}", Reply(seed_page(f"{title} {i}", [f"Dépêche {i}."] + paragraphs),
-                                       content_type=HTML, delay=0.2))
-            entries.append({"title": f"{title} {i}", "link": site.url(f"/p{i}"), "guid": str(i)})
-        site.route("/feed.xml", Reply(rss(entries, link=site.base_url), content_type=RSS))
-        project.write_feeds([{"url": site.url("/feed.xml"), "name": "Site"}])
-        project.write_settings(schedule={"extract_processes": 2})
-        project.cli("init")
+        _slow_pages_for_two_extraction_processes(site, project)
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "run", "--once", "--config",
                                  str(project.config)], cwd=project.root, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -137,6 +137,14 @@ def test_log_lines_stay_one_line_whatever_they_quote() -> None:
     assert lines[-1] == "ValueError: boom"
 
 
+def _stop_with_sigterm(proc: subprocess.Popen) -> float:
+    """SIGTERM to a daemon: the seconds it took to exit, with status 0."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    return time.monotonic() - started
+
+
 @pytest.mark.slow
 def test_sigterm_in_a_poll_of_a_large_feed_stops_within_seconds_keeping_its_batches(
     project: Project,
@@ -154,10 +162,7 @@ def test_sigterm_in_a_poll_of_a_large_feed_stops_within_seconds_keeping_its_batc
             while _stored_yet(project) < 1:  # a first batch is in
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.05)
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
-            stopped_in = time.monotonic() - started
+            stopped_in = _stop_with_sigterm(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -187,10 +192,7 @@ def test_sigterm_while_a_large_feed_is_parsed_stops_within_seconds(project: Proj
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.05)
             time.sleep(0.5)  # the feed is being parsed
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
-            stopped_in = time.monotonic() - started
+            stopped_in = _stop_with_sigterm(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()

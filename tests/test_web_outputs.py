@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +23,7 @@ import pytest
 from monitor.settings import WebSettings, load_settings
 from monitor.store.engine import read_engine
 from monitor.web import create_app
+from tests.httpserver import wait_until_serving
 from tests.webdata import (
     HOSTILE_TITLE,
     NOW,
@@ -193,19 +193,6 @@ def _serve(project, *args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_until_up(server: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"monitor serve did not start: {server.stderr.read()}")
-        time.sleep(0.1)
-
-
 def test_serve_keeps_the_token_out_of_its_access_log(project) -> None:
     project.cli("init")
     token = "s3cret-token-0123456789"
@@ -213,7 +200,7 @@ def test_serve_keeps_the_token_out_of_its_access_log(project) -> None:
     server = _serve(project, "--port", str(port), "--token", token)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(server, f"{base}/healthz")
+        wait_until_serving(server, f"{base}/healthz")
         assert httpx.get(f"{base}/items?relevant=1&token={token}").status_code == 303
         assert httpx.get(f"{base}/feed.atom?tok%65n={token}").status_code == 200
         forged = httpx.get(f"{base}/items/%0D%0A2030-01-01%20INFO%20forged%20line",
@@ -234,7 +221,7 @@ def test_serve_on_ipv6_loopback_prints_a_bracketed_address(project) -> None:
     port = _free_port(socket.AF_INET6, "::1")
     server = _serve(project, "--host", "::1", "--port", str(port))
     try:
-        _wait_until_up(server, f"http://[::1]:{port}/healthz")
+        wait_until_serving(server, f"http://[::1]:{port}/healthz")
         assert httpx.get(f"http://[::1]:{port}/items").status_code == 200  # Host: [::1]:port
     finally:
         server.terminate()
