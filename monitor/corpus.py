@@ -97,7 +97,7 @@ class Corpus:
     def remove_stale_temporaries(self, older_than: float = 3600.0) -> int:
         """Delete temporary files left by writers killed mid-write; returns how many."""
         removed = 0
-        for path in self.folder.glob(".incoming-*.tmp"):
+        for path in self.folder.glob(f"{_TEMPORARY['prefix']}*{_TEMPORARY['suffix']}"):
             try:
                 if time.time() - path.stat().st_mtime > older_than:
                     path.unlink()

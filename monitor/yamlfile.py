@@ -79,7 +79,8 @@ def read_yaml(path: Path, *, error: type[ConfigError] = ConfigError) -> YamlDocu
         raise _syntax_error(exc, path, error) from exc
     if root is None:
         return YamlDocument(path=path, data=None, root=None)
-    _refuse_alias_bombs(root, path, error)
+    if "&" in text:  # no anchor, no alias: nothing to multiply
+        _refuse_alias_bombs(root, path, error)
     try:
         # The data is built from the nodes just composed: the text is parsed once.
         data = yaml.constructor.SafeConstructor().construct_document(root)

@@ -115,7 +115,13 @@ class SeenRequest:
     at: float  # time.monotonic() when the request arrived
 
 
-@functools.cache
+def free_port(host: str = "127.0.0.1", family: socket.AddressFamily = socket.AF_INET) -> int:
+    """A TCP port free on `host` now, for a server process we start."""
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def wait_until_serving(server: subprocess.Popen, url: str, *, timeout: float = 30) -> None:
     """Wait for a server process we started (a `monitor serve`) to answer 200 at `url`; an
     AssertionError with its standard error if it exits or does not answer in time."""
@@ -133,6 +139,7 @@ def wait_until_serving(server: subprocess.Popen, url: str, *, timeout: float = 3
         time.sleep(0.1)
 
 
+@functools.cache
 def gzip_bomb(decoded_size: int = 128 * 1024 * 1024) -> bytes:
     """One gzip member of `decoded_size` zero bytes: about 130 KB on the wire at the default."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)

@@ -31,6 +31,7 @@ def test_jobs_run_a_few_at_a_time_and_are_stored_in_ordered_batches() -> None:
     assert not stopped and most == batches.PREPARE_AT_ONCE
     assert sorted(n for batch in stored for n in batch) == list(range(300))
     assert all(len(batch) <= batches.STORE_BATCH for batch in stored)
+    assert max(map(len, stored)) == batches.STORE_BATCH  # stored together, not one by one
 
 
 def test_a_stop_stores_what_finished_and_leaves_the_rest() -> None:

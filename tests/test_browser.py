@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, Project
-from tests.httpserver import LoopbackServer, Reply, wait_until_serving
+from tests.httpserver import LoopbackServer, Reply, free_port, wait_until_serving
 from tests.sites import HTML, RSS, build_sites, rss
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,9 +101,7 @@ def served(project: Project):
     # its own, goes to a process of its own.
     project.cli("run", "--once", own_process=True)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
     server = subprocess.Popen(
         [sys.executable, "-m", "monitor", "serve", "--port", str(port),

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import yaml
 from docker.utils.build import exclude_paths
 
 from tests.conftest import ROOT, SEEDS, Project
-from tests.httpserver import wait_until_serving
+from tests.httpserver import free_port, wait_until_serving
 from tests.sites import build_bulk_site
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -292,12 +291,6 @@ def test_the_web_command_line_needs_no_token_and_checks_a_given_one(
     assert short.returncode == 2 and "16 to 200" in short.stderr and len(served) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_web_service_serves_and_passes_its_healthcheck(
     project: Project, postgres_url: str
@@ -307,7 +300,7 @@ def test_the_web_service_serves_and_passes_its_healthcheck(
     token only when one is set."""
     _run_init(project, postgres_url)
     web = _compose()["services"]["web"]
-    port = _free_port()
+    port = free_port()
     command = [arg.replace("0.0.0.0", "127.0.0.1").replace("8080", str(port))
                for arg in _container_command(web)]
     base = f"http://127.0.0.1:{port}"

@@ -35,7 +35,9 @@ def test_parse_and_extract_in_pool_processes() -> None:
         cpu = CpuWork(2)
         try:
             small = await cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {})
+            assert cpu._pool is None  # noqa: SLF001  (a small feed is parsed inline)
             parsed = await cpu.parse_feed(big, "https://donthitsave.com/comic.rss", {})
+            assert cpu._pool is not None  # noqa: SLF001  (a large one went to the pool)
             pages = await asyncio.gather(*(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
                                                             "text/html") for i in range(4)))
             with pytest.raises(NotAFeed) as inline:

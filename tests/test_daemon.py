@@ -197,7 +197,7 @@ def test_sigterm_while_a_large_feed_is_parsed_stops_within_seconds(project: Proj
             if proc.poll() is None:
                 proc.kill()
     text = log_path.read_text()
-    assert stopped_in < 3, text
+    assert stopped_in < 2, text  # parsing it takes longer: the stop does not wait for it
     assert "status=interrupted" in text and "monitor stopped" in text
     assert _count(project, _FEED_ITEMS) == 0
 

@@ -23,7 +23,7 @@ import pytest
 from monitor.settings import WebSettings, load_settings
 from monitor.store.engine import read_engine
 from monitor.web import create_app
-from tests.httpserver import wait_until_serving
+from tests.httpserver import free_port, wait_until_serving
 from tests.webdata import (
     HOSTILE_TITLE,
     NOW,
@@ -180,12 +180,6 @@ def test_the_host_header_is_checked_and_atom_links_use_base_url(site: Site) -> N
     engine.dispose()
 
 
-def _free_port(family: socket.AddressFamily, host: str) -> int:
-    with socket.socket(family) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 def _serve(project, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_WEB_TOKEN")}
     return subprocess.Popen([sys.executable, "-m", "monitor", "serve", *args, "--config",
@@ -196,7 +190,7 @@ def _serve(project, *args: str) -> subprocess.Popen:
 def test_serve_keeps_the_token_out_of_its_access_log(project) -> None:
     project.cli("init")
     token = "s3cret-token-0123456789"
-    port = _free_port(socket.AF_INET, "127.0.0.1")
+    port = free_port()
     server = _serve(project, "--port", str(port), "--token", token)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -218,7 +212,7 @@ def test_serve_keeps_the_token_out_of_its_access_log(project) -> None:
 
 def test_serve_on_ipv6_loopback_prints_a_bracketed_address(project) -> None:
     project.cli("init")
-    port = _free_port(socket.AF_INET6, "::1")
+    port = free_port("::1", socket.AF_INET6)
     server = _serve(project, "--host", "::1", "--port", str(port))
     try:
         wait_until_serving(server, f"http://[::1]:{port}/healthz")

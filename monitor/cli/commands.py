@@ -25,8 +25,7 @@ from monitor.cli.output import (
 )
 from monitor.rules import load_ruleset, split_document
 from monitor.settings import describe_duration
-from monitor.store.engine import backend_name
-from monitor.store.listings import LARGEST_ID
+from monitor.store.engine import LARGEST_ID, backend_name
 
 
 @cli.command()

@@ -39,6 +39,11 @@ from monitor.errors import ConfigError, StorageError
 __all__ = ["Engine", "backend_name", "check_writable", "create_schema", "describe_url",
            "make_engine", "open_read_only", "read_engine", "sqlite_file", "storage_errors"]
 
+# The largest id there can be (ids are Integer columns: 32 bits in PostgreSQL). An id, cursor or
+# limit past it fails in the database or its driver (integer out of range, OverflowError)
+# instead of matching nothing, so the faces refuse it first. (Here, not in `listings`: the
+# command line imports it at start-up.)
+LARGEST_ID = 2**31 - 1
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_SECONDS = 10
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
@@ -127,8 +132,7 @@ def create_schema(engine: Engine) -> None:
             ) from exc
         raise StorageError(
             f"cannot create or upgrade the schema in {describe_url(engine.url)}: "
-            f"{exc.__class__.__name__}: {_said(exc)}; check the database URL and the database "
-            "user's rights"
+            f"{_said(exc)}; check the database URL and the database user's rights"
         ) from exc
 
 
@@ -177,11 +181,8 @@ def open_read_only(database_url: str) -> Engine:
     created or upgraded here: that is `monitor init`'s work)."""
     from monitor.store.migrate import known_revisions, schema_revision
 
-    url = _parse(database_url)
-    if (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-            and not Path(url.database).is_file()):
-        raise StorageError(f"there is no database at {url.database}: run `monitor init` to "
-                           "create it")
+    if (path := sqlite_file(database_url)) is not None and not path.is_file():
+        raise StorageError(f"there is no database at {path}: run `monitor init` to create it")
     engine = read_engine(database_url)
     found, head = storage_errors(schema_revision)(engine)
     if found != head:

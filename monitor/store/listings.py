@@ -27,10 +27,6 @@ from monitor.textsearch import EXCERPT_CHARS
 
 TextPart = Literal["excerpt", "full"] | None  # what of the text a listing carries
 BATCH = 500  # rows fetched at a time by a streamed listing
-# The largest id there can be (ids are Integer columns: 32 bits in PostgreSQL). An id, cursor or
-# limit past it fails in the database or its driver (integer out of range, OverflowError)
-# instead of matching nothing, so the faces refuse it first.
-LARGEST_ID = 2**31 - 1
 
 ITEMS_WITH_FEED = items.outerjoin(feeds, feeds.c.id == items.c.feed_id)
 LISTED_COLUMNS = (

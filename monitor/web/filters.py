@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import urlencode
 
-from monitor.store.listings import LARGEST_ID, ItemSelection
+from monitor.store.engine import LARGEST_ID
+from monitor.store.listings import ItemSelection
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

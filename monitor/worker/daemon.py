@@ -256,7 +256,8 @@ async def _run_once(settings: Settings) -> CycleReport:
             records = await poll_all(ctx, every_feed(), settings.schedule.workers)
             await ctx.recorder.flush()
             finished = time.monotonic()
-            unwritten = {id(record) for record in ctx.recorder.waiting}
+        # after the recorder's last write, on the way out of the context
+        unwritten = {id(record) for record in ctx.recorder.waiting}
     finally:
         restore()
     return CycleReport(

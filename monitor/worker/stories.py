@@ -247,8 +247,6 @@ def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None
 
 def _store(engine: Engine, ctx: PollContext, feed: FeedRow, stories: list[Story],
            tally: PollTally) -> None:
-    if not stories:
-        return
     ids = insert_items(engine, [story.item for story in stories])
     for story, item_id in zip(stories, ids, strict=True):
         if item_id is None:
