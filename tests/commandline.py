@@ -17,6 +17,7 @@ for the next one, as the pool would find it in a long-running worker.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import subprocess
 import sys
@@ -31,9 +32,16 @@ from monitor.cli import main
 
 
 def run_in_process(argv: list[str], *, cwd: Path, input: str = "",
-                   env: Mapping[str, str | None] | None = None) -> subprocess.CompletedProcess:
-    """`monitor ARGV` in this process; `env` overrides the environment (None removes a key)."""
+                   env: Mapping[str, str | None] | None = None,
+                   timeout: float = 120) -> subprocess.CompletedProcess:
+    """`monitor ARGV` in this process; `env` overrides the environment (None removes a key).
+
+    A command still running after `timeout` seconds is a hang: the test run ends there with
+    every thread's traceback on standard error (what a subprocess's timeout would have caught),
+    rather than waiting for ever."""
     with contextlib.ExitStack() as stack:
+        faulthandler.dump_traceback_later(timeout, exit=True)
+        stack.callback(faulthandler.cancel_dump_traceback_later)
         stdout, stderr, _ = stack.enter_context(
             CliRunner().isolation(input=input, env=dict(env or {})))
         stack.enter_context(contextlib.chdir(cwd))

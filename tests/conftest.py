@@ -81,9 +81,9 @@ class Project:
         input: str = "",
         own_process: bool = False,
     ) -> subprocess.CompletedProcess:
-        """Run the real `monitor` command line: in this process (`tests.commandline`), or with
-        `own_process` in a process of its own, `python -m monitor` (within `timeout` seconds),
-        where the process boundary is what is tested."""
+        """Run the real `monitor` command line, within `timeout` seconds: in this process
+        (`tests.commandline`), or with `own_process` in a process of its own, `python -m
+        monitor`, where the process boundary is what is tested."""
         argv = [*args, "--config", str(self.config)]
         if own_process:
             full_env = {**os.environ, **(env or {})}
@@ -98,7 +98,7 @@ class Project:
                 input=input,
             )
         else:
-            proc = run_in_process(argv, cwd=self.root, input=input,
+            proc = run_in_process(argv, cwd=self.root, input=input, timeout=timeout,
                                   env={**(env or {}), "MONITOR_CONFIG": None})
         if check and proc.returncode != 0:
             raise AssertionError(
