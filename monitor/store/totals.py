@@ -24,27 +24,39 @@ def totals(engine: Engine) -> dict:
     """Feeds (known, active), items (all, relevant), polls, failed polls and page errors,
     failed polls by reason, and when the last poll ended."""
     with engine.connect() as conn:
-        feed_count = conn.execute(select(func.count()).select_from(feeds)).scalar_one()
-        active = conn.execute(select(func.count()).select_from(feeds)
-                              .where(feed_is_active())).scalar_one()
-        item_count = conn.execute(select(func.count()).select_from(items)).scalar_one()
-        relevant = conn.execute(select(func.count()).select_from(items)
-                                .where(items.c.relevant.is_(True))).scalar_one()
-        poll_count = conn.execute(select(func.count()).select_from(polls)).scalar_one()
-        errors = conn.execute(select(func.count()).select_from(polls)
-                              .where(polls.c.status == "error")).scalar_one()
-        page_errors = conn.execute(select(func.coalesce(func.sum(polls.c.page_errors), 0))
-                                   ).scalar_one()
-        by_reason = dict(conn.execute(
-            select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
-            .group_by(polls.c.error_reason)).all())
-        last_poll = conn.execute(select(func.max(polls.c.finished_at))).scalar_one()
+        feed_count, active = conn.execute(select(
+            func.count(), func.sum(case((feed_is_active(), 1), else_=0))).select_from(feeds)).one()
+        item_count, relevant = _item_counts(conn)
+        by_status = _polls_by_status(conn)
+        page_errors, last_poll = conn.execute(select(
+            func.coalesce(func.sum(polls.c.page_errors), 0), func.max(polls.c.finished_at))).one()
+        by_reason = _errors_by_reason(conn)
     return {
-        "feeds": feed_count, "active_feeds": active, "items": item_count,
-        "relevant_items": relevant, "polls": poll_count, "errors": errors,
-        "page_errors": int(page_errors), "errors_by_reason": by_reason,
+        "feeds": feed_count, "active_feeds": int(active or 0), "items": item_count,
+        "relevant_items": relevant, "polls": sum(by_status.values()),
+        "errors": by_status.get("error", 0), "page_errors": int(page_errors),
+        "errors_by_reason": by_reason,
         "last_poll": last_poll.isoformat() if isinstance(last_poll, datetime) else last_poll,
     }
+
+
+def _item_counts(conn: Connection) -> tuple[int, int]:
+    """Items, and relevant items."""
+    count, relevant = conn.execute(select(
+        func.count(), func.sum(case((items.c.relevant.is_(True), 1), else_=0))
+    ).select_from(items)).one()
+    return int(count), int(relevant or 0)
+
+
+def _polls_by_status(conn: Connection) -> dict[str, int]:
+    return {status: int(n) for status, n in conn.execute(
+        select(polls.c.status, func.count()).group_by(polls.c.status))}
+
+
+def _errors_by_reason(conn: Connection) -> dict[str | None, int]:
+    return {reason: int(n) for reason, n in conn.execute(
+        select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
+        .group_by(polls.c.error_reason))}
 
 
 def _day(conn: Connection, column) -> ColumnElement:
@@ -88,11 +100,8 @@ def metric_figures(engine: Engine, *, now: datetime, buckets: tuple[float, ...])
     active = feed_is_active()
     free = (feeds.c.lease_until.is_(None)) | (feeds.c.lease_until < now)
     with engine.connect() as conn:
-        polls_by_status = dict(conn.execute(
-            select(polls.c.status, func.count()).group_by(polls.c.status)).all())
-        errors_by_reason = dict(conn.execute(
-            select(polls.c.error_reason, func.count()).where(polls.c.status == "error")
-            .group_by(polls.c.error_reason)).all())
+        polls_by_status = _polls_by_status(conn)
+        errors_by_reason = _errors_by_reason(conn)
         duration = _poll_duration(conn)
         histogram = conn.execute(select(
             *[func.sum(case((duration <= bound, 1), else_=0)) for bound in buckets],
@@ -106,12 +115,10 @@ def metric_figures(engine: Engine, *, now: datetime, buckets: tuple[float, ...])
             func.sum(case((and_(active, feeds.c.error_streak > 0), 1), else_=0)),
             func.max(feeds.c.last_success_at),
         ).select_from(feeds)).one()
-        item_count = conn.execute(select(func.count()).select_from(items)).scalar_one()
-        relevant = conn.execute(select(func.count()).select_from(items)
-                                .where(items.c.relevant.is_(True))).scalar_one()
+        item_count, relevant = _item_counts(conn)
     return {
-        "polls_by_status": {k: int(v) for k, v in polls_by_status.items()},
-        "errors_by_reason": {(k or "unknown"): int(v) for k, v in errors_by_reason.items()},
+        "polls_by_status": polls_by_status,
+        "errors_by_reason": {(k or "unknown"): v for k, v in errors_by_reason.items()},
         "page_errors": int(histogram[-1] or 0),
         "duration_buckets": [int(v or 0) for v in histogram[:len(buckets)]],
         "duration_sum": float(histogram[len(buckets)] or 0.0),
@@ -119,7 +126,7 @@ def metric_figures(engine: Engine, *, now: datetime, buckets: tuple[float, ...])
         "feeds": int(feed_row[0] or 0), "active_feeds": int(feed_row[1] or 0),
         "due_feeds": int(feed_row[2] or 0), "failing_feeds": int(feed_row[3] or 0),
         "last_success": _aware(feed_row[4]),
-        "items": int(item_count), "relevant_items": int(relevant),
+        "items": item_count, "relevant_items": relevant,
     }
 
 
