@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import NotAFeed
+from monitor.errors import NotAFeed, NoText
 from monitor.worker.cpupool import INLINE_PARSE_BYTES, CpuWork, pool_size
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
@@ -44,9 +44,10 @@ def test_parse_and_extract_in_pool_processes() -> None:
                 await cpu.parse_feed(page, "https://x/", {})
             with pytest.raises(NotAFeed) as bad:
                 await cpu.parse_feed(not_a_feed, "https://x/", {})
-            empty = await cpu.extract_page(b"<html><body></body></html>", "https://x/e", None)
+            with pytest.raises(NoText) as empty:
+                await cpu.extract_page(b"<html><body></body></html>", "https://x/e", None)
             pids = set(cpu._pool._processes)  # noqa: SLF001
-            return small, parsed, pages, inline.value, bad.value, empty, pids
+            return small, parsed, pages, inline.value, bad.value, empty.value, pids
         finally:
             cpu.close()
 
@@ -58,7 +59,7 @@ def test_parse_and_extract_in_pool_processes() -> None:
     # Raised in a pool process, the error comes back as itself, as when parsed inline.
     assert type(bad) is type(inline) is NotAFeed
     assert bad.reason == inline.reason == "not-a-feed" and "https://x/" in bad.message
-    assert empty.article is None and empty.error_reason == "no-text"
+    assert type(empty) is NoText and empty.reason == "no-text"  # crossed back as itself
     assert len(pids) == 2 and os.getpid() not in pids
 
 

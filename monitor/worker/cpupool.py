@@ -2,7 +2,7 @@
 
 In: a feed's bytes, or a page's bytes. Out: a `ParsedFeed` (or the NotAFeed it raised, the
 same error whether the feed was parsed on the loop or in a pool process), or a `PageText` (the
-extracted article, its near-duplicate signature and text hashes, or why there is none).
+extracted article, its near-duplicate signature and text hashes; or the NoText it raised).
 
 Fetching is I/O and runs on one event loop; parsing a feed and extracting an article are
 CPU-bound (milliseconds to tens of milliseconds each) and would stall every other request if run
@@ -30,7 +30,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 
-from monitor.errors import MonitorError
 from monitor.extract import Article, extract_article
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
@@ -44,7 +43,8 @@ INLINE_PARSE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class PageText:
-    """What extraction made of one page: the article and its signature, or the reason why not."""
+    """What became of one page: the article and its signature, or the reason why there is none
+    (a fetch error, robots.txt, no text: set by the poll, which keeps the feed's summary)."""
 
     article: Article | None
     signature: tuple[int, ...] | None
@@ -55,11 +55,8 @@ class PageText:
 
 
 def extract_page(content: bytes, url: str, content_type: str | None) -> PageText:
-    """Extract one page (runs in a pool process)."""
-    try:
-        article = extract_article(content, url=url, content_type=content_type)
-    except MonitorError as exc:
-        return PageText(None, None, error_reason=exc.reason, error_message=exc.message)
+    """Extract one page (runs in a pool process); `NoText` crosses back as itself."""
+    article = extract_article(content, url=url, content_type=content_type)
     digest = content_hash(article.text)
     return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
 

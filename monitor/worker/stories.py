@@ -228,12 +228,12 @@ async def _page_text(ctx: PollContext, url: str, stages: Stages) -> PageText:
                 ctx.gate.slow_down(url, asked)
         page = await stages.run("fetch page", ctx.fetch(
             url, max_bytes=ctx.settings.http.max_page_bytes))
+        text = await stages.run("extract", ctx.cpu.extract_page(
+            page.content, page.url, page.headers.get("content-type")))
     except MonitorError as exc:
         text = PageText(None, None, error_reason=exc.reason, error_message=exc.message)
         logged = isinstance(exc, ConnectFailed) and not checked
     else:
-        text = await stages.run("extract", ctx.cpu.extract_page(
-            page.content, page.url, page.headers.get("content-type")))
         logged = False
     if text.article is None and not logged:
         log.info("page %s: %s (%s); keeping the feed's summary",
