@@ -133,7 +133,7 @@ def decode_html(body: bytes | str, content_type: str | None = None) -> str:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, errors="replace")
     as_utf8 = _as_utf8(body)
-    for declared in (_codec_from_http(content_type), _codec_from_markup(body)):
+    for declared in (http_codec(content_type), _codec_from_markup(body)):
         if declared is None or (declared == "utf-8" and as_utf8 is None):
             continue  # no label, or a UTF-8 label the bytes disprove: ask the next witness
         if as_utf8 is not None and not body.isascii() and not declared.startswith("utf-"):
@@ -142,9 +142,16 @@ def decode_html(body: bytes | str, content_type: str | None = None) -> str:
     return as_utf8 if as_utf8 is not None else decode_file(body)
 
 
-def _codec_from_http(content_type: str | None) -> str | None:
+def http_codec(content_type: str | None) -> str | None:
+    """The codec a ``Content-Type`` header's charset names (as browsers read it), if any."""
     match = _HTTP_CHARSET.search(content_type or "")
     return _codec(match.group(1)) if match else None
+
+
+def declared_codec(body: bytes, content_type: str | None) -> str | None:
+    """The codec a document is declared in: by its HTTP charset, else by its markup (an XML
+    declaration, a ``<meta charset>``); None when nothing says."""
+    return http_codec(content_type) or _codec_from_markup(body)
 
 
 def _codec_from_markup(body: bytes) -> str | None:

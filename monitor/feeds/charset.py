@@ -1,23 +1,17 @@
-"""Which encoding to read a feed's bytes in, where feedparser's own guess goes wrong.
+"""A UTF-8 feed with a few invalid bytes, read as UTF-8, where feedparser's own guess goes wrong.
 
-In: the body bytes of a fetched feed and its ``Content-Type`` header. Out: the HTTP charset;
-the bytes of a UTF-8 document with a few invalid sequences, repaired. Pure.
+In: the body bytes of a fetched feed and its ``Content-Type`` header. Out: the bytes of a
+UTF-8 document with a few invalid sequences, repaired. Pure; what a document declares is read
+as extraction reads it (`extract.declared_codec`).
 """
 
 from __future__ import annotations
 
-import re
+import codecs
 
-_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)["']""")
-_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
-_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+from monitor.extract import declared_codec
+
 _UTF16_32_BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
-
-
-def http_charset(content_type: str | None) -> str | None:
-    """The ``charset`` parameter of a ``Content-Type`` header, if any."""
-    match = _HTTP_CHARSET.search(content_type or "")
-    return match.group(1) if match else None
 
 
 def utf8_with_replacement(content: bytes, content_type: str | None) -> tuple[bytes, int]:
@@ -37,8 +31,8 @@ def utf8_with_replacement(content: bytes, content_type: str | None) -> tuple[byt
         pass
     else:
         return content, 0
-    declared = http_charset(content_type) or _xml_declared_encoding(content) or "utf-8"
-    if declared.lower().replace("_", "-") not in _UTF8_NAMES:
+    declared = declared_codec(content.removeprefix(codecs.BOM_UTF8), content_type) or "utf-8"
+    if declared != "utf-8":
         return content, 0
     text = content.decode("utf-8", "replace")
     invalid = text.count("\ufffd") - content.count("\ufffd".encode())
@@ -47,7 +41,3 @@ def utf8_with_replacement(content: bytes, content_type: str | None) -> tuple[byt
         return content, 0
     return text.encode("utf-8"), invalid
 
-
-def _xml_declared_encoding(content: bytes) -> str | None:
-    match = _XML_ENCODING.match(content.removeprefix(b"\xef\xbb\xbf"))
-    return match.group(1).decode("ascii") if match else None

@@ -34,7 +34,8 @@ from xml.sax import SAXParseException
 import feedparser
 
 from monitor.errors import NotAFeed
-from monitor.feeds.charset import http_charset, utf8_with_replacement
+from monitor.extract import http_codec
+from monitor.feeds.charset import utf8_with_replacement
 from monitor.feeds.htmltext import BLOCK_TAGS, html_text
 
 
@@ -255,7 +256,7 @@ def _parse_json_feed(content: bytes, *, url: str, content_type: str | None) -> P
         where = f"at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         raise _not_a_feed(url, f"{what} {where}") from exc
     if document is None:  # not UTF-8/16/32: try the HTTP charset, then Windows-1252
-        charset = http_charset(content_type) or "windows-1252"
+        charset = http_codec(content_type) or "windows-1252"
         try:
             document = json.loads(content.decode(charset, "replace"), strict=False)
         except (LookupError, json.JSONDecodeError) as exc:
