@@ -280,15 +280,11 @@ def load_settings(
         web=parsed.web,
     )
     if not settings.rules_file.is_file():
-        raise ConfigError(
-            f"rules file {settings.rules_file} not found; create it or fix the path",
-            path=str(path), line=doc.line_of(["rules_file"]), key="rules_file",
-        )
+        raise doc.error(["rules_file"],
+                        f"rules file {settings.rules_file} not found; create it or fix the path")
     if not settings.feeds_file.is_file():
-        raise ConfigError(
-            f"feeds file {settings.feeds_file} not found; create it or fix the path",
-            path=str(path), line=doc.line_of(["feeds_file"]), key="feeds_file",
-        )
+        raise doc.error(["feeds_file"],
+                        f"feeds file {settings.feeds_file} not found; create it or fix the path")
     return settings
 
 
@@ -310,11 +306,9 @@ def load_feeds(path: Path, *, empty_ok: bool = False) -> tuple[FeedSpec, ...]:
     for index, feed in enumerate(feeds):
         key = feed_url_key(feed.url)
         if key in seen:
-            raise ConfigError(
-                f"duplicate feed URL {feed.url} (already listed as feed #{seen[key] + 1}); "
-                "list each feed once",
-                path=str(path), line=doc.line_of(["feeds", index, "url"]), key="url",
-            )
+            raise doc.error(["feeds", index, "url"],
+                            f"duplicate feed URL {feed.url} (already listed as feed "
+                            f"#{seen[key] + 1}); list each feed once")
         seen[key] = index
     return feeds
 

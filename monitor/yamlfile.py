@@ -38,6 +38,11 @@ class YamlDocument:
     data: Any
     root: yaml.Node | None
 
+    def error(self, loc: Sequence[str | int], message: str, *,
+              error: type[ConfigError] = ConfigError) -> ConfigError:
+        """`error` naming this file, the line of `loc` and its innermost key."""
+        return error(message, path=str(self.path), line=self.line_of(loc), key=_innermost_key(loc))
+
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """1-based line of the deepest node along `loc` (keys and list indexes)."""
         node = self.root
@@ -199,8 +204,12 @@ class Problem:
 
     @property
     def key(self) -> str | None:
-        """The innermost key named (a list index is not a key)."""
-        return next((str(s) for s in reversed(self.loc) if isinstance(s, str)), None)
+        return _innermost_key(self.loc)
+
+
+def _innermost_key(loc: Sequence[str | int]) -> str | None:
+    """The innermost key named along `loc` (a list index is not a key)."""
+    return next((str(s) for s in reversed(loc) if isinstance(s, str)), None)
 
 
 def validated(model: type[Model], data: Any, doc: YamlDocument, *,
@@ -211,8 +220,7 @@ def validated(model: type[Model], data: Any, doc: YamlDocument, *,
         return model.model_validate(data)
     except ValidationError as exc:
         problem = first_problem(exc, model)
-        raise error(problem.message, path=str(doc.path), line=doc.line_of(problem.loc),
-                    key=problem.key) from None
+        raise doc.error(problem.loc, problem.message, error=error) from None
 
 
 def first_problem(exc: ValidationError, model: type[BaseModel]) -> Problem:

@@ -386,5 +386,4 @@ def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str]) ->
 
 
 def _fail(doc: YamlDocument, loc: list, message: str) -> None:
-    key = next((str(s) for s in reversed(loc) if isinstance(s, str)), None)
-    raise RulesError(message, path=str(doc.path), line=doc.line_of(loc), key=key)
+    raise doc.error(loc, message, error=RulesError)
