@@ -96,17 +96,13 @@ def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> Sync
         transaction_lock(conn, SYNC_LOCK)  # workers starting together add each feed once
         rows = {row.url: row for row in conn.execute(select(feeds))}
         for spec in specs:
-            values = configured_values(spec)
             row = rows.get(spec.url)
             if row is None:
                 conn.execute(feeds.insert().values(url=spec.url, next_due=now, created_at=now,
-                                                   error_streak=0, **values))
+                                                   error_streak=0, **configured_values(spec)))
                 added.append(spec.url)
-            elif differs_from(row, values):
-                fresh = {"fetch_url": None, "disabled_reason": None}
-                if row.disabled_reason is not None:
-                    fresh["next_due"] = now
-                conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values, **fresh))
+            elif (fresh := resynced_values(row, spec, now)) is not None:
+                conn.execute(update(feeds).where(feeds.c.id == row.id).values(**fresh))
                 changed.append(spec.url)
         configured = {spec.url for spec in specs}
         for url, row in rows.items():
@@ -130,10 +126,17 @@ def configured_values(spec: FeedSpec) -> dict[str, Any]:
             "enabled": spec.enabled, "interval": spec.interval, "in_config": True}
 
 
-def differs_from(row: Any, values: dict[str, Any]) -> bool:
-    """Is the stored row's configuration other than `values` (`configured_values`)? Then the
-    entry changed: a fresh start (see `sync_feeds`)."""
-    return any(getattr(row, key) != value for key, value in values.items())
+def resynced_values(row: Any, spec: FeedSpec, now: datetime | None) -> dict[str, Any] | None:
+    """The columns `sync_feeds` writes when the feed's entry in feeds.yaml changed (None: it
+    did not): its configuration, and a fresh start (no moved URL, no stop reason; a stopped
+    feed due at `now`)."""
+    values = configured_values(spec)
+    if not any(getattr(row, key) != value for key, value in values.items()):
+        return None
+    values.update(fetch_url=None, disabled_reason=None)
+    if row.disabled_reason is not None:
+        values["next_due"] = now
+    return values
 
 
 def _row(record) -> FeedRow:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, case, func, select
 from monitor.schedule import success_delay
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import storage_errors
-from monitor.store.feeds import configured_values, differs_from
+from monitor.store.feeds import configured_values, resynced_values
 from monitor.store.schema import feeds, items
 
 
@@ -62,11 +62,8 @@ def _as_configured(state: dict, row: Any, spec: FeedSpec | None) -> None:
     if spec is None:
         state["in_config"] = False
         return
-    values = configured_values(spec)
-    if differs_from(row, values):
-        state.update(values, fetch_url=None, disabled_reason=None)
-        if row.disabled_reason is not None:
-            state["next_due"] = None  # a stopped feed is due at once
+    # a stopped feed whose entry changed is due at once (no time: shown as due)
+    state.update(resynced_values(row, spec, None) or {})
 
 
 def _never_stored(spec: FeedSpec) -> dict:
