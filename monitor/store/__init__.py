@@ -16,6 +16,5 @@ numbers handed out by the database), `labels` (an analyst's labels, kept as hist
 labelled items with their text and verdict). The read side: `listings` (items newest first,
 one item, its sources and copies, a day's relevant items, exports), `search` (the full-text
 search of the command line and the inspector), `totals` (stats, /metrics, /healthz, items per
-day),
-`health` (feed health, with feeds.yaml as it is now).
+day), `health` (feed health, with feeds.yaml as it is now).
 """
