@@ -1,25 +1,31 @@
 """The inspector in a real browser: headless Chromium (Debian's, driven by Playwright; no browser
 download) against `monitor serve` on loopback, over a database filled by a real `run --once` on
 the loopback fixture sites plus an Arabic site with a hostile story. Search, filter, open an
-item, see the highlights, right-to-left Arabic, no script ever runs; screenshots of the pages go
-to artifacts/screenshots/ (kept by CI, not committed).
+item, see the highlights, right-to-left Arabic, no script ever runs; label an item with the
+buttons of a token-guarded inspector (none without a token); screenshots of the pages go to
+artifacts/screenshots/ (kept by CI, not committed).
 
 Skipped when Playwright or /usr/bin/chromium is missing, unless MONITOR_REQUIRE_BROWSER=1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from monitor.store.engine import read_engine
+from monitor.store.labels import latest_label
 from tests.conftest import ROOT, Project
 from tests.httpserver import LoopbackServer, Reply, free_port, wait_until_serving
 from tests.sites import HTML, RSS, build_sites, rss
+from tests.webdata import make_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -101,12 +107,24 @@ def served(project: Project):
     # its own, goes to a process of its own.
     project.cli("run", "--once", own_process=True)
 
+    try:
+        with serving(project.config) as base:
+            yield base
+    finally:
+        sites.close()
+        extra.close()
+
+
+@contextlib.contextmanager
+def serving(config: Path, *args: str) -> Iterator[str]:
+    """`monitor serve` (with `args`) on a free loopback port, in a process of its own; yields
+    its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "MONITOR_WEB_TOKEN")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "serve", "--port", str(port),
-         "--config", str(project.config)],
-        cwd=project.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "monitor", "serve", "--port", str(port), *args,
+         "--config", str(config)],
+        cwd=config.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(server, f"{base}/healthz")
@@ -114,8 +132,6 @@ def served(project: Project):
     finally:
         server.terminate()
         server.wait(10)
-        sites.close()
-        extra.close()
 
 
 @pytest.mark.slow
@@ -188,4 +204,48 @@ def test_search_filter_open_and_read_in_a_browser(browser, served: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / "feeds.png"), full_page=True)
 
     assert dialogs == [] and errors == []
+    context.close()
+
+
+@pytest.mark.slow
+def test_label_an_item_with_the_buttons(browser, tmp_path: Path) -> None:
+    token = "s3cret-token-0123456789"
+    settings, data = make_site(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")
+    config, item = tmp_path / "config" / "monitor.yaml", data.ids["arabic"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    with serving(config) as base:  # no token: read only, no buttons
+        page.goto(f"{base}/items/{item}")
+        assert "Not labelled yet." in page.locator("section.labelling").inner_text()
+        assert page.locator("section.labelling button, section.labelling form").count() == 0
+
+    with serving(config, "--token", token) as base:
+        page.goto(f"{base}/items/{item}?token={token}")  # signs in: the cookie, then the page
+        page.wait_for_url(f"{base}/items/{item}")
+        buttons = page.locator("form.label-form button")
+        assert buttons.all_inner_texts() == ["Relevant", "Not relevant"]
+        page.check("input[name=topic][value=cyber]")
+        page.check("input[name=topic][value=ai]")
+        page.fill("input[name=note]", "استراتيجية وطنية، DGSSI")
+        page.click("form.label-form button[value='1']")
+        page.wait_for_url(f"{base}/items/{item}#label")
+        shown = page.locator("section.labelling").inner_text()
+        assert "Labelled relevant" in shown and "ai" in shown and "cyber" in shown
+        assert "استراتيجية وطنية، DGSSI" in shown and "web" in shown
+        assert page.locator("input[name=topic][value=cyber]").is_checked()
+        page.screenshot(path=str(SCREENSHOTS / "item-labelled.png"), full_page=True)
+
+        page.click("form.label-form button[value='0']")
+        page.wait_for_url(f"{base}/items/{item}#label")
+        assert "Labelled not relevant" in page.locator("section.labelling").inner_text()
+
+    engine = read_engine(settings.database_url)
+    stored = latest_label(engine, item)
+    engine.dispose()
+    assert (stored.relevant, stored.topics, stored.origin) == (False, (), "web")
+    assert errors == []
     context.close()

@@ -1,6 +1,6 @@
 """Migrations: the first revision is the 0.1.0 schema, a 0.1.0 database upgrades without losing
-data, data written at the first revision survives the way to head, head matches schema.py, and
-workers upgrading at once upgrade once."""
+data, data written at the first revision survives the way to head, head matches schema.py,
+workers upgrading at once upgrade once, and the labels revision goes up and down."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 
 from monitor.settings import FeedSpec
@@ -19,6 +21,7 @@ from monitor.store import migrate, search
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.feeds import PollRecord, record_polls, sync_feeds
+from monitor.store.labels import latest_label, make_label, record_label
 from monitor.store.schema import metadata
 from monitor.store.search import best_matches
 from monitor.store.totals import totals
@@ -252,4 +255,32 @@ def test_stored_storage_reasons_are_renamed_storage_error(database_url: str) -> 
     assert reasons() == (["storage-error", "storage-error", "http-404"],
                          ["storage-error", "http-404"])
     assert totals(engine)["errors_by_reason"] == {"storage-error": 2, "http-404": 1}
+    engine.dispose()
+
+
+def test_the_labels_revision_upgrades_and_downgrades(database_url: str) -> None:
+    """0008 adds the labels table to a database at 0007 and takes it away again, the items
+    kept either way; upgraded again, it starts empty."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0007")
+    _insert_legacy_rows(engine)
+    create_schema(engine)
+    with engine.connect() as conn:
+        item = conn.execute(sa.text("SELECT min(id) FROM items")).scalar()
+    assert record_label(engine, make_label(item, relevant=True, topics=["cyber"], origin="cli"))
+    assert latest_label(engine, item).topics == ("cyber",)
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+    assert not sa.inspect(engine).has_table("labels")
+    with engine.connect() as conn:
+        assert migrate.current_revision(conn) == "0007"
+        assert conn.execute(sa.text("SELECT count(*) FROM items")).scalar() == 2
+
+    create_schema(engine)
+    assert latest_label(engine, item) is None
+    assert record_label(engine, make_label(item, relevant=False, origin="web"))
     engine.dispose()

@@ -26,7 +26,8 @@ from tests.conftest import Project, project_engine
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 LISTINGS = (["items", "list"], ["items", "show", "1"], ["items", "search", "maroc"],
             ["feeds", "list"], ["stats", "--json"], ["export", "--format", "csv"],
-            ["digest"], ["serve", "--port", "0"])
+            ["digest"], ["serve", "--port", "0"], ["labels", "list"], ["labels", "export"],
+            ["rules", "eval", "--labels"])
 
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from monitor.rules import load_ruleset
-from monitor.rules.evaluate import Evaluation, LabelError, evaluate, read_labelled
+from monitor.rules.evaluate import Evaluation, evaluate
+from monitor.rules.labelled import LabelError, read_labelled
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules"
@@ -110,3 +111,112 @@ def test_eval_and_explain_commands(project) -> None:
     assert "ai-headline" in explained and "RELEVANT" in explained and "«IA»(ai)" in explained
     bad = project.cli("rules", "eval", str(project.root / "nope.jsonl"), check=False)
     assert bad.returncode == 2 and "nope.jsonl" in bad.stderr
+
+
+CYBER = "Cybersécurité : le Maroc se protège\n\nTexte."
+FOOT = "Le Wydad bat le Raja"
+
+
+def _write_lines(path: Path, lines: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                    encoding="utf-8")
+    return path
+
+
+def test_what_is_classified_of_a_line(tmp_path: Path, rules) -> None:
+    """A title given apart weighs as a stored item's title; a text carrying its title line (the
+    first labelled files) counts it once; a stored seed file's text is classified alone."""
+    body = "Le Maroc prépare sa stratégie. " + "La séance a duré toute la matinée. " * 30
+    path = _write_lines(tmp_path / "set.jsonl", [
+        {"id": "apart", "title": "Le Maroc et l'IA", "text": body, "relevant": True},
+        {"id": "carried", "title": "Le Maroc et l'IA", "text": f"Le Maroc et l'IA\n\n{body}",
+         "relevant": True},
+        {"id": "in-text", "title": None, "text": f"Le Maroc et l'IA\n\n{body}", "relevant": True},
+        {"id": "untitled", "title": "", "text": f"Le Maroc et l'IA\n\n{body}", "relevant": True},
+        {"id": "seed", "title": "Le Maroc et l'IA", "text": f"Le Maroc et l'IA\n\n{body}",
+         "text_source": "corpus", "relevant": True},
+        {"id": "page", "title": "Le Maroc et l'IA", "text": body, "text_source": "page",
+         "relevant": True},
+    ])
+    parts = {item.id: (item.title, item.body) for item in read_labelled(path)}
+    assert parts == {
+        "apart": ("Le Maroc et l'IA", body), "carried": ("Le Maroc et l'IA", body),
+        "in-text": ("Le Maroc et l'IA", body), "untitled": ("", f"Le Maroc et l'IA\n\n{body}"),
+        "seed": ("", f"Le Maroc et l'IA\n\n{body}"), "page": ("Le Maroc et l'IA", body)}
+    # a title given apart is a headline; the first line of an untitled text is not
+    assert rules.classify(*parts["apart"]).relevant
+    assert not rules.classify(*parts["untitled"]).relevant
+
+
+def test_figures_per_language_on_clear_items_and_topics(tmp_path: Path, rules) -> None:
+    path = _write_lines(tmp_path / "set.jsonl", [
+        {"text": CYBER, "relevant": True, "lang": "fr", "confidence": "clear",
+         "topics": ["cyber"]},
+        {"text": FOOT, "relevant": True, "lang": "fr", "confidence": "borderline"},
+        {"text": "Morocco's DGSSI warns of a cyber-attack on Moroccan ministries",
+         "relevant": True, "lang": "en", "confidence": "clear", "topics": ["ai"]},
+        {"text": "Recette de la confiture de poires", "relevant": False, "lang": "fr",
+         "confidence": "clear"},
+    ])
+    result = evaluate(rules, read_labelled(path))
+    summary = result.summary()
+    assert summary["confusion"] == {"tp": 2, "fp": 0, "fn": 1, "tn": 1}
+    assert summary["by_lang"]["fr"]["confusion"] == {"tp": 1, "fp": 0, "fn": 1, "tn": 1}
+    assert summary["by_lang"]["en"]["confusion"] == {"tp": 1, "fp": 0, "fn": 0, "tn": 0}
+    assert summary["clear"]["confusion"] == {"tp": 2, "fp": 0, "fn": 0, "tn": 1}
+    assert summary["clear"]["f1"] == 1.0 and summary["recall"] == round(2 / 3, 4)
+    assert summary["topics"] == {"same": 1, "of": 2}
+    plain = evaluate(rules, read_labelled(_write_lines(tmp_path / "plain.jsonl", [
+        {"text": CYBER, "relevant": True}])))
+    assert plain.summary()["clear"] is None and plain.summary()["topics"] is None
+
+
+def test_frozen_errors_stay_unseen_until_shown_then_count_as_tuning(project) -> None:
+    labelled = _write_lines(project.root / "set.jsonl", [
+        {"id": "t1", "split": "tuning", "text": CYBER, "relevant": True},
+        {"id": "t2", "split": "tuning", "text": FOOT, "relevant": True},
+        {"id": "f1", "split": "frozen", "text": FOOT, "relevant": True},
+        {"id": "f2", "split": "frozen", "text": CYBER, "relevant": False},
+        {"id": "f3", "split": "frozen", "text": "Recette de la confiture", "relevant": False},
+    ])
+    opened = project.root / "opened.txt"
+
+    def run(*args: str) -> str:
+        return project.cli("rules", "eval", str(labelled), *args).stdout
+
+    frozen = run("--split", "frozen")
+    assert "3 items (frozen split)" in frozen and "precision 0.000  recall 0.000" in frozen
+    assert "false " not in frozen and "f1" not in frozen
+    assert "2 errors on frozen lines not shown" in frozen and "--show-errors" in frozen
+    rows = [json.loads(x) for x in run("--split", "frozen", "--json").splitlines()]
+    assert len(rows) == 1 and rows[0]["errors_hidden"] == 2 and rows[0]["items"] == 3
+    everything = run()  # the frozen errors stay hidden without --split too
+    assert "false negative: t2" in everything and "f1 (" not in everything
+    assert not opened.exists()
+
+    shown = run("--split", "frozen", "--show-errors")
+    assert "false negative: f1" in shown and "false positive: f2" in shown
+    assert f"added 2 ids to {opened}" in shown
+    assert opened.read_text(encoding="utf-8").split() == ["f1", "f2"]
+    after = run("--split", "frozen")
+    assert "1 items (frozen split)" in after and "not shown" not in after
+    tuning = [json.loads(x) for x in run("--split", "tuning", "--json").splitlines()]
+    assert [r["id"] for r in tuning[:-1]] == ["t2", "f1", "f2"] and tuning[-1]["items"] == 4
+
+    elsewhere = project.root / "elsewhere.txt"
+    elsewhere.write_text("# looked at while tuning\nf1", encoding="utf-8")
+    hidden = run("--split", "frozen", "--opened", str(elsewhere), "--show-errors")
+    assert "2 items (frozen split)" in hidden and "false positive: f2" in hidden
+    assert elsewhere.read_text(encoding="utf-8") == "# looked at while tuning\nf1\nf2\n"
+
+
+def test_several_files_and_bad_split(tmp_path: Path, project) -> None:
+    first = _write_lines(project.root / "a.jsonl", [{"text": CYBER, "relevant": True}])
+    second = _write_lines(project.root / "b.jsonl", [{"text": FOOT, "relevant": True}])
+    rows = [json.loads(x) for x in project.cli("rules", "eval", str(first), str(second),
+                                               "--json").stdout.splitlines()]
+    assert rows[0]["source"] == str(second) and rows[0]["line"] == 1
+    assert rows[-1]["files"] == [str(first), str(second)] and rows[-1]["items"] == 2
+    bad = _write_lines(tmp_path / "bad.jsonl", [{"text": "x", "relevant": True, "split": "dev"}])
+    with pytest.raises(LabelError, match="\"split\" is one of tuning, frozen, not 'dev'"):
+        list(read_labelled(bad))

@@ -164,7 +164,7 @@ def test_read_only_and_safe_headers(site: Site) -> None:
     assert "script-src" not in response.headers["content-security-policy"]  # none allowed
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"  # no referrer to other sites
     assert re.fullmatch(r"app;dur=\d+\.\d+", response.headers["server-timing"])
 
 

@@ -101,6 +101,7 @@ def register_commands() -> click.Group:
     import monitor.cli.commands  # noqa: F401  (init, run, classify, items, feeds, stats)
     import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/import-opml/export-opml)
     import monitor.cli.health_commands  # noqa: F401  (healthcheck, hidden)
+    import monitor.cli.label_commands  # noqa: F401  (items label, labels list/export)
     import monitor.cli.rules_commands  # noqa: F401  (rules explain/eval, reclassify)
     import monitor.cli.web_commands  # noqa: F401  (serve, export, digest)
 

@@ -23,7 +23,7 @@ from monitor.cli.output import (
     shorten,
     verdict_lines,
 )
-from monitor.rules import load_ruleset, split_document
+from monitor.rules import load_ruleset, split_document, stored_parts
 from monitor.settings import describe_duration
 from monitor.store.engine import LARGEST_ID, backend_name
 
@@ -186,19 +186,22 @@ def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
 @click.argument("item_id", type=click.IntRange(min=0, max=LARGEST_ID))
 @json_option("Print JSON.")
 def items_show(config, item_id: int, as_json: bool) -> None:
-    """One item with its text and why it was judged so."""
-    from monitor.cli.output import span_labels
+    """One item with its text, why it was judged so, and your label when it has one."""
+    from monitor.cli.output import label_text, span_labels
+    from monitor.store.labels import latest_label
     from monitor.store.listings import item_by_id
 
-    item = item_by_id(read_only(config), item_id)
+    engine = read_only(config)
+    item = item_by_id(engine, item_id)
     if item is None:
         raise click.ClickException(f"no item with id {item_id}; see `monitor items list`")
+    label = latest_label(engine, item_id)
+    item["label"] = label.as_dict() if label is not None else None
     if as_json:
         print_json_lines(picked([item], SHOWN_ITEM_KEYS))
         return
-    # a corpus file's text starts with its own title line: it is classified as one text
-    title = "" if item["text_source"] == "corpus" else item["title"]
-    verdict = load_ruleset(config.settings.rules_file).classify(title, item["text"])
+    title, body = stored_parts(item["title"], item["text"], item["text_source"])
+    verdict = load_ruleset(config.settings.rules_file).classify(title, body)
     click.echo(item["title"])
     click.echo(f"url: {item['url'] or '-'}\nfeed: {item['feed'] or 'corpus'}"
                f"\npublished: {item['published'] or '-'}  fetched: {item['fetched_at']}"
@@ -208,6 +211,8 @@ def items_show(config, item_id: int, as_json: bool) -> None:
     click.echo(f"verdict: {'RELEVANT' if item['relevant'] else 'not relevant'} "
                f"score={item['score']:g} topics={','.join(item['topics']) or '-'} "
                f"(rules {item['rules_version']}); corpus file: {item['corpus_file'] or '-'}")
+    click.echo(f"label: {label_text(item['label'])}" if label is not None else
+               f"label: none (monitor items label {item_id} --relevant|--not-relevant)")
     same = "" if verdict.version == item["rules_version"] else " (the rules changed since)"
     click.echo(f"why (current rules {verdict.version}{same}):")
     for line in verdict_lines(verdict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -22,7 +22,8 @@ LISTED_ITEM_KEYS = ("id", "url", "title", "feed", "published", "lang", "relevant
                     "topics", "corpus_file")
 SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
     "text", "guid", "canonical_url", "summary", "text_source", "text_error",
-    "text_error_message", "content_hash", "matches", "rules_version", "feed_url", "fetched_at")
+    "text_error_message", "content_hash", "matches", "rules_version", "feed_url", "fetched_at",
+    "label")
 
 
 def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callable]:
@@ -49,6 +50,25 @@ def picked(rows: Iterable[dict], keys: tuple[str, ...]) -> Iterator[dict]:
     """The rows with these keys only, in this order."""
     for row in rows:
         yield {key: row[key] for key in keys}
+
+
+def write_output(path: str | None, write: Callable[[TextIO], int]) -> int:
+    """`write` (given a text stream; it returns a count) to the file `path` (UTF-8), else to
+    standard output; the count."""
+    if path:
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            return write(out)
+    count = write(sys.stdout)
+    sys.stdout.flush()
+    return count
+
+
+def label_text(label: dict) -> str:
+    """An analyst's label on one line: the verdict, its topics, when, from where, its note."""
+    topics = f" ({', '.join(label['topics'])})" if label["topics"] else ""
+    note = f": {label['note']}" if label["note"] else ""
+    return (f"{'relevant' if label['relevant'] else 'not relevant'}{topics}, labelled "
+            f"{label['labelled_at'][:19].replace('T', ' ')} UTC ({label['origin']}){note}")
 
 
 def shorten(text: Any, width: int) -> str:

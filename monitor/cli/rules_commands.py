@@ -4,11 +4,13 @@ options and calls one library function (`RuleSet.classify`, `evaluate`, `reclass
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from monitor.cli import cli, config_option
+from monitor.cli import cli, config_option, read_only
+from monitor.cli.evaluation import error_lines, figure_lines
 from monitor.cli.output import (
     json_option,
     match_lines,
@@ -17,6 +19,7 @@ from monitor.cli.output import (
     verdict_lines,
 )
 from monitor.rules import load_ruleset, split_document
+from monitor.rules.labelled import OPENED_FILE, SPLITS, Labelled, labelled_record
 
 
 @cli.group()
@@ -66,46 +69,90 @@ def rules_explain(config, source: str, as_json: bool) -> None:
 
 @rules.command("eval")
 @config_option
-@click.argument("labelled", type=click.Path(dir_okay=False))
-@json_option("Print JSON Lines: one line per error, then a summary line.")
-def rules_eval(config, labelled: str, as_json: bool) -> None:
-    """Precision, recall and F1 of the rules on a labelled JSON Lines file, the confusion table,
-    and each false positive / negative with its explanation.
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE]...")
+@click.option("--labels", "stored", is_flag=True,
+              help="Measure on the stored labels (each labelled item's latest label, its text "
+                   "as stored) instead of files.")
+@click.option("--split", type=click.Choice(SPLITS), default=None,
+              help="Only the lines of this split (a frozen line whose id is in the opened list "
+                   "counts as tuning).")
+@click.option("--opened", type=click.Path(dir_okay=False), default=None,
+              help=f"The opened list: ids of frozen lines that were looked at, one a line "
+                   f"(default: {OPENED_FILE} beside the first FILE).")
+@click.option("--show-errors", is_flag=True,
+              help="Also print the errors on frozen lines, and add their ids to the opened "
+                   "list: a text that was looked at is no longer frozen.")
+@json_option("Print JSON Lines: one line per error shown, then a summary line.")
+def rules_eval(config, files: tuple[str, ...], stored: bool, split: str | None,
+               opened: str | None, show_errors: bool, as_json: bool) -> None:
+    """Precision, recall and F1 of the rules on labelled JSON Lines files (or the stored
+    labels), overall, per language and on the clear items, the confusion table, and each false
+    positive / negative with its explanation.
 
-    Each line: {"text": ... or "path": ..., "relevant": true|false} (a path is relative to the
-    file; "id" is shown when present)."""
-    from monitor.rules.evaluate import evaluate, read_labelled
+    Each line: {"text" or "path", "relevant": true|false}, with "title", "id", "lang",
+    "topics", "confidence" (clear|borderline) and "split" (tuning|frozen) when known; a path
+    is relative to its file. A title given apart is scored as a stored item's is (`monitor
+    labels export` writes such lines). The errors on frozen lines are counted, not shown,
+    unless --show-errors."""
+    from monitor.rules.evaluate import evaluate
+    from monitor.rules.labelled import add_opened, read_labelled_files
 
+    if stored == bool(files):
+        raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
     rules_set = load_ruleset(config.settings.rules_file)
-    result = evaluate(rules_set, read_labelled(Path(labelled)))
+    opened_list = None
+    if stored:
+        if split or opened or show_errors:
+            raise click.UsageError("the stored labels have no frozen split: --split, --opened "
+                                   "and --show-errors are for labelled files")
+        labelled = _stored_labelled(read_only(config))
+    else:
+        opened_list = Path(opened) if opened else Path(files[0]).parent / OPENED_FILE
+        labelled = read_labelled_files(map(Path, files), opened=opened_list, split=split)
+    result = evaluate(rules_set, labelled)
+    frozen = result.frozen_errors
+    shown = result.errors if show_errors else [o for o in result.errors
+                                               if o.item.split != "frozen"]
+    added = add_opened(opened_list, [o.item.id for o in frozen]) if show_errors and frozen \
+        else []
+    where = "stored labels" if stored else ", ".join(files)
     if as_json:
-        print_json_lines(_error_rows(result.errors))
-        print_json_lines([{"summary": True, "file": labelled, "rules_version": rules_set.version,
-                           **result.summary()}])
+        print_json_lines(_error_rows(shown))
+        print_json_lines([{"summary": True, "files": list(files), "labels": stored,
+                           "split": split, "rules_version": rules_set.version,
+                           **result.summary(), "errors_hidden": len(result.errors) - len(shown),
+                           "opened": str(opened_list) if opened_list else None,
+                           "opened_added": added}])
         return
-    click.echo(f"{labelled}: {result.tp + result.fp + result.fn + result.tn} items, "
+    click.echo(f"{where}: {result.items} items{f' ({split} split)' if split else ''}, "
                f"rules {rules_set.version}")
-    click.echo(f"precision {result.precision:.3f}  recall {result.recall:.3f}  "
-               f"F1 {result.f1:.3f}")
-    click.echo("                  labelled relevant   labelled not")
-    click.echo(f"  kept (relevant)   {result.tp:>10}        {result.fp:>10}")
-    click.echo(f"  dropped           {result.fn:>10}        {result.tn:>10}")
-    for outcome in result.errors:
-        item, verdict = outcome.item, outcome.verdict
-        label = "false positive" if outcome.kind == "FP" else "false negative"
-        click.echo(f"\n{label}: {item.id} (line {item.line}) "
-                   f"{shorten(split_document(item.text)[0] or item.text, 90)}")
-        for line in verdict_lines(verdict):
+    for line in figure_lines(result):
+        click.echo(line)
+    for outcome in shown:
+        click.echo("")
+        for line in error_lines(outcome):
             click.echo(line)
-        terms = ", ".join(f"{m['term']}×{m['count']}" for m in verdict.term_counts()[:12])
-        click.echo(f"  terms: {terms or '-'}")
+    if len(shown) < len(result.errors):
+        click.echo(f"\n{len(frozen)} errors on frozen lines not shown (looking at them would "
+                   f"unfreeze them): --show-errors prints them and adds their ids to "
+                   f"{opened_list}")
+    if added:
+        click.echo(f"\nadded {len(added)} ids to {opened_list}: opened, they count as tuning "
+                   "from now on")
+
+
+def _stored_labelled(engine) -> Iterator[Labelled]:
+    from monitor.store.labels import labelled_items
+
+    for row in labelled_items(engine, text=True):
+        yield labelled_record(row, source="stored label", line=None)
 
 
 def _error_rows(errors):
     for outcome in errors:
-        verdict = outcome.verdict
-        yield {"kind": outcome.kind, "id": outcome.item.id, "line": outcome.item.line,
-               "relevant": outcome.item.relevant, "score": verdict.score,
+        item, verdict = outcome.item, outcome.verdict
+        yield {"kind": outcome.kind, "id": item.id, "source": item.source, "line": item.line,
+               "lang": item.lang, "relevant": item.relevant, "score": verdict.score,
                "topics": list(verdict.topics),
                "fired": [o.name for o in verdict.rules if o.fired],
                "matches": verdict.term_counts()}

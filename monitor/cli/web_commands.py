@@ -1,17 +1,18 @@
 """The inspecting commands: serve (the web inspector), export, digest. Thin: parse, call one
-library function. They read the database only (`read_only`)."""
+library function. They read the database only (`read_only`); the inspector writes labels when
+it runs with a token."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import re
-import sys
 from datetime import UTC, date, datetime
 
 import click
 
 from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli.output import write_output
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
 
@@ -42,7 +43,8 @@ def http_address(host: str, port: int) -> str:
 @click.option("--public", is_flag=True,
               help="Allow a non-loopback --host without a token (anyone who can reach it reads).")
 def serve(config, host: str, port: int, token: str | None, public: bool) -> None:
-    """Serve the web inspector (read-only): items, feeds, Atom feed, /healthz, /metrics."""
+    """Serve the web inspector: items, feeds, Atom feed, /healthz, /metrics; read-only, but for
+    the label buttons of an item's page when it runs with --token."""
     import uvicorn
 
     from monitor.web import create_app
@@ -58,8 +60,9 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
     setup_logging(settings.log_level)
     app = create_app(settings, engine=read_only(config), token=token, host=host)
     logging.getLogger("uvicorn.access").addFilter(TokenRedaction())
-    click.echo(f"monitor inspector on {http_address(host, port)} (read-only"
-               f"{', token required' if token else ''}); Ctrl-C stops it", err=True)
+    click.echo(f"monitor inspector on {http_address(host, port)} ("
+               f"{'token required; labels can be recorded' if token else 'read-only'}); "
+               "Ctrl-C stops it", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
                 server_header=False)
 
@@ -83,12 +86,7 @@ def export(config, fmt: str, relevant: bool, since: str | None, output: str | No
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     rows = items_to_export(read_only(config), relevant=relevant, since=moment)
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            count = export_items(rows, out, fmt=fmt)
-    else:
-        count = export_items(rows, sys.stdout, fmt=fmt)
-        sys.stdout.flush()
+    count = write_output(output, lambda out: export_items(rows, out, fmt=fmt))
     click.echo(f"exported {count} items", err=True)
 
 

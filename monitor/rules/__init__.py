@@ -13,7 +13,7 @@ from monitor.rules.engine import Match, RuleOutcome, RuleSet, Verdict
 from monitor.rules.ruleset import RuleSpec, load_rules
 
 __all__ = ["Match", "RuleOutcome", "RuleSet", "RuleSpec", "Verdict", "load_ruleset",
-           "split_document"]
+           "split_document", "stored_parts"]
 
 
 def load_ruleset(path: Path) -> RuleSet:
@@ -27,3 +27,10 @@ def split_document(text: str) -> tuple[str, str]:
     if sep and rest.startswith(("\n", "\r\n")) and 0 < len(head.strip()) <= 250:
         return head.strip(), rest.strip("\r\n")
     return "", text
+
+
+def stored_parts(title: str, text: str, text_source: str) -> tuple[str, str]:
+    """(title, body) the rules classify for a stored item: its title and its text, as the
+    pipeline classified them, but no title for a seed corpus file (`text_source` ``corpus``),
+    whose text begins with its own title line and is classified as one text."""
+    return ("" if text_source == "corpus" else title), text

@@ -1,31 +1,18 @@
-"""Measure rules on a labelled set: precision, recall, F1, confusions, each error explained.
+"""Measure rules on labelled items: precision, recall, F1, confusions, each error explained.
 
-In: a `RuleSet` and labelled lines ``{"text" or "path", "relevant": bool, ...}`` (JSON Lines; a
-``path`` is read relative to the labelled file). Out: an `Evaluation`; raises `LabelError`
-(a `RulesError`, exit 2) naming the file and line of a bad line. Pure apart from reading files.
+In: a `RuleSet` and `Labelled` items (`labelled.py` reads them). Out: an `Evaluation`: the
+figures overall, per language (``lang``), on the items labelled ``confidence: clear`` (when
+any item says its confidence), the topics the rules gave to the true positives against the
+labelled ones, and the errors. Pure.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from monitor.errors import RulesError
-from monitor.rules import RuleSet, Verdict, split_document
-
-
-class LabelError(RulesError):
-    reason = "labels"
-
-
-@dataclass(frozen=True)
-class Labelled:
-    line: int
-    id: str
-    text: str
-    relevant: bool
+from monitor.rules import RuleSet, Verdict
+from monitor.rules.labelled import Labelled
 
 
 @dataclass(frozen=True)
@@ -41,18 +28,20 @@ class Outcome:
 
 
 @dataclass
-class Evaluation:
+class Figures:
+    """A confusion table and what it gives: precision, recall and F1 (1.0 when undefined)."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
     tn: int = 0
-    errors: list[Outcome] = field(default_factory=list)  # false positives and negatives
 
-    def add(self, outcome: Outcome) -> None:
-        kind = outcome.kind
+    def count(self, kind: str) -> None:
         setattr(self, kind.lower(), getattr(self, kind.lower()) + 1)
-        if kind in ("FP", "FN"):
-            self.errors.append(outcome)
+
+    @property
+    def items(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
 
     @property
     def precision(self) -> float:
@@ -67,48 +56,54 @@ class Evaluation:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 
-    def summary(self) -> dict:
-        return {"items": self.tp + self.fp + self.fn + self.tn,
+    def figures(self) -> dict:
+        return {"items": self.items,
                 "precision": round(self.precision, 4), "recall": round(self.recall, 4),
                 "f1": round(self.f1, 4),
                 "confusion": {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}}
 
 
-def read_labelled(path: Path) -> Iterator[Labelled]:
-    """The labelled items of a JSON Lines file, in order."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise LabelError(f"cannot read the labelled file ({exc.strerror})", path=str(path)) from exc
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise LabelError(f"not JSON: {exc.msg}", path=str(path), line=number) from exc
-        if not isinstance(data, dict) or not isinstance(data.get("relevant"), bool):
-            raise LabelError('each line needs "relevant": true or false', path=str(path),
-                             line=number, key="relevant")
-        if isinstance(data.get("text"), str):
-            text = data["text"]
-        elif isinstance(data.get("path"), str):
-            target = (path.parent / data["path"]).resolve()
-            try:
-                text = target.read_text(encoding="utf-8", errors="replace")
-            except OSError as exc:
-                raise LabelError(f"cannot read {data['path']} ({exc.strerror})", path=str(path),
-                                 line=number, key="path") from exc
-        else:
-            raise LabelError('each line needs "text" or "path"', path=str(path), line=number,
-                             key="text")
-        yield Labelled(line=number, id=str(data.get("id") or data.get("path") or f"line {number}"),
-                       text=text, relevant=data["relevant"])
+@dataclass
+class Evaluation(Figures):
+    errors: list[Outcome] = field(default_factory=list)  # false positives and negatives
+    by_lang: dict[str, Figures] = field(default_factory=dict)  # items without lang: "-"
+    clear: Figures | None = None  # None: no item says its confidence
+    topics_same: int = 0  # true positives labelled with topics whose rules' topics are those
+    topics_labelled: int = 0  # true positives labelled with topics
+
+    def add(self, outcome: Outcome) -> None:
+        item, kind = outcome.item, outcome.kind
+        self.count(kind)
+        self.by_lang.setdefault(item.lang or "-", Figures()).count(kind)
+        if item.confidence is not None:
+            self.clear = self.clear or Figures()
+            if item.confidence == "clear":
+                self.clear.count(kind)
+        if kind == "TP" and item.topics:
+            self.topics_labelled += 1
+            self.topics_same += set(item.topics) == set(outcome.verdict.topics)
+        if kind in ("FP", "FN"):
+            self.errors.append(outcome)
+
+    @property
+    def frozen_errors(self) -> list[Outcome]:
+        """The errors on items of the frozen split (none of them opened yet): looking at one
+        moves it to the tuning split."""
+        return [outcome for outcome in self.errors if outcome.item.split == "frozen"]
+
+    def summary(self) -> dict:
+        """The figures as plain data: overall, ``by_lang``, ``clear`` (None without
+        confidences) and ``topics`` on true positives (None without labelled topics)."""
+        return {**self.figures(),
+                "by_lang": {lang: f.figures() for lang, f in sorted(self.by_lang.items())},
+                "clear": self.clear.figures() if self.clear is not None else None,
+                "topics": ({"same": self.topics_same, "of": self.topics_labelled}
+                           if self.topics_labelled else None)}
 
 
 def evaluate(rules: RuleSet, items: Iterable[Labelled]) -> Evaluation:
-    """Classify every item (first line a title when a blank line follows) and count."""
+    """Classify every item's title and body and count."""
     result = Evaluation()
     for item in items:
-        result.add(Outcome(item, rules.classify(*split_document(item.text))))
+        result.add(Outcome(item, rules.classify(item.title, item.body)))
     return result

@@ -12,8 +12,9 @@ date or checked, errors at the edge), `migrate` (the revisions, run programmatic
 (tables, text cleaning), `locks` (advisory locks), `feeds` (sync with feeds.yaml, claims and
 leases, poll records, the one definition of an active feed), `items` (is an entry or a story
 new, store a feed's items), `verdicts` (re-applied rules), `corpusnumbers` (corpus file
-numbers handed out by the database). The read side: `listings` (items newest first, one item,
-its sources and copies, a day's relevant items, exports), `search` (the full-text search of
-the command line and the inspector), `totals` (stats, /metrics, /healthz, items per day),
-`health` (feed health, with feeds.yaml as it is now).
+numbers handed out by the database), `labels` (an analyst's labels, kept as history, and the
+labelled items with their text and verdict). The read side: `listings` (items newest first,
+one item, its sources and copies, a day's relevant items, exports), `search` (the full-text
+search of the command line and the inspector), `totals` (stats, /metrics, /healthz, items per
+day), `health` (feed health, with feeds.yaml as it is now).
 """

@@ -13,6 +13,8 @@
   the worker that made it.
 - corpus_numbers: the corpus file numbers handed out, one per item key (the database decides,
   so workers on several machines never take the same number).
+- labels: an analyst's verdict on an item (relevant or not, topics, a note, when, from the
+  command line or the inspector), one row per act: an item's label is its latest row.
 
 This module describes the tables as the code uses them; the database itself is made and
 upgraded by the Alembic revisions in `migrations/` (`migrate.py` runs them), which also add the
@@ -238,4 +240,18 @@ corpus_numbers = Table(
     Column("key", String(16), nullable=False, unique=True),  # <h16> of NNN_<h16>.txt
     Column("origin", String(10), nullable=False),  # poll (written by a poll) | folder (found)
     Column("reserved_at", UTCDateTime(), nullable=False),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("relevant", Boolean, nullable=False),
+    Column("topics", CleanJSON, nullable=False, default=list),  # empty when not relevant
+    Column("note", CleanText, nullable=False, default=""),
+    Column("labelled_at", UTCDateTime(), nullable=False),
+    Column("origin", CleanString(10), nullable=False),  # cli | web
+    # an item's latest label: the highest id of its rows
+    Index("ix_labels_item_id", "item_id", "id"),
 )

@@ -1,11 +1,14 @@
-"""The Starlette application: routes, HTML/JSON rendering, headers. Does I/O (HTTP, read-only DB).
+"""The Starlette application: routes, HTML/JSON rendering, headers. Does I/O (HTTP, the DB).
 
 In: the one `Settings` (and optionally an engine and a token). Out: an ASGI app. Every page is
 one context builder (`pages`) rendered twice: by a Jinja2 template (autoescaped) and as JSON at
-the same path plus ``.json``, with the same query parameters. Only GET and HEAD are routed.
+the same path plus ``.json``, with the same query parameters. The pages are read only (GET and
+HEAD); the one write is an analyst's label, posted from an item's page, and only when the
+inspector runs with a token (`labelform` checks the form; without a token the route is 403).
 
-Routes: ``/`` and ``/items`` (+ ``/items.json``), ``/items/ID`` (+ ``.json``), ``/feeds``
-(+ ``/feeds.json``), ``/feed.atom``, ``/healthz``, ``/metrics``, ``/static/…``.
+Routes: ``/`` and ``/items`` (+ ``/items.json``), ``/items/ID`` (+ ``.json``), ``POST
+/items/ID/label``, ``/feeds`` (+ ``/feeds.json``), ``/feed.atom``, ``/healthz``, ``/metrics``,
+``/static/…``.
 """
 
 from __future__ import annotations
@@ -19,17 +22,20 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor.errors import StorageError
 from monitor.report.digest import http_url
 from monitor.rules import load_ruleset
+from monitor.rules.ruleset import TOPICS
 from monitor.settings import Settings, WatchedFile, describe_duration
-from monitor.store.engine import Engine, read_engine
+from monitor.store.engine import Engine, make_engine, read_engine
+from monitor.store.labels import record_label
 from monitor.store.totals import health_figures, metric_figures
 from monitor.web import pages
 from monitor.web.atom import atom_feed
@@ -38,6 +44,14 @@ from monitor.web.charts import bar_chart
 from monitor.web.filters import BadParameter, parse_filters, whole_number
 from monitor.web.highlight import span_segments
 from monitor.web.hosts import HostCheck, allowed_hosts
+from monitor.web.labelform import (
+    FormRefused,
+    bounded_body,
+    check_origin,
+    form_token,
+    origin_of,
+    posted_label,
+)
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
@@ -45,7 +59,9 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
                                  b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # no referrer leaves for another site; the label form's POST carries its Origin (under
+    # no-referrer a browser sends "Origin: null", which the form's check could not tell apart)
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 
@@ -94,16 +110,21 @@ def json_href(request: Request) -> str:
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, token: str | None = None,
-               host: str = "127.0.0.1") -> Any:
-    """The inspector over `settings.database_url` (read-only), `token` guarding all but /healthz,
+               host: str = "127.0.0.1", writer: Engine | None = None) -> Any:
+    """The inspector over `settings.database_url`, `token` guarding all but /healthz,
     answering to the Host names of `settings.web` (by default `host`, the address it serves
-    on, and the local names)."""
+    on, and the local names). Pages read through `engine` (default: a read-only one); with a
+    token, labels are written through `writer` (default: an engine that writes)."""
     engine = engine or read_engine(settings.database_url)
+    if token and writer is None:
+        writer = make_engine(settings.database_url)
     env = templates()
     rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
 
-    def twin(template: str, build: Callable[[Request], dict]) -> tuple[Callable, Callable]:
-        """The HTML and JSON endpoints of one page, both rendering `build(request)`."""
+    def twin(template: str, build: Callable[[Request], dict],
+             html_only: Callable[[dict], dict] | None = None) -> tuple[Callable, Callable]:
+        """The HTML and JSON endpoints of one page, both rendering `build(request)`; the page
+        alone also gets `html_only(context)` (a form's hidden fields, not data)."""
 
         def render(request: Request, as_json: bool) -> Response:
             try:
@@ -117,8 +138,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             if as_json:
                 return json_response(context)
             html = env.get_template(template).render(
-                **context, path=request.url.path, json_href=json_href(request),
-                rules_error=rules.error)
+                **context, **(html_only(context) if html_only else {}), path=request.url.path,
+                json_href=json_href(request), rules_error=rules.error)
             return HTMLResponse(html)
 
         return (lambda request: render(request, False)), (lambda request: render(request, True))
@@ -146,8 +167,37 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
         return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule)
 
+    def label_form(context: dict) -> dict:
+        if not token:
+            return {}
+        return {"label_form": {"csrf": form_token(token, context["item"]["id"]),
+                               "topics": TOPICS}}
+
+    async def post_label(request: Request) -> Response:
+        if writer is None:
+            return error(request, 403, "the inspector is read-only: labels are recorded when "
+                         "it runs with --token, or with `monitor items label`", False)
+        own = {origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}"),
+               origin_of(settings.web.base_url or "")} - {""}
+        try:
+            item_id = whole_number("id", request.path_params["item_id"], 0)
+            check_origin(request.headers, own)
+            label = posted_label(token, item_id, await bounded_body(request.stream()))
+            stored = await run_in_threadpool(record_label, writer, label)
+        except BadParameter as exc:
+            return error(request, 400, str(exc), False)
+        except FormRefused as exc:
+            return error(request, exc.status, str(exc), False)
+        except StorageError as exc:
+            return error(request, 503, str(exc), False)
+        except ClientDisconnect:  # gone before its form arrived: nothing to store or answer
+            return Response(status_code=400)
+        if not stored:
+            return error(request, 404, f"no item with id {item_id}", False)
+        return RedirectResponse(f"/items/{item_id}#label", status_code=303)
+
     items_html, items_json = twin("items.html", build_items)
-    item_html, item_json = twin("item.html", build_item)
+    item_html, item_json = twin("item.html", build_item, label_form)
     feeds_html, feeds_json = twin("feeds.html", build_feeds)
 
     def atom(request: Request) -> Response:
@@ -199,6 +249,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         Route("/", items_html), Route("/items", items_html), Route("/items.json", items_json),
         Route("/items/{item_id:digits}", item_html),
         Route("/items/{item_id:digits}.json", item_json),
+        Route("/items/{item_id:digits}/label", post_label, methods=["POST"]),
         Route("/feeds", feeds_html), Route("/feeds.json", feeds_json),
         Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
         Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),

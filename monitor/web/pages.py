@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, stored_parts
 from monitor.rules.ruleset import TOPICS
 from monitor.settings import ScheduleSettings
 from monitor.store.engine import Engine
 from monitor.store.health import feed_health
+from monitor.store.labels import latest_label
 from monitor.store.listings import (
     copies_elsewhere,
     feed_choices,
@@ -79,8 +80,8 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> d
 
 def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
     """One item: its columns, its title and text cut into highlight segments, the score built up
-    rule by rule with the current rules, and where else the story was published. None if
-    absent."""
+    rule by rule with the current rules, the analyst's label (None: not labelled), and where
+    else the story was published. None if absent."""
     item = item_by_id(engine, item_id)
     if item is None:
         return None
@@ -95,6 +96,7 @@ def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | Non
         "text_segments": segments(item["text"], matches, field="body"),
         "terms": term_counts(matches),
         "explanation": explain(rules, item),
+        "label": label.as_dict() if (label := latest_label(engine, item_id)) else None,
         # other feeds that brought this very item, then other items of the same story
         "other_sources": sources,
         "also_published": copies,
@@ -118,7 +120,7 @@ def explain(rules: RuleSet | None, item: dict) -> dict | None:
     total; None when the rules cannot be loaded."""
     if rules is None:
         return None
-    verdict = rules.classify(item["title"], item["text"])
+    verdict = rules.classify(*stored_parts(item["title"], item["text"], item["text_source"]))
     steps, total = [], 0.0
     for outcome in verdict.rules:
         if outcome.fired:

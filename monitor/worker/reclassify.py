@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.corpus import Corpus
-from monitor.rules import RuleSet
+from monitor.rules import RuleSet, stored_parts
 from monitor.store.engine import Engine
 from monitor.store.verdicts import StoredVerdict, count_items, save_verdicts, verdicts_after
 
@@ -91,8 +91,7 @@ def reclassify(
 
 
 def _apply(rules: RuleSet, corpus: Corpus, item: StoredVerdict, report: ReclassifyReport) -> dict:
-    # as when stored: a corpus file's text already starts with its title line (see initdb)
-    verdict = rules.classify("" if item.text_source == "corpus" else item.title, item.text)
+    verdict = rules.classify(*stored_parts(item.title, item.text, item.text_source))
     corpus_file = item.corpus_file
     if verdict.relevant and corpus_file is None:
         corpus_file = corpus.write(item.canonical_url or f"item:{item.id}", item.title, item.text)

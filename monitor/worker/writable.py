@@ -1,4 +1,5 @@
-"""The start-up check of the commands that write (`init`, `run`, `reclassify`). Does I/O.
+"""The start-up check of the commands that write (`init`, `run`, `reclassify`; `items label`
+writes the database only). Does I/O.
 
 In: `Settings`. Out: an engine on the database, its schema current, after checking that monitor
 may write the corpus folder and the database (for SQLite, its folder and its file too): one
@@ -26,6 +27,12 @@ def open_storage(settings: Settings) -> Engine:
     """The database, ready to write, once the corpus folder and the database are known to be
     writable; raises StorageError or ConfigError otherwise."""
     check_writable_folder(settings.corpus_dir, "the corpus folder")
+    return open_database(settings)
+
+
+def open_database(settings: Settings) -> Engine:
+    """The database, its schema current, once it is known to be writable (the corpus folder
+    is not looked at); raises StorageError or ConfigError otherwise."""
     database = sqlite_file(settings.database_url)
     if database is not None:
         check_writable_folder(database.parent, "the database's folder", DATABASE_SETTING)
