@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli import cli, config_option
+from monitor.cli import cli, config_option, read_only
 from monitor.cli.output import (
     json_option,
     match_lines,
@@ -115,12 +115,16 @@ def _error_rows(errors):
 @config_option
 @click.option("--force", is_flag=True,
               help="Also items already classified by the current rules version.")
+@click.option("--dry-run", is_flag=True,
+              help="Report what would change and write nothing: no verdict, no corpus file, "
+                   "no move (the database is opened read-only).")
 @json_option("Print JSON Lines: one line per item whose relevance changed, then a summary.")
-def reclassify(config, force: bool, as_json: bool) -> None:
+def reclassify(config, force: bool, dry_run: bool, as_json: bool) -> None:
     """Re-apply the current rules to every stored item and report what changed.
 
-    One transaction per batch of items; corpus files are written for newly relevant items (the
-    corpus is append-only: an item no longer relevant keeps its file)."""
+    One transaction per batch of items. A newly relevant item gets a corpus file; the file of
+    an item no longer relevant moves to the corpus folder's withdrawn/ subfolder, and back when
+    it is relevant again (the seed files never move)."""
     from monitor.corpus import Corpus
     from monitor.store.corpusnumbers import CorpusNumbers
     from monitor.worker.reclassify import reclassify as run
@@ -128,7 +132,12 @@ def reclassify(config, force: bool, as_json: bool) -> None:
 
     settings = config.settings
     rules_set = load_ruleset(settings.rules_file)
-    engine = open_storage(settings)
+    if dry_run:
+        engine = read_only(config)
+        corpus = Corpus(settings.corpus_dir)  # read, never written: no numbers needed
+    else:
+        engine = open_storage(settings)
+        corpus = Corpus(settings.corpus_dir, CorpusNumbers(engine))
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -139,22 +148,39 @@ def reclassify(config, force: bool, as_json: bool) -> None:
         bar.update(done - bar.pos)
 
     try:
-        report = run(engine, rules_set, Corpus(settings.corpus_dir, CorpusNumbers(engine)),
-                     force=force, progress=progress)
+        report = run(engine, rules_set, corpus, force=force, dry_run=dry_run, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),
-                          "corpus_file": c.corpus_file} for c in report.changes)
+                          "corpus_file": c.corpus_file, "corpus": c.corpus}
+                         for c in report.changes)
         print_json_lines([{"summary": True, **report.summary()}])
         return
     for change in report.changes:
         what = "now relevant     " if change.now else "no longer relevant"
         click.echo(f"{change.id:>7} {what} {change.score:>5g} {shorten(change.title, 70)}"
-                   + (f"  -> {change.corpus_file}" if change.now and change.corpus_file else ""))
-    click.echo(f"rules {report.version}: {report.items} items, {report.rewritten} re-classified "
-               f"({report.skipped} already at this version); {report.newly_relevant} newly "
-               f"relevant, {report.no_longer_relevant} no longer relevant; "
-               f"{report.corpus_files} corpus files written")
+                   + _corpus_note(change))
+    click.echo(_summary_line(report))
+
+
+def _corpus_note(change) -> str:
+    """What happened to a changed item's corpus file, for its line."""
+    if change.corpus is None:
+        return ""
+    return f"  {change.corpus}" + (f" {change.corpus_file}" if change.corpus_file else "")
+
+
+def _summary_line(report) -> str:
+    would = "would be " if report.dry_run else ""
+    pending = report.settled.moved
+    return (f"{'dry run, nothing written: ' if report.dry_run else ''}rules {report.version}: "
+            f"{report.items} items, {report.rewritten} {would}re-classified "
+            f"({report.skipped} already at this version); {report.newly_relevant} newly "
+            f"relevant, {report.no_longer_relevant} no longer relevant; corpus files: "
+            f"{report.corpus_files} {would}written, {report.withdrawn} {would}withdrawn, "
+            f"{report.restored} {would}restored"
+            + (f", {pending} moves left by an interrupted run {would}finished" if pending else "")
+            + f"; {report.withdrawn_files} in withdrawn/")
