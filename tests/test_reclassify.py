@@ -295,7 +295,9 @@ def test_reclassify_command(project) -> None:
     rules.write_text(rules.read_text(encoding="utf-8").replace("threshold: 3", "threshold: 99"),
                      encoding="utf-8")
     files = sorted(p.name for p in project.corpus.glob("*.txt"))
+    before = (project.database.read_bytes(), _folder(Corpus(project.corpus)))
     dry = project.cli("reclassify", "--dry-run").stdout
+    assert (project.database.read_bytes(), _folder(Corpus(project.corpus))) == before
     assert dry.startswith(tuple(f"{i:>7} no longer relevant" for i in range(1, 6)))
     assert dry.splitlines()[-1].startswith("dry run, nothing written: rules ")
     assert "5 would be re-classified" in dry

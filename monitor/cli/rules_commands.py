@@ -1,5 +1,6 @@
-"""The commands about the rules: rules explain, rules eval, reclassify. Thin: each parses its
-options and calls one library function (`RuleSet.classify`, `evaluate`, `reclassify`)."""
+"""The commands about the rules: rules explain, rules eval, rules suggest, reclassify. Thin:
+each parses its options and calls one library function (`RuleSet.classify`, `evaluate`,
+`suggest`, `reclassify`)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,55 @@ def rules_eval(config, labelled: str, as_json: bool) -> None:
             click.echo(line)
         terms = ", ".join(f"{m['term']}×{m['count']}" for m in verdict.term_counts()[:12])
         click.echo(f"  terms: {terms or '-'}")
+
+
+@rules.command("suggest")
+@config_option
+@click.argument("labelled", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--lang", default=None,
+              help="Only the texts labelled with this language (fr, ar, en ...); by default "
+                   "each language apart.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Candidates shown per side and language.")
+@click.option("--min-count", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Texts a candidate must be in, on the side it points to.")
+@json_option("Print JSON Lines: one line per candidate, then a summary line.")
+def rules_suggest(config, labelled: tuple[str, ...], lang: str | None, top: int,
+                  min_count: int, as_json: bool) -> None:
+    """Words and phrases (1 to 3 words, folded as the rules fold) that tell relevant from not
+    relevant texts in labelled JSON Lines files, and that no group of the rules holds yet:
+    in how many texts of each side, and a score (z of a log-odds ratio; positive: relevant).
+    Candidates only: rules.yaml is not changed.
+
+    Each line as for `rules eval`, with "lang" to take each language apart."""
+    from itertools import chain
+
+    from monitor.rules.evaluate import read_labelled
+    from monitor.rules.suggest import suggest
+
+    rules_set = load_ruleset(config.settings.rules_file)
+    texts = chain.from_iterable(read_labelled(Path(name)) for name in labelled)
+    found = suggest(texts, rules_set, lang=lang, top=top, min_count=min_count)
+    if as_json:
+        print_json_lines({"lang": s.lang, **c.as_dict()} for s in found for c in s.candidates)
+        print_json_lines([{"summary": True, "files": list(labelled),
+                           "rules_version": rules_set.version, "languages": [
+                               {"lang": s.lang, "relevant_texts": s.relevant_texts,
+                                "not_relevant_texts": s.not_relevant_texts,
+                                "candidates": len(s.candidates)} for s in found]}])
+        return
+    if not found:
+        click.echo("no labelled texts" + (f" in {lang}" if lang else ""))
+    for suggestions in found:
+        click.echo(f"{suggestions.lang or 'no language'}: {suggestions.relevant_texts} relevant "
+                   f"and {suggestions.not_relevant_texts} not relevant texts")
+        for side in ("relevant", "not relevant"):
+            shown = [c for c in suggestions.candidates if c.side == side]
+            click.echo(f"  pointing to {side}: {len(shown) or 'none'}")
+            if shown:
+                click.echo("    relevant  not  score  phrase")
+            for c in shown:
+                click.echo(f"    {c.relevant:>8} {c.not_relevant:>4} {c.score:>6.2f}  {c.phrase}")
 
 
 def _error_rows(errors):

@@ -1,7 +1,7 @@
 """Measure rules on a labelled set: precision, recall, F1, confusions, each error explained.
 
-In: a `RuleSet` and labelled lines ``{"text" or "path", "relevant": bool, ...}`` (JSON Lines; a
-``path`` is read relative to the labelled file). Out: an `Evaluation`; raises `LabelError`
+In: a `RuleSet` and labelled lines ``{"text" or "path", "relevant": bool, "lang": ...}`` (JSON
+Lines; a ``path`` is read relative to the labelled file). Out: an `Evaluation`; raises `LabelError`
 (a `RulesError`, exit 2) naming the file and line of a bad line. Pure apart from reading files.
 """
 
@@ -26,6 +26,15 @@ class Labelled:
     id: str
     text: str
     relevant: bool
+    lang: str | None = None
+
+    @property
+    def title(self) -> str:
+        return split_document(self.text)[0]
+
+    @property
+    def body(self) -> str:
+        return split_document(self.text)[1]
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,8 @@ def read_labelled(path: Path) -> Iterator[Labelled]:
             raise LabelError('each line needs "text" or "path"', path=str(path), line=number,
                              key="text")
         yield Labelled(line=number, id=str(data.get("id") or data.get("path") or f"line {number}"),
-                       text=text, relevant=data["relevant"])
+                       text=text, relevant=data["relevant"],
+                       lang=data["lang"] if isinstance(data.get("lang"), str) else None)
 
 
 def evaluate(rules: RuleSet, items: Iterable[Labelled]) -> Evaluation:
