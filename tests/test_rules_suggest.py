@@ -170,5 +170,8 @@ def test_rules_suggest_command(project, tmp_path: Path) -> None:
         "  pointing to not relevant: 1",
     ]
     assert "ar: 8 relevant and 8 not relevant texts" in text
+    one_side = project.cli("rules", "suggest", str(first)).stdout  # the relevant texts alone
+    assert one_side.splitlines() == ["fr: 8 relevant and 0 not relevant texts",
+                                     "  nothing to compare: texts of both sides are needed"]
     bad = project.cli("rules", "suggest", str(tmp_path / "missing.jsonl"), check=False)
     assert bad.returncode == 2 and "cannot read the labelled file" in bad.stderr

@@ -22,7 +22,7 @@ from monitor.rules import load_ruleset, split_document
 
 @cli.group()
 def rules() -> None:
-    """The keyword rules: explain a verdict, measure them on a labelled set."""
+    """The keyword rules: explain a verdict, measure them on a labelled set, suggest terms."""
 
 
 def _read_source(source: str) -> tuple[str, str]:
@@ -142,6 +142,9 @@ def rules_suggest(config, labelled: tuple[str, ...], lang: str | None, top: int,
     for suggestions in found:
         click.echo(f"{suggestions.lang or 'no language'}: {suggestions.relevant_texts} relevant "
                    f"and {suggestions.not_relevant_texts} not relevant texts")
+        if not (suggestions.relevant_texts and suggestions.not_relevant_texts):
+            click.echo("  nothing to compare: texts of both sides are needed")
+            continue
         for side in ("relevant", "not relevant"):
             shown = [c for c in suggestions.candidates if c.side == side]
             click.echo(f"  pointing to {side}: {len(shown) or 'none'}")
@@ -212,15 +215,16 @@ def reclassify(config, force: bool, dry_run: bool, as_json: bool) -> None:
     for change in report.changes:
         what = "now relevant     " if change.now else "no longer relevant"
         click.echo(f"{change.id:>7} {what} {change.score:>5g} {shorten(change.title, 70)}"
-                   + _corpus_note(change))
+                   + _corpus_note(change, report.dry_run))
     click.echo(_summary_line(report))
 
 
-def _corpus_note(change) -> str:
-    """What happened to a changed item's corpus file, for its line."""
+def _corpus_note(change, dry_run: bool) -> str:
+    """What happened (or would happen) to a changed item's corpus file, for its line."""
     if change.corpus is None:
         return ""
-    return f"  {change.corpus}" + (f" {change.corpus_file}" if change.corpus_file else "")
+    return (f"  corpus file {'would be ' if dry_run else ''}{change.corpus}"
+            + (f": {change.corpus_file}" if change.corpus_file else ""))
 
 
 def _summary_line(report) -> str:

@@ -13,10 +13,11 @@ them and a score. Candidates only: nothing is written or applied.
   with a word of two letters or more that is not a number.
 - Score: the z-score of the log-odds ratio of a phrase's presence in relevant against not
   relevant texts, with an informative Dirichlet (here Beta) prior: the phrase's rate over all
-  the texts (add-one smoothed), worth `PRIOR_TEXTS` texts (Monroe, Colaresi and Quinn 2008, "Fightin' Words",
-  section 3.5). Words spread evenly (articles, prepositions) score near 0 and rare ones are
-  shrunk towards it, so no stop-word list is needed. A candidate scores at least `MIN_SCORE`
-  (either sign) and is in at least `min_count` texts of the side it points to.
+  the texts (add-one smoothed), worth `PRIOR_TEXTS` texts (Monroe, Colaresi and Quinn 2008,
+  "Fightin' Words", section 3.5). Words spread evenly (articles, prepositions) score near 0
+  and rare ones are shrunk towards it, so no stop-word list is needed. A candidate scores at
+  least `MIN_SCORE` (either sign) and is in at least `min_count` texts of the side it points
+  to.
 - Left out: a candidate the rules already match, or that contains a term they match, found by
   running the rules' own matcher over the candidate (prefix terms, Arabic proclitics and
   article, phrases with their separators, acronyms, as in a text); and a phrase one of whose
