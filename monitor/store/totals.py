@@ -134,7 +134,6 @@ def metric_figures(engine: Engine, *, now: datetime, buckets: tuple[float, ...])
             func.max(feeds.c.last_success_at),
         ).select_from(feeds)).one()
         item_count, relevant = _item_counts(conn)
-        corpus_files, withdrawn = _corpus_file_counts(conn)
     return {
         "polls_by_status": polls_by_status,
         "errors_by_reason": {(k or "unknown"): v for k, v in errors_by_reason.items()},
