@@ -15,6 +15,14 @@ kept in ``.next``. Either way writing is idempotent per key: a file for that key
 (left by a run that died before storing its item) is reused, not duplicated. Existing files are
 never modified or deleted.
 
+Withdrawn files: the folder holds what the current rules keep. The file of an item that is no
+longer relevant is moved (`place`, one rename within the folder's filesystem, so atomic) to
+the ``withdrawn/`` subfolder, under the same name, and back when the item is relevant again.
+An item's stored ``corpus_file`` is the file's path relative to the corpus folder: ``NAME`` or
+``withdrawn/NAME`` (`stored_name`). Withdrawn files keep their numbers: numbering continues
+after the highest number in either place. Who withdraws what is the worker's choice
+(`worker/withdrawal.py`); this module only moves files.
+
 A write the system refuses (a full disk, a read-only mount, missing rights) leaves as
 `StorageError` (`write_refused`): the poll fails and its entries are tried again. The commands
 that write check the folder at start-up (`check_writable_folder`).
@@ -36,6 +44,7 @@ from typing import Protocol
 
 from monitor.errors import ConfigError, StorageError
 from monitor.identity import url_key
+from monitor.settings import WITHDRAWN_FOLDER
 
 _NAME = re.compile(r"^(\d{3,})_([0-9a-f]{16})\.txt$")
 _TEMPORARY = {"prefix": ".incoming-", "suffix": ".tmp"}
@@ -78,6 +87,20 @@ def parse_name(name: str) -> tuple[int, str] | None:
     return (int(match.group(1)), match.group(2)) if match else None
 
 
+def stored_name(name: str, *, withdrawn: bool) -> str:
+    """The ``corpus_file`` of an item whose file is `name`: ``withdrawn/NAME`` or ``NAME``."""
+    return f"{WITHDRAWN_FOLDER}/{name}" if withdrawn else name
+
+
+def file_name(corpus_file: str) -> str:
+    """The bare file name of a stored ``corpus_file`` (``withdrawn/NAME`` -> ``NAME``)."""
+    return corpus_file.rpartition("/")[2]
+
+
+def is_withdrawn(corpus_file: str) -> bool:
+    return corpus_file.startswith(f"{WITHDRAWN_FOLDER}/")
+
+
 class Numbers(Protocol):
     """Hands out corpus numbers: the key's own if it has one, else a new one >= floor."""
 
@@ -107,7 +130,37 @@ class Corpus:
         return removed
 
     def files(self) -> list[Path]:
+        """The corpus files the rules keep (the withdrawn ones are not among them)."""
         return sorted(p for p in self.folder.glob("*.txt") if _NAME.match(p.name))
+
+    @property
+    def withdrawn_folder(self) -> Path:
+        return self.folder / WITHDRAWN_FOLDER
+
+    def withdrawn_files(self) -> list[Path]:
+        return sorted(p for p in self.withdrawn_folder.glob("*.txt") if _NAME.match(p.name))
+
+    def locations(self) -> tuple[set[str], set[str]]:
+        """(names in the folder, names in withdrawn/): one listing of each."""
+        return _names_in(self.folder), _names_in(self.withdrawn_folder)
+
+    def place(self, corpus_file: str) -> str:
+        """Move the file to where `corpus_file` says (``NAME``: the folder, ``withdrawn/NAME``:
+        the subfolder), if it is in the other place: "moved", "in place", or "missing" (in
+        neither). Idempotent, and safe when another process moves the same file at once. A
+        StorageError if the system refuses."""
+        name = file_name(corpus_file)
+        target = self.folder / corpus_file
+        source = self.folder / (name if is_withdrawn(corpus_file) else stored_name(
+            name, withdrawn=True))
+        try:
+            target.parent.mkdir(exist_ok=True)
+            os.replace(source, target)  # atomic; the same name, the same text if both exist
+        except FileNotFoundError:
+            return "in place" if target.exists() else "missing"
+        except OSError as exc:
+            raise write_refused(f"the corpus folder {self.folder}", exc) from exc
+        return "moved"
 
     def write(self, key_source: str, title: str, body: str) -> str:
         """Write the item under the next free number; returns the file name. A StorageError
@@ -200,14 +253,30 @@ class Corpus:
     def _rescan(self) -> None:
         by_key: dict[str, str] = {}
         highest = -1
-        if self.folder.is_dir():
-            for entry in os.scandir(self.folder):
-                match = _NAME.match(entry.name)
-                if match:
-                    highest = max(highest, int(match.group(1)))
-                    by_key.setdefault(match.group(2), entry.name)
+        kept, withdrawn = self.locations()
+        for name in sorted(kept):
+            number, key = _number_and_key(name)
+            highest = max(highest, number)
+            by_key.setdefault(key, name)
+        for name in withdrawn:  # their numbers are taken; their keys are not in the folder
+            highest = max(highest, _number_and_key(name)[0])
         self._by_key = by_key
         self._next = max(self._next, highest + 1)
+
+
+def _number_and_key(name: str) -> tuple[int, str]:
+    """`parse_name` of a name known to be a corpus file's."""
+    found = parse_name(name)
+    assert found is not None
+    return found
+
+
+def _names_in(folder: Path) -> set[str]:
+    """The corpus file names in `folder` (none when it is missing)."""
+    try:
+        return {entry.name for entry in os.scandir(folder) if _NAME.match(entry.name)}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
 
 
 def _read_number(fd: int) -> int:

@@ -25,6 +25,8 @@ from monitor.errors import ConfigError
 from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
+# the corpus folder's subfolder of the files whose items the rules no longer keep
+WITHDRAWN_FOLDER = "withdrawn"
 POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (http.deadline)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")

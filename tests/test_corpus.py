@@ -121,3 +121,22 @@ def test_a_numbered_key_keeps_its_number_after_a_crash(tmp_path: Path, database_
     assert Corpus(folder, CorpusNumbers(engine)).write(url, "Titre", "Corps.") == name
     assert (folder / name).read_text(encoding="utf-8") == "Titre\n\nCorps.\n"
     assert not list(folder.glob(".incoming-*"))
+
+
+def test_a_file_is_placed_where_its_stored_name_says_once(tmp_path: Path) -> None:
+    folder = _seeded(tmp_path)
+    corpus = Corpus(folder)
+    name = corpus.write("https://example.ma/a", "A", "a")
+    data = (folder / name).read_bytes()
+    assert corpus.place(f"withdrawn/{name}") == "moved"
+    assert corpus.place(f"withdrawn/{name}") == "in place"
+    assert (folder / "withdrawn" / name).read_bytes() == data and not (folder / name).exists()
+    assert [p.name for p in corpus.withdrawn_files()] == [name]
+    assert name not in [p.name for p in corpus.files()]
+    assert corpus.locations() == ({s.name for s in SEEDS}, {name})
+    assert corpus.place(name) == "moved" and (folder / name).read_bytes() == data
+    assert corpus.place("withdrawn/007_ffffffffffffffff.txt") == "missing"
+    # numbering goes on after a withdrawn file's number, even without the counter file
+    corpus.place(f"withdrawn/{name}")
+    (folder / ".next").unlink()
+    assert Corpus(folder).write("https://example.ma/b", "B", "b").startswith("006_")

@@ -41,6 +41,9 @@ def init(config) -> None:
     click.echo(f"feeds configured: {report.feeds}")
     click.echo(f"corpus files imported: {report.imported} "
                f"(already present: {report.already_present}) from {settings.corpus_dir}")
+    if report.settled.moved:
+        click.echo(f"corpus files moved as the stored verdicts say: {report.settled.withdrawn} "
+                   f"to withdrawn/, {report.settled.restored} back")
 
 
 @cli.command()

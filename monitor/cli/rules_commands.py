@@ -1,5 +1,6 @@
-"""The commands about the rules: rules explain, rules eval, reclassify. Thin: each parses its
-options and calls one library function (`RuleSet.classify`, `evaluate`, `reclassify`)."""
+"""The commands about the rules: rules explain, rules eval, rules suggest, reclassify. Thin:
+each parses its options and calls one library function (`RuleSet.classify`, `evaluate`,
+`suggest`, `reclassify`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from monitor.rules.labelled import OPENED_FILE, SPLITS, Labelled, labelled_recor
 
 @cli.group()
 def rules() -> None:
-    """The keyword rules: explain a verdict, measure them on a labelled set."""
+    """The keyword rules: explain a verdict, measure them on a labelled set, suggest terms."""
 
 
 def _read_source(source: str) -> tuple[str, str]:
@@ -148,6 +149,64 @@ def _stored_labelled(engine) -> Iterator[Labelled]:
         yield labelled_record(row, source="stored label", line=None)
 
 
+@rules.command("suggest")
+@config_option
+@click.argument("labelled", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE]...")
+@click.option("--labels", "stored", is_flag=True,
+              help="Learn from the stored labels (each labelled item's latest label, its text "
+                   "as stored) instead of files.")
+@click.option("--lang", default=None,
+              help="Only the texts labelled with this language (fr, ar, en ...); by default "
+                   "each language apart.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Candidates shown per side and language.")
+@click.option("--min-count", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Texts a candidate must be in, on the side it points to.")
+@json_option("Print JSON Lines: one line per candidate, then a summary line.")
+def rules_suggest(config, labelled: tuple[str, ...], stored: bool, lang: str | None, top: int,
+                  min_count: int, as_json: bool) -> None:
+    """Words and phrases (1 to 3 words, folded as the rules fold) that tell relevant from not
+    relevant texts in labelled JSON Lines files, and that no group of the rules holds yet:
+    in how many texts of each side, and a score (z of a log-odds ratio; positive: relevant).
+    Candidates only: rules.yaml is not changed.
+
+    Each line as for `rules eval`, with "lang" to take each language apart."""
+    from itertools import chain
+
+    from monitor.rules.labelled import read_labelled
+    from monitor.rules.suggest import suggest
+
+    if stored == bool(labelled):
+        raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
+    rules_set = load_ruleset(config.settings.rules_file)
+    texts = (_stored_labelled(read_only(config)) if stored
+             else chain.from_iterable(read_labelled(Path(name)) for name in labelled))
+    found = suggest(texts, rules_set, lang=lang, top=top, min_count=min_count)
+    if as_json:
+        print_json_lines({"lang": s.lang, **c.as_dict()} for s in found for c in s.candidates)
+        print_json_lines([{"summary": True, "files": list(labelled), "labels": stored,
+                           "rules_version": rules_set.version, "languages": [
+                               {"lang": s.lang, "relevant_texts": s.relevant_texts,
+                                "not_relevant_texts": s.not_relevant_texts,
+                                "candidates": len(s.candidates)} for s in found]}])
+        return
+    if not found:
+        click.echo("no labelled texts" + (f" in {lang}" if lang else ""))
+    for suggestions in found:
+        click.echo(f"{suggestions.lang or 'no language'}: {suggestions.relevant_texts} relevant "
+                   f"and {suggestions.not_relevant_texts} not relevant texts")
+        if not (suggestions.relevant_texts and suggestions.not_relevant_texts):
+            click.echo("  nothing to compare: texts of both sides are needed")
+            continue
+        for side in ("relevant", "not relevant"):
+            shown = [c for c in suggestions.candidates if c.side == side]
+            click.echo(f"  pointing to {side}: {len(shown) or 'none'}")
+            if shown:
+                click.echo("    relevant  not  score  phrase")
+            for c in shown:
+                click.echo(f"    {c.relevant:>8} {c.not_relevant:>4} {c.score:>6.2f}  {c.phrase}")
+
+
 def _error_rows(errors):
     for outcome in errors:
         item, verdict = outcome.item, outcome.verdict
@@ -162,12 +221,16 @@ def _error_rows(errors):
 @config_option
 @click.option("--force", is_flag=True,
               help="Also items already classified by the current rules version.")
+@click.option("--dry-run", is_flag=True,
+              help="Report what would change and write nothing: no verdict, no corpus file, "
+                   "no move (the database is opened read-only).")
 @json_option("Print JSON Lines: one line per item whose relevance changed, then a summary.")
-def reclassify(config, force: bool, as_json: bool) -> None:
+def reclassify(config, force: bool, dry_run: bool, as_json: bool) -> None:
     """Re-apply the current rules to every stored item and report what changed.
 
-    One transaction per batch of items; corpus files are written for newly relevant items (the
-    corpus is append-only: an item no longer relevant keeps its file)."""
+    One transaction per batch of items. A newly relevant item gets a corpus file; the file of
+    an item no longer relevant moves to the corpus folder's withdrawn/ subfolder, and back when
+    it is relevant again (the seed files never move)."""
     from monitor.corpus import Corpus
     from monitor.store.corpusnumbers import CorpusNumbers
     from monitor.worker.reclassify import reclassify as run
@@ -175,7 +238,12 @@ def reclassify(config, force: bool, as_json: bool) -> None:
 
     settings = config.settings
     rules_set = load_ruleset(settings.rules_file)
-    engine = open_storage(settings)
+    if dry_run:
+        engine = read_only(config)
+        corpus = Corpus(settings.corpus_dir)  # read, never written: no numbers needed
+    else:
+        engine = open_storage(settings)
+        corpus = Corpus(settings.corpus_dir, CorpusNumbers(engine))
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -186,22 +254,40 @@ def reclassify(config, force: bool, as_json: bool) -> None:
         bar.update(done - bar.pos)
 
     try:
-        report = run(engine, rules_set, Corpus(settings.corpus_dir, CorpusNumbers(engine)),
-                     force=force, progress=progress)
+        report = run(engine, rules_set, corpus, force=force, dry_run=dry_run, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),
-                          "corpus_file": c.corpus_file} for c in report.changes)
+                          "corpus_file": c.corpus_file, "corpus": c.corpus}
+                         for c in report.changes)
         print_json_lines([{"summary": True, **report.summary()}])
         return
     for change in report.changes:
         what = "now relevant     " if change.now else "no longer relevant"
         click.echo(f"{change.id:>7} {what} {change.score:>5g} {shorten(change.title, 70)}"
-                   + (f"  -> {change.corpus_file}" if change.now and change.corpus_file else ""))
-    click.echo(f"rules {report.version}: {report.items} items, {report.rewritten} re-classified "
-               f"({report.skipped} already at this version); {report.newly_relevant} newly "
-               f"relevant, {report.no_longer_relevant} no longer relevant; "
-               f"{report.corpus_files} corpus files written")
+                   + _corpus_note(change, report.dry_run))
+    click.echo(_summary_line(report))
+
+
+def _corpus_note(change, dry_run: bool) -> str:
+    """What happened (or would happen) to a changed item's corpus file, for its line."""
+    if change.corpus is None:
+        return ""
+    return (f"  corpus file {'would be ' if dry_run else ''}{change.corpus}"
+            + (f": {change.corpus_file}" if change.corpus_file else ""))
+
+
+def _summary_line(report) -> str:
+    would = "would be " if report.dry_run else ""
+    pending = report.settled.moved
+    return (f"{'dry run, nothing written: ' if report.dry_run else ''}rules {report.version}: "
+            f"{report.items} items, {report.rewritten} {would}re-classified "
+            f"({report.skipped} already at this version); {report.newly_relevant} newly "
+            f"relevant, {report.no_longer_relevant} no longer relevant; corpus files: "
+            f"{report.corpus_files} {would}written, {report.withdrawn} {would}withdrawn, "
+            f"{report.restored} {would}restored"
+            + (f", {pending} moves left by an interrupted run {would}finished" if pending else "")
+            + f"; {report.withdrawn_files} in withdrawn/")

@@ -1,8 +1,8 @@
 """Keyword rules: text folding, the rules.yaml language, matching with explanations. Pure.
 
 In: rules.yaml and texts. Out: `Verdict`s. See `ruleset` for the file format, `expression` for
-`when:` conditions, `normalize` for folding, `compile` for matching, `engine` for scoring and
-`evaluate` for precision / recall on a labelled set.
+`when:` conditions, `normalize` for folding, `compile` for matching, `engine` for scoring,
+`evaluate` for precision / recall on a labelled set and `suggest` for candidate terms.
 """
 
 from __future__ import annotations

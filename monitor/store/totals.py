@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Engine, and_, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from monitor.settings import WITHDRAWN_FOLDER
 from monitor.store.engine import storage_errors
 from monitor.store.feeds import feed_is_active
 from monitor.store.listings import day_start
@@ -21,19 +22,22 @@ from monitor.store.schema import feeds, items, polls
 
 @storage_errors
 def totals(engine: Engine) -> dict:
-    """Feeds (known, active), items (all, relevant), polls, failed polls and page errors,
-    failed polls by reason, and when the last poll ended."""
+    """Feeds (known, active), items (all, relevant), corpus files (in the corpus folder,
+    withdrawn), polls, failed polls and page errors, failed polls by reason, and when the last
+    poll ended."""
     with engine.connect() as conn:
         feed_count, active = conn.execute(select(
             func.count(), func.sum(case((feed_is_active(), 1), else_=0))).select_from(feeds)).one()
         item_count, relevant = _item_counts(conn)
+        corpus_files, withdrawn = _corpus_file_counts(conn)
         by_status = _polls_by_status(conn)
         page_errors, last_poll = conn.execute(select(
             func.coalesce(func.sum(polls.c.page_errors), 0), func.max(polls.c.finished_at))).one()
         by_reason = _errors_by_reason(conn)
     return {
         "feeds": feed_count, "active_feeds": int(active or 0), "items": item_count,
-        "relevant_items": relevant, "polls": sum(by_status.values()),
+        "relevant_items": relevant, "corpus_files": corpus_files,
+        "withdrawn_corpus_files": withdrawn, "polls": sum(by_status.values()),
         "errors": by_status.get("error", 0), "page_errors": int(page_errors),
         "errors_by_reason": by_reason,
         "last_poll": last_poll.isoformat() if isinstance(last_poll, datetime) else last_poll,
@@ -46,6 +50,20 @@ def _item_counts(conn: Connection) -> tuple[int, int]:
         func.count(), func.sum(case((items.c.relevant.is_(True), 1), else_=0))
     ).select_from(items)).one()
     return int(count), int(relevant or 0)
+
+
+@storage_errors
+def corpus_file_counts(engine: Engine) -> tuple[int, int]:
+    """Corpus files the items hold: (in the corpus folder, in withdrawn/)."""
+    with engine.connect() as conn:
+        return _corpus_file_counts(conn)
+
+
+def _corpus_file_counts(conn: Connection) -> tuple[int, int]:
+    withdrawn = items.c.corpus_file.like(f"{WITHDRAWN_FOLDER}/%")
+    held, moved = conn.execute(select(
+        func.count(items.c.corpus_file), func.sum(case((withdrawn, 1), else_=0)))).one()
+    return int(held) - int(moved or 0), int(moved or 0)
 
 
 def _polls_by_status(conn: Connection) -> dict[str, int]:

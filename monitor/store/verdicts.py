@@ -3,7 +3,8 @@
 In: an engine, a last id (keyset paging: ``id > after ORDER BY id``, so a batch costs the same
 at the end of a big table as at its start) and rows of new verdicts. Out: plain
 `StoredVerdict`s. One call of `save_verdicts` is one transaction, one statement run for many
-rows (executemany).
+rows (executemany). For the corpus folder's withdrawn files: every item holding a corpus file
+(`corpus_holders`) and new places for some of them (`save_corpus_files`, one transaction).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ class StoredVerdict:
     topics: list[str]
     rules_version: str
     corpus_file: str | None
+
+
+@dataclass(frozen=True)
+class CorpusHolder:
+    id: int
+    relevant: bool
+    text_source: str
+    corpus_file: str  # NAME or withdrawn/NAME, relative to the corpus folder
 
 
 @storage_errors
@@ -76,3 +85,26 @@ def save_verdicts(engine: Engine, rows: list[dict]) -> None:
     if rows:
         with engine.begin() as conn:
             conn.execute(_UPDATE, rows)
+
+
+@storage_errors
+def corpus_holders(engine: Engine) -> list[CorpusHolder]:
+    """Every item that holds a corpus file, in id order."""
+    query = (select(items.c.id, items.c.relevant, items.c.text_source, items.c.corpus_file)
+             .where(items.c.corpus_file.isnot(None)).order_by(items.c.id))
+    with engine.connect() as conn:
+        return [CorpusHolder(r.id, bool(r.relevant), r.text_source, r.corpus_file)
+                for r in conn.execute(query)]
+
+
+_MOVE = (items.update().where(items.c.id == bindparam("item_id"))
+         .values(corpus_file=bindparam("corpus_file")))
+
+
+@storage_errors
+def save_corpus_files(engine: Engine, places: dict[int, str]) -> None:
+    """Record where the files of some items are now (item id -> corpus_file), in one
+    transaction."""
+    if places:
+        with engine.begin() as conn:
+            conn.execute(_MOVE, [{"item_id": i, "corpus_file": f} for i, f in places.items()])

@@ -3,8 +3,10 @@
 In: `Settings`, an engine and the current rules. Out: an `InitReport` (files imported, already
 present). Idempotent, and safe when several workers start at once: a corpus file already stored
 as an item is not imported again, every file's number is registered with the database (so new
-numbers continue after it), a file a poll wrote whose item is not stored yet is left to that
-poll, and the files themselves are only read, never changed.
+numbers continue after it; the withdrawn files' too, which are not imported), a file a poll
+wrote whose item is not stored yet is left to that poll, and the files themselves are only
+read, never changed, except that the moves to and from ``withdrawn/`` an interrupted
+`reclassify` left are finished first (`settle_corpus`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import Engine, create_schema
 from monitor.store.feeds import sync_feeds
 from monitor.store.items import NewItem, insert_item, known_corpus_files
+from monitor.worker.withdrawal import Settled, settle_corpus
 
 
 @dataclass(frozen=True)
@@ -28,18 +31,24 @@ class InitReport:
     imported: int
     already_present: int
     feeds: int
+    settled: Settled  # corpus files moved to or from withdrawn/, as the stored verdicts say
 
 
 def initialise(settings: Settings, engine: Engine, rules: RuleSet) -> InitReport:
     create_schema(engine)
     specs = load_feeds(settings.feeds_file)
     sync_feeds(engine, specs, datetime.now(UTC))
+    numbers = CorpusNumbers(engine)
+    corpus = Corpus(settings.corpus_dir, numbers)
+    settled = settle_corpus(engine, corpus)
     known = known_corpus_files(engine)
     imported = present = 0
-    numbers = CorpusNumbers(engine)
     registered = numbers.registered()
-    corpus = Corpus(settings.corpus_dir, numbers)
     corpus.remove_stale_temporaries()
+    for path in corpus.withdrawn_files():
+        number, key = parse_name(path.name)
+        if number not in registered:
+            numbers.register(number, key)
     for path in corpus.files():
         number, key = parse_name(path.name)
         if number not in registered:
@@ -65,4 +74,5 @@ def initialise(settings: Settings, engine: Engine, rules: RuleSet) -> InitReport
         ))
         imported += stored is not None
     return InitReport(database=engine.url.render_as_string(hide_password=True),
-                      imported=imported, already_present=present, feeds=len(specs))
+                      imported=imported, already_present=present, feeds=len(specs),
+                      settled=settled)
