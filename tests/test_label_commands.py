@@ -76,6 +76,28 @@ def test_label_list_show_and_evaluate_the_stored_labels(project: Project,
     assert "threshold" in explained and "terms:" in explained
 
 
+def test_rules_suggest_learns_from_the_stored_labels(project: Project,
+                                                     stored: list[dict]) -> None:
+    fed = [i for i in stored if i["feed"]]
+    for item in fed:
+        verdict = "--relevant" if item["relevant"] else "--not-relevant"
+        topic = ("--topic", "ai") if item["relevant"] else ()
+        project.cli("items", "label", str(item["id"]), verdict, *topic)
+    rows = _jsonl(project.cli("rules", "suggest", "--labels", "--min-count", "1",
+                              "--json").stdout)
+    summary = rows[-1]
+    assert summary["labels"] is True and summary["files"] == []
+    by_lang = {s["lang"]: s for s in summary["languages"]}
+    for lang, part in by_lang.items():
+        assert part["relevant_texts"] == sum(1 for i in fed if i["lang"] == lang
+                                             and i["relevant"]), lang
+        assert part["not_relevant_texts"] == sum(1 for i in fed if i["lang"] == lang
+                                                 and not i["relevant"]), lang
+    assert len(rows) - 1 == sum(s["candidates"] for s in summary["languages"])
+    refused = project.cli("rules", "suggest", check=False)
+    assert refused.returncode == 2 and "--labels" in refused.stderr
+
+
 def test_the_export_is_scored_exactly_as_the_items_were_stored(project: Project,
                                                                stored: list[dict]) -> None:
     """Every item labelled against its stored verdict: each is then an error of rules eval on
