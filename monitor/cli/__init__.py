@@ -9,6 +9,7 @@ database without writing it (`read_only`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 import click
 
 from monitor.errors import ConfigError, MonitorError
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings, load_settings, settings_file
 from monitor.store.engine import Engine
 
 CONFIG_HELP = "monitor.yaml to use (default: $MONITOR_CONFIG, else ./config/monitor.yaml)."
@@ -48,7 +49,17 @@ class _ConfigHandle:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.path)
+            path = settings_file(self.path, os.environ)
+            if not path.exists():
+                given = ("--config" if self.path else
+                         "$MONITOR_CONFIG" if os.environ.get("MONITOR_CONFIG") else None)
+                raise ConfigError(
+                    (f"{path} (given by {given}) does not exist" if given else
+                     f"no configuration file: {path} (the default) does not exist")
+                    + "; give monitor.yaml's path with --config PATH or the environment "
+                    "variable MONITOR_CONFIG, or run monitor in the folder holding "
+                    "config/monitor.yaml")
+            self._settings = load_settings(path)
         return self._settings
 
 
@@ -99,8 +110,9 @@ def setup_logging(level: str) -> None:
 def register_commands() -> click.Group:
     """Import the command modules (each adds its commands to `cli`); returns `cli`."""
     import monitor.cli.commands  # noqa: F401  (init, run, classify, items, feeds, stats)
-    import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/import-opml/export-opml)
+    import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/remove/poll/..., OPML)
     import monitor.cli.health_commands  # noqa: F401  (healthcheck, hidden)
+    import monitor.cli.items_commands  # noqa: F401  (items list/search/show)
     import monitor.cli.label_commands  # noqa: F401  (items label, labels list/export)
     import monitor.cli.rules_commands  # noqa: F401  (rules explain/eval, reclassify)
     import monitor.cli.web_commands  # noqa: F401  (serve, export, digest)

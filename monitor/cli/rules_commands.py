@@ -19,6 +19,7 @@ from monitor.cli.output import (
     shorten,
     verdict_lines,
 )
+from monitor.cli.progress import ProgressLine, quiet_option
 from monitor.rules import load_ruleset, split_document
 from monitor.rules.labelled import OPENED_FILE, SPLITS, Labelled, labelled_record
 
@@ -225,7 +226,8 @@ def _error_rows(errors):
               help="Report what would change and write nothing: no verdict, no corpus file, "
                    "no move (the database is opened read-only).")
 @json_option("Print JSON Lines: one line per item whose relevance changed, then a summary.")
-def reclassify(config, force: bool, dry_run: bool, as_json: bool) -> None:
+@quiet_option
+def reclassify(config, force: bool, dry_run: bool, as_json: bool, quiet: bool) -> None:
     """Re-apply the current rules to every stored item and report what changed.
 
     One transaction per batch of items. A newly relevant item gets a corpus file; the file of
@@ -244,20 +246,9 @@ def reclassify(config, force: bool, dry_run: bool, as_json: bool) -> None:
     else:
         engine = open_storage(settings)
         corpus = Corpus(settings.corpus_dir, CorpusNumbers(engine))
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="reclassifying", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
-        report = run(engine, rules_set, corpus, force=force, dry_run=dry_run, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+    with ProgressLine("reclassifying", 0, quiet=quiet) as progress:
+        report = run(engine, rules_set, corpus, force=force, dry_run=dry_run,
+                     progress=lambda done, total: progress.update(done, total))
     if as_json:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),

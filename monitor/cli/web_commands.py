@@ -4,15 +4,19 @@ it runs with a token."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import re
+import socket
+import sys
 from datetime import UTC, date, datetime
 
 import click
 
 from monitor.cli import cli, config_option, read_only, setup_logging
 from monitor.cli.output import write_output
+from monitor.cli.progress import ProgressLine, quiet_option
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
 
@@ -60,11 +64,33 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
     setup_logging(settings.log_level)
     app = create_app(settings, engine=read_only(config), token=token, host=host)
     logging.getLogger("uvicorn.access").addFilter(TokenRedaction())
+    listening = _listening_socket(host, port)  # a busy port fails here, before the address
     click.echo(f"monitor inspector on {http_address(host, port)} ("
                f"{'token required; labels can be recorded' if token else 'read-only'}); "
                "Ctrl-C stops it", err=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
-                server_header=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level=settings.log_level,
+                                           server_header=False))
+    server.run(sockets=[listening])
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn would bind it; a `ClickException` (one line,
+    exit 1) when the address is taken or cannot be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"cannot listen on {http_address(host, port)}: the port {port} is in use (another "
+                "monitor serve?); stop that program or choose another --port") from None
+        raise click.ClickException(f"cannot listen on {http_address(host, port)}: "
+                                   f"{exc.strerror}; check --host and --port") from None
+    listening.set_inheritable(True)
+    return listening
 
 
 @cli.command()
@@ -76,8 +102,11 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
               help="Only items kept since DATE (YYYY-MM-DD, UTC, or an ISO 8601 time).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of standard output.")
-def export(config, fmt: str, relevant: bool, since: str | None, output: str | None) -> None:
-    """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory."""
+@quiet_option
+def export(config, fmt: str, relevant: bool, since: str | None, output: str | None,
+           quiet: bool) -> None:
+    """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory;
+    a terminal shows how many are written so far."""
     from monitor.report.export import export_items, parse_since
     from monitor.store.listings import items_to_export
 
@@ -86,7 +115,11 @@ def export(config, fmt: str, relevant: bool, since: str | None, output: str | No
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     rows = items_to_export(read_only(config), relevant=relevant, since=moment)
-    count = write_output(output, lambda out: export_items(rows, out, fmt=fmt))
+    # items written to the terminal would scroll through the progress line: none then
+    quiet = quiet or (output is None and sys.stdout.isatty())
+    with ProgressLine("exporting items", quiet=quiet) as progress:
+        count = write_output(output, lambda out: export_items(progress.counting(rows), out,
+                                                              fmt=fmt))
     click.echo(f"exported {count} items", err=True)
 
 
