@@ -79,7 +79,7 @@ def test_reclassify_changes_verdicts_writes_corpus_and_records_version(stored) -
     assert seen == [(3, 4), (4, 4)]
     assert report.summary() == {"version": rules.version, "items": 4, "rewritten": 4,
                                 "skipped": 0, "newly_relevant": 2, "no_longer_relevant": 1,
-                                "corpus_files_written": 2}
+                                "corpus_files_written": 2, "alerts_queued": 0}
     assert {(c.id, c.was, c.now) for c in report.changes} == {
         (ids[0], False, True), (ids[1], True, False), (ids[2], False, True)}
     rows = _rows(engine)

@@ -140,7 +140,7 @@ def reclassify(config, force: bool, as_json: bool) -> None:
 
     try:
         report = run(engine, rules_set, Corpus(settings.corpus_dir, CorpusNumbers(engine)),
-                     force=force, progress=progress)
+                     force=force, progress=progress, alerts=settings.alerts)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -157,4 +157,5 @@ def reclassify(config, force: bool, as_json: bool) -> None:
     click.echo(f"rules {report.version}: {report.items} items, {report.rewritten} re-classified "
                f"({report.skipped} already at this version); {report.newly_relevant} newly "
                f"relevant, {report.no_longer_relevant} no longer relevant; "
-               f"{report.corpus_files} corpus files written")
+               f"{report.corpus_files} corpus files written"
+               + (f"; {report.announced} alert entries queued" if settings.alerts else ""))

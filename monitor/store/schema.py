@@ -13,6 +13,10 @@
   the worker that made it.
 - corpus_numbers: the corpus file numbers handed out, one per item key (the database decides,
   so workers on several machines never take the same number).
+- alert_outbox: one row per alert and relevant item to announce (written with the item, or by
+  reclassify): its state (pending, sending, sent), attempts, when it may be tried next, the
+  last error, the addresses that accepted it, its lease while a worker sends it, and how many
+  times it was sent again after an attempt whose outcome was unknown.
 
 This module describes the tables as the code uses them; the database itself is made and
 upgraded by the Alembic revisions in `migrations/` (`migrate.py` runs them), which also add the
@@ -238,4 +242,25 @@ corpus_numbers = Table(
     Column("key", String(16), nullable=False, unique=True),  # <h16> of NNN_<h16>.txt
     Column("origin", String(10), nullable=False),  # poll (written by a poll) | folder (found)
     Column("reserved_at", UTCDateTime(), nullable=False),
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert", CleanString(60), nullable=False),  # the alert's name in monitor.yaml
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("state", CleanString(10), nullable=False),  # pending | sending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt", UTCDateTime(), nullable=False),
+    Column("last_error", CleanText),
+    Column("sent_at", UTCDateTime()),
+    # keys of the alert's addresses that accepted it (a failed one is retried alone)
+    Column("delivered", CleanJSON, nullable=False, default=list),
+    Column("resends", Integer, nullable=False, default=0),  # sent again, outcome unknown
+    Column("lease_owner", CleanString(200)),
+    Column("lease_until", UTCDateTime()),
+    UniqueConstraint("alert", "item_id", name="uq_alert_outbox_alert_item"),
+    Index("ix_alert_outbox_due", "alert", "state", "next_attempt"),
 )

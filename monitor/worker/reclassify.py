@@ -12,13 +12,20 @@ its batch commits; writing is idempotent per key, so a batch that failed and is 
 its file). An item that stops being relevant keeps its file, and its row keeps the file's name:
 the file is never deleted or rewritten, and the name still says where that text is. Items are
 keyed by their canonical URL, or ``item:<id>`` when they have none.
+
+An item that becomes relevant is queued for the alerts whose filters it passes, if it was
+published within the alert's ``max_age`` (a rules change does not flood anyone with old news),
+in its batch's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from monitor.alerts.select import Candidate, alerts_for
+from monitor.alertsettings import AlertSettings
 from monitor.corpus import Corpus
 from monitor.rules import RuleSet
 from monitor.store.engine import Engine
@@ -45,6 +52,7 @@ class ReclassifyReport:
     rewritten: int = 0      # verdicts written (new version recorded)
     skipped: int = 0        # already classified by this version
     corpus_files: int = 0   # corpus files written for newly relevant items
+    announced: int = 0      # alert entries queued for newly relevant items
     changes: list[Change] = field(default_factory=list)  # relevance flipped
 
     @property
@@ -59,14 +67,15 @@ class ReclassifyReport:
         return {"version": self.version, "items": self.items, "rewritten": self.rewritten,
                 "skipped": self.skipped, "newly_relevant": self.newly_relevant,
                 "no_longer_relevant": self.no_longer_relevant,
-                "corpus_files_written": self.corpus_files}
+                "corpus_files_written": self.corpus_files, "alerts_queued": self.announced}
 
 
 def reclassify(
     engine: Engine, rules: RuleSet, corpus: Corpus, *, force: bool = False, batch: int = BATCH,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, alerts: Sequence[AlertSettings] = (),
 ) -> ReclassifyReport:
-    """Re-apply `rules` to the stored items; `progress(done, total)` after each batch."""
+    """Re-apply `rules` to the stored items, queueing the newly relevant ones for `alerts`;
+    `progress(done, total)` after each batch."""
     version = rules.version
     only_other = None if force else version
     report = ReclassifyReport(version=version)
@@ -81,7 +90,12 @@ def reclassify(
         # corpus files first (their numbers come from the database, in their own
         # transactions), then the batch's verdicts in one transaction
         rows = [_apply(rules, corpus, item, report) for item in stored]
-        save_verdicts(engine, rows)
+        now = datetime.now(UTC)
+        announce = [(row["item_id"], names) for item, row in zip(stored, rows, strict=True)
+                    if row["relevant"] and not item.relevant
+                    and (names := alerts_for(alerts, _candidate(item, row), published_after=now))]
+        report.announced += sum(len(names) for _, names in announce)
+        save_verdicts(engine, rows, now=now, announce=announce)
         after = stored[-1].id
         report.items += len(stored)
         report.rewritten += len(rows)
@@ -103,3 +117,8 @@ def _apply(rules: RuleSet, corpus: Corpus, item: StoredVerdict, report: Reclassi
     return {"item_id": item.id, "relevant": verdict.relevant, "score": verdict.score,
             "topics": list(verdict.topics), "matches": verdict.matches_with_rules(),
             "rules_version": verdict.version, "corpus_file": corpus_file}
+
+
+def _candidate(item: StoredVerdict, row: dict) -> Candidate:
+    return Candidate(row["topics"], item.lang, item.feed_name, item.feed_url, row["score"],
+                     item.published)
