@@ -47,7 +47,7 @@ class AlertSettings(ConfigModel):
     """One alert of monitor.yaml's ``alerts:`` list: who hears of which relevant items, how."""
 
     name: str
-    to: tuple[str, ...] = Field(min_length=1)  # Apprise URLs, as written
+    to: tuple[str, ...]  # Apprise URLs, as written
     topics: tuple[str, ...] = ()  # filters; empty: any
     lang: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()  # feed names or URLs
@@ -73,6 +73,14 @@ class AlertSettings(ConfigModel):
             raise ValueError(f"{quoted(value)} is not an alert name; use letters, digits, "
                              "'-', '_' or '.', e.g. cyber-desk")
         return value
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _some_address(cls, value: Any) -> Any:
+        if value in ([], (), None, ""):
+            raise ValueError("this list must not be empty: give the alert at least one address, "
+                             "e.g. mailto://user:pass@smtp.example.org?to=desk@example.org")
+        return (value,) if isinstance(value, str) else value
 
     @field_validator("topics", "lang", "feeds", mode="before")
     @classmethod

@@ -126,6 +126,11 @@ class _MonitorFile(ConfigModel):
     web: WebSettings = WebSettings()
     alerts: tuple[AlertSettings, ...] = ()
 
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _no_alerts(cls, value: Any) -> Any:
+        return () if value is None else value  # `alerts:` with every entry commented out
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:

@@ -82,13 +82,12 @@ def _item_html(item: dict, base_url: str | None, tag: str) -> str:
     parts = [title, escape(" · ".join(_facts(item)))]
     if terms := _terms(item):
         parts.append("matched: " + escape(", ".join(terms)))
-    links = []
+    # the addresses written out: the text part of an e-mail is made from this HTML
     if link := inspector_link(item, base_url):
-        links.append(f'<a href="{escape(link)}">in the inspector</a>')
+        parts.append(f'inspector: <a href="{escape(link)}">{escape(link)}</a>')
     if url := http_url(item["url"]):
-        links.append(f'<a href="{escape(url)}" rel="noopener noreferrer">the article</a>')
-    if links:
-        parts.append(" · ".join(links))
+        parts.append(f'article: <a href="{escape(url)}" rel="noopener noreferrer">'
+                     f"{escape(url)}</a>")
     return f"<{tag}>" + "<br>".join(parts) + f"</{tag}>"
 
 

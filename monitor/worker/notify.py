@@ -34,13 +34,16 @@ def deliver(url: str, message: Message) -> str | None:
     html = preferred == apprise.NotifyFormat.HTML
     sender = apprise.Apprise()
     sender.add(service)
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
+    with apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s") as logs:
         accepted = sender.notify(
             body=message.html if html else message.text, title=message.title,
             body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT)
     if accepted:
         return None
-    return " ".join(logs.getvalue().split()) or "the service did not accept the message"
+    # its warnings, and the exception (an SMTP server's answer) it logs for debugging only
+    said = [line.split(" ", 1)[1] for line in logs.getvalue().splitlines()
+            if line.startswith(("WARNING", "ERROR", "CRITICAL")) or "Exception:" in line]
+    return " ".join(" ".join(said).split()) or "the service did not accept the message"
 
 
 def check_addresses(alerts: tuple[AlertSettings, ...], config_path: str) -> None:
