@@ -87,7 +87,7 @@ def _send(engine: Engine, alert: AlertSettings, entries: list[OutboxEntry], owne
     attempts = max(entry.attempts for entry in entries)
     wait = timing.retry_wait(alert, attempts)
     error = "; ".join(problems)
-    mark_failed(engine, owner, ids, error, now + timedelta(seconds=wait))
+    mark_failed(engine, owner, ids, error, datetime.now(UTC) + timedelta(seconds=wait))
     report.failed += len(ids)
     report.errors.append(f"{alert.name}: {error}")
     log.warning("alert %s: %d entries not sent (attempt %d, next in %.0f s): %s", alert.name,
