@@ -256,7 +256,7 @@ def test_the_daemon_announces_each_item_once_and_a_kill_loses_nothing(project: P
 def test_two_workers_on_postgresql_announce_each_item_once(project: Project,
                                                            postgres_url: str) -> None:
     project.database_url = postgres_url
-    site = build_bulk_site("127.0.0.10", 30, feeds=3)
+    site = build_bulk_site("127.0.0.10", 16, feeds=2)
     with LoopbackServer("127.0.0.11") as hooks:
         hooks.route("/hook", Reply(b"ok", delay=0.05))
         _alerts_settings(project, [{"name": "desk", "max_items": 2,
@@ -275,6 +275,4 @@ def test_two_workers_on_postgresql_announce_each_item_once(project: Project,
             site.server.close()
         announced = _announced(hooks)
         assert len(announced) == relevant and set(announced.values()) == {1}
-        workers = {seen.client for seen in hooks.requests("/hook")}
-        assert workers  # (both processes send from the same address; the outbox decides)
         engine.dispose()
