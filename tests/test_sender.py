@@ -1,6 +1,7 @@
 """Sending alerts through real services on loopback: e-mails to an SMTP server (aiosmtpd),
 webhooks (`json://`) to an HTTP server, a service failing then recovering, an address that
-accepted kept out of the retry; the commands (`alerts list/test/send`); and `monitor run` as a
+accepted kept out of the retry; the commands (`alerts list/test/send`) and the inspector
+(feeds page, /metrics) showing a failing alert; and `monitor run` as a
 process: items announced once, a kill -9 while sending loses nothing, two workers on PostgreSQL
 announce each item once."""
 
@@ -16,20 +17,24 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from monitor.alertsettings import AlertSettings, AlertTarget
-from monitor.store.engine import create_schema, make_engine
+from monitor.settings import load_settings
+from monitor.store.engine import create_schema, make_engine, read_engine
 from monitor.store.items import insert_items
 from monitor.store.outbox import alert_figures
 from monitor.store.schema import alert_outbox
+from monitor.web import create_app
 from monitor.worker.sender import send_due
 from tests.conftest import Project, project_engine
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import build_bulk_site
 from tests.smtpserver import MailServer
 from tests.test_outbox import new_item
+from tests.webdata import metric_values, running
 
 BASE_URL = "https://monitor.example.org/"
 MAIL_FROM = "from=monitor@example.org"
@@ -176,7 +181,16 @@ def test_the_commands_list_test_and_send_with_addresses_masked(project: Project)
         assert rows["hook"]["failing"] and "500" in rows["hook"]["last_error"]
         text = project.cli("alerts", "list", env=env).stdout
         assert "FAILING" in text and "last error:" in text
-        for output in (listed.stdout, text, sent.stdout, sent.stderr):
+        settings = load_settings(project.config, environ=env)
+        with running(create_app(settings, engine=read_engine(settings.database_url))) as base:
+            shown = {row["name"]: row for row in httpx.get(f"{base}/feeds.json").json()["alerts"]}
+            page = httpx.get(f"{base}/feeds").text
+            metrics = metric_values(httpx.get(f"{base}/metrics").text)
+        assert shown["hook"]["failing"] and not shown["mail"]["failing"]
+        assert '<span class="label unhealthy">failing</span>' in page
+        assert metrics['monitor_alert_failing{alert="hook"}'] == 1
+        assert metrics['monitor_alert_entries{alert="mail",state="sent"}'] == 1
+        for output in (listed.stdout, text, sent.stdout, sent.stderr, page, json.dumps(shown)):
             assert "t0k3n-value" not in output
         engine.dispose()
 
