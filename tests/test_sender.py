@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -59,9 +60,7 @@ def engine(tmp_path):
 
 
 def test_an_email_and_a_webhook_for_each_item(engine) -> None:
-    arabic = new_item(1)
-    arabic = arabic.__class__(**{**arabic.__dict__, "title": "هجوم سيبراني على المغرب",
-                                 "lang": "ar", "alerts": ("desk",)})
+    arabic = replace(new_item(1), title="هجوم سيبراني على المغرب", lang="ar")
     with MailServer("127.0.0.6") as mail, LoopbackServer("127.0.0.7") as hooks:
         hooks.route("/hook", Reply(b"ok"))
         alert = _alert("desk", f"mailto://{mail.address}?to=desk@example.org&{MAIL_FROM}",
@@ -136,7 +135,8 @@ def test_a_digest_groups_what_was_queued_before_its_time(engine) -> None:
         at = (now - timedelta(minutes=1)).strftime("%H:%M")
         alert = _alert("morning", f"mailto://{mail.address}?to=desk@example.org&{MAIL_FROM}",
                        mode="digest", at=at)
-        insert_items(engine, [new_item(n, alerts=("morning",)) for n in (1, 2, 3)])
+        insert_items(engine, [replace(new_item(n, alerts=("morning",)), fetched_at=now)
+                              for n in (1, 2, 3)])
         assert send_due(engine, [alert], owner="a", lease=60, base_url=None).messages == 0
         with engine.begin() as conn:  # queued yesterday: before the last digest time
             conn.execute(alert_outbox.update().values(created_at=now - timedelta(days=1)))
