@@ -3,6 +3,8 @@
 In: the path of monitor.yaml (``--config`` or ``MONITOR_CONFIG``), the environment
 (``MONITOR_DATABASE_URL``, ``MONITOR_STORAGE_DIR``). Out: frozen `Settings` and a tuple of
 `FeedSpec`; raises `ConfigError` naming the file, the line and the key, and what would be valid.
+The values people write (durations, sizes) are read by `configvalues`, the alerts by
+`alertsettings` (their addresses' ``${VAR}`` expanded from the environment given here).
 Built once at start-up and passed down; nothing here is read at import time. The files people
 edit while monitor runs (feeds.yaml, rules.yaml) are read again when they change (`WatchedFile`,
 for the daemon and the web inspector alike).
@@ -10,7 +12,6 @@ for the daemon and the web inspector alike).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from monitor.alertsettings import AlertSettings, with_targets
+from monitor.configvalues import describe_duration, language_code, parse_duration, parse_size
 from monitor.errors import ConfigError
 from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
 
@@ -29,70 +32,9 @@ DEFAULT_CONFIG = Path("config/monitor.yaml")
 WITHDRAWN_FOLDER = "withdrawn"
 POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (http.deadline)
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
-_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # CR, LF, tab, ESC ...
 _HOST_NAME = re.compile(r"^(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*|[0-9a-f:.]+)$")
-_UNIT_BYTES = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30}
-# Bounds far past any sensible setting: they turn a typo (or `.inf`) into a message instead of
-# an overflow in date arithmetic, a timer or a comparison far from the file.
-MAX_DURATION = 365 * 86400.0
-MAX_SIZE = 2**40
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_LANGUAGE = re.compile(r"^[a-z]{2}$")
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"45s"``, ``"15m"``, ``"2h"`` or ``"1d"``: positive and at most
-    `MAX_DURATION` (``.nan`` and ``.inf`` are not durations)."""
-    seconds = _quantity(value, _DURATION, _UNIT_SECONDS, "duration",
-                        "900, '45s', '15m', '2h', '1d'")
-    if seconds <= 0:
-        raise ValueError("a duration must be positive, e.g. '15m'")
-    if seconds > MAX_DURATION:
-        raise ValueError(f"{quoted(value)} is too long: a duration is at most 365d")
-    return seconds
-
-
-def describe_duration(seconds: float) -> str:
-    """A duration as people read it: ``45 s``, ``90 min``, ``5 h``, ``1.5 d``."""
-    for unit, size, below in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172800)):
-        if seconds < below:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds / 86400:.3g} d"
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from ``1048576``, ``"512 KB"`` or ``"10 MiB"``: positive and at most `MAX_SIZE`."""
-    size = _quantity(value, _SIZE, _UNIT_BYTES, "size", "1048576, '512 KB', '10 MiB'")
-    if size > MAX_SIZE:
-        raise ValueError(f"{quoted(value)} is too large: a size is at most 1024 GiB")
-    if int(size) <= 0:
-        raise ValueError("a size must be positive, e.g. '5 MiB'")
-    return int(size)
-
-
-def _quantity(value: Any, pattern: re.Pattern, units: Mapping[str | None, int], what: str,
-              examples: str) -> float:
-    """`value`, a number or a string of digits and a unit of `units`, in base units (possibly
-    infinite: a bound is the caller's); anything else, ``.nan`` and ``.inf`` are refused."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a {what} such as {examples}")
-    refused = ValueError(f"{quoted(value)} is not a {what}; use e.g. {examples}")
-    if isinstance(value, str):
-        match = pattern.match(value)
-        if not match:
-            raise refused
-        unit = match.group(2).lower() if match.group(2) else None
-        return float(match.group(1)) * units[unit]  # a few hundred digits make inf
-    if isinstance(value, float) and not math.isfinite(value):
-        raise refused
-    try:
-        return float(value)
-    except OverflowError:  # an integer of a few hundred digits
-        return math.inf
 
 
 class HttpSettings(ConfigModel):
@@ -184,6 +126,12 @@ class _MonitorFile(ConfigModel):
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
+    alerts: tuple[AlertSettings, ...] = ()
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _no_alerts(cls, value: Any) -> Any:
+        return () if value is None else value  # `alerts:` with every entry commented out
 
     @field_validator("log_level")
     @classmethod
@@ -215,13 +163,7 @@ class FeedSpec(ConfigModel):
             raise ValueError(f"{url!r} is not an http(s) URL; write e.g. https://example.ma/rss")
         return url
 
-    @field_validator("lang")
-    @classmethod
-    def _language(cls, value: str | None) -> str | None:
-        if value is not None and not _LANGUAGE.match(value):
-            raise ValueError(f"{quoted(value)} is not a language code; use two letters such as "
-                             "fr, ar or en")
-        return value
+    _language = field_validator("lang")(language_code)
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -245,6 +187,7 @@ class Settings:
     http: HttpSettings
     schedule: ScheduleSettings
     web: WebSettings
+    alerts: tuple[AlertSettings, ...] = ()
 
     @property
     def poll_deadline(self) -> float:
@@ -285,6 +228,7 @@ def load_settings(
         http=parsed.http,
         schedule=parsed.schedule,
         web=parsed.web,
+        alerts=with_targets(parsed.alerts, doc, env),
     )
     if not settings.rules_file.is_file():
         raise doc.error(["rules_file"],

@@ -9,6 +9,7 @@ leaving the `with` block) stops it without waiting on slow or endless answers.
         fetch(server.url("/feed.xml"))
         assert server.requests("/feed.xml")[-1].headers["if-none-match"] == ...
 
+POST requests are answered from the same routes, their bodies kept in `requests()` (webhooks).
 Specs: Reply (static bytes; optional ETag/Last-Modified with automatic 304s, gzip, delay),
 Redirect, Endless (a body that never ends), Trickle (one byte every interval, forever) and Drop
 (the connection closed with no answer, or in the middle of one). `gzip_bomb()` makes a small
@@ -113,6 +114,7 @@ class SeenRequest:
     headers: Mapping[str, str]  # lower-case keys
     client: str  # the client's IP address
     at: float  # time.monotonic() when the request arrived
+    body: bytes = b""  # what a POST sent (a webhook's JSON)
 
 
 def free_port(host: str = "127.0.0.1", family: socket.AddressFamily = socket.AF_INET) -> int:
@@ -352,6 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # the stdlib's name for the GET handler
         owner = self.server.owner
         path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
         seen = SeenRequest(
             method=self.command,
             path=path,
@@ -359,12 +362,15 @@ class _Handler(BaseHTTPRequestHandler):
             headers={key.lower(): value for key, value in self.headers.items()},
             client=self.client_address[0],
             at=time.monotonic(),
+            body=self.rfile.read(length) if length else b"",
         )
         spec = owner._next_spec(seen)
         try:
             self._answer(spec, seen)
         finally:
             owner._answered()
+
+    do_POST = do_GET  # a webhook: answered from the same routes, its body kept
 
     def _answer(self, spec: Spec | None, seen: SeenRequest) -> None:
         owner = self.server.owner

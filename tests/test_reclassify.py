@@ -99,7 +99,8 @@ def test_reclassify_changes_verdicts_writes_corpus_and_records_version(stored) -
                                 "rewritten": 4, "skipped": 0, "newly_relevant": 2,
                                 "no_longer_relevant": 1, "corpus_files_written": 2,
                                 "corpus_files_withdrawn": 1, "corpus_files_restored": 0,
-                                "pending_moves_finished": 0, "withdrawn_files": 1}
+                                "pending_moves_finished": 0, "withdrawn_files": 1,
+                                "alerts_queued": 0}
     assert {(c.id, c.was, c.now, c.corpus) for c in report.changes} == {
         (ids[0], False, True, "written"), (ids[1], True, False, "withdrawn"),
         (ids[2], False, True, "written")}

@@ -140,7 +140,7 @@ def test_bad_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="line 1, key 'rules_file'.*not found"):
         load_settings(path, environ={})
     _write(path, "htpp: {}\n")
-    with pytest.raises(ConfigError, match="unknown key; valid keys here are: database_url"):
+    with pytest.raises(ConfigError, match="unknown key; valid keys here are: alerts, database_url"):
         load_settings(path, environ={})
 
 

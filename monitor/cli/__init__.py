@@ -109,6 +109,7 @@ def setup_logging(level: str) -> None:
 
 def register_commands() -> click.Group:
     """Import the command modules (each adds its commands to `cli`); returns `cli`."""
+    import monitor.cli.alert_commands  # noqa: F401  (alerts list/test/send)
     import monitor.cli.commands  # noqa: F401  (init, run, classify, items, feeds, stats)
     import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/remove/poll/..., OPML)
     import monitor.cli.health_commands  # noqa: F401  (healthcheck, hidden)

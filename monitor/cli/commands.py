@@ -71,6 +71,10 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
                 "(it polls schedule.workers feeds at once). Set database_url or "
                 "MONITOR_DATABASE_URL to postgresql+psycopg://user@host/db, or drop --workers.")
     setup_logging(settings.log_level)
+    if settings.alerts:
+        from monitor.worker.notify import check_addresses
+
+        check_addresses(settings.alerts, str(settings.config_path))
     if processes <= 1:
         start_fork_server()  # it imports the extraction code while the database is prepared
     initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))

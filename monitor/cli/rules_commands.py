@@ -248,7 +248,8 @@ def reclassify(config, force: bool, dry_run: bool, as_json: bool, quiet: bool) -
         corpus = Corpus(settings.corpus_dir, CorpusNumbers(engine))
     with ProgressLine("reclassifying", 0, quiet=quiet) as progress:
         report = run(engine, rules_set, corpus, force=force, dry_run=dry_run,
-                     progress=lambda done, total: progress.update(done, total))
+                     progress=lambda done, total: progress.update(done, total),
+                     alerts=settings.alerts)
     if as_json:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),
@@ -260,7 +261,9 @@ def reclassify(config, force: bool, dry_run: bool, as_json: bool, quiet: bool) -
         what = "now relevant     " if change.now else "no longer relevant"
         click.echo(f"{change.id:>7} {what} {change.score:>5g} {shorten(change.title, 70)}"
                    + _corpus_note(change, report.dry_run))
-    click.echo(_summary_line(report))
+    click.echo(_summary_line(report)
+               + (f"; {report.announced} alert entries {'would be ' if report.dry_run else ''}"
+                  f"queued" if settings.alerts else ""))
 
 
 def _corpus_note(change, dry_run: bool) -> str:

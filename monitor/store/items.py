@@ -14,7 +14,8 @@ in the database so that every worker process sees every other's items.
 
 A batch of a feed's new items is stored in one transaction, each in a SAVEPOINT: the unique
 keys (feed + guid, canonical URL, corpus file) stay the final guard when two workers race, and
-one item refused by them costs only itself.
+one item refused by them costs only itself. A new item's alert entries (`NewItem.alerts`) are
+queued in the outbox in its SAVEPOINT: stored together, or neither.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor import neardup
 from monitor.identity import canonical_url as canonical_form
+from monitor.store import outbox
 from monitor.store.engine import storage_errors
 from monitor.store.schema import item_bands, item_sources, items
 
@@ -61,6 +63,8 @@ class NewItem:
     page_canonical_url: str | None = None
     # neardup.signature(text), computed where the text was extracted; None: computed here.
     signature: tuple[int, ...] | None = None
+    # The alerts to announce it (queued in the outbox with it), if it is stored as a new item.
+    alerts: tuple[str, ...] = ()
 
 
 @storage_errors
@@ -194,7 +198,7 @@ def _insert_one(conn: Connection, item: NewItem) -> int | None:
 
 def _store_new(conn: Connection, item: NewItem) -> int:
     values = asdict(item)
-    del values["page_canonical_url"]
+    del values["page_canonical_url"], values["alerts"]
     signature = item.signature if item.signature is not None else neardup.signature(item.text)
     values.update(canonical_url=item.page_canonical_url or item.canonical_url,
                   signature=neardup.to_bytes(signature) if signature else None,
@@ -206,6 +210,7 @@ def _store_new(conn: Connection, item: NewItem) -> int:
     if signature:
         conn.execute(item_bands.insert(), [{"band": key, "item_id": item_id}
                                            for key in set(neardup.band_keys(signature))])
+    outbox.queue(conn, item_id, item.alerts, item.fetched_at)
     return item_id
 
 

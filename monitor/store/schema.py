@@ -15,6 +15,10 @@
   so workers on several machines never take the same number).
 - labels: an analyst's verdict on an item (relevant or not, topics, a note, when, from the
   command line or the inspector), one row per act: an item's label is its latest row.
+- alert_outbox: one row per alert and relevant item to announce (written with the item, or by
+  reclassify): its state (pending, sending, sent), attempts, when it may be tried next, the
+  last error, the addresses that accepted it, its lease while a worker sends it, and how many
+  times it was sent again after an attempt whose outcome was unknown.
 
 This module describes the tables as the code uses them; the database itself is made and
 upgraded by the Alembic revisions in `migrations/` (`migrate.py` runs them), which also add the
@@ -262,4 +266,25 @@ labels = Table(
     Column("origin", CleanString(10), nullable=False),  # cli | web
     # an item's latest label: the highest id of its rows
     Index("ix_labels_item_id", "item_id", "id"),
+)
+
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert", CleanString(60), nullable=False),  # the alert's name in monitor.yaml
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("state", CleanString(10), nullable=False),  # pending | sending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt", UTCDateTime(), nullable=False),
+    Column("last_error", CleanText),
+    Column("sent_at", UTCDateTime()),
+    # keys of the alert's addresses that accepted it (a failed one is retried alone)
+    Column("delivered", CleanJSON, nullable=False, default=list),
+    Column("resends", Integer, nullable=False, default=0),  # sent again, outcome unknown
+    Column("lease_owner", CleanString(200)),
+    Column("lease_until", UTCDateTime()),
+    UniqueConstraint("alert", "item_id", name="uq_alert_outbox_alert_item"),
+    Index("ix_alert_outbox_due", "alert", "state", "next_attempt"),
 )

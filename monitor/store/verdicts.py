@@ -3,18 +3,22 @@
 In: an engine, a last id (keyset paging: ``id > after ORDER BY id``, so a batch costs the same
 at the end of a big table as at its start) and rows of new verdicts. Out: plain
 `StoredVerdict`s. One call of `save_verdicts` is one transaction, one statement run for many
-rows (executemany). For the corpus folder's withdrawn files: every item holding a corpus file
-(`corpus_holders`) and new places for some of them (`save_corpus_files`, one transaction).
+rows (executemany), with the outbox entries of the items it makes relevant. For the corpus
+folder's withdrawn files: every item holding a corpus file (`corpus_holders`) and new places for
+some of them (`save_corpus_files`, one transaction).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import JSON, Engine, bindparam, func, select
 
+from monitor.store import outbox
 from monitor.store.engine import storage_errors
-from monitor.store.schema import items
+from monitor.store.schema import feeds, items
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,10 @@ class StoredVerdict:
     topics: list[str]
     rules_version: str
     corpus_file: str | None
+    lang: str | None = None
+    published: datetime | None = None
+    feed_name: str | None = None  # None: the seed corpus
+    feed_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ def verdicts_after(engine: Engine, after: int, limit: int, *,
     query = (select(items.c.id, items.c.title, items.c.text, items.c.text_source,
                     items.c.canonical_url,
                     items.c.relevant, items.c.score, items.c.topics, items.c.rules_version,
-                    items.c.corpus_file)
+                    items.c.corpus_file, items.c.lang, items.c.published,
+                    feeds.c.name.label("feed_name"), feeds.c.url.label("feed_url"))
+             .select_from(items.outerjoin(feeds, feeds.c.id == items.c.feed_id))
              .where(items.c.id > after).order_by(items.c.id).limit(limit))
     if not_version is not None:
         query = query.where(items.c.rules_version != not_version)
@@ -65,7 +75,8 @@ def verdicts_after(engine: Engine, after: int, limit: int, *,
                               text_source=r.text_source, canonical_url=r.canonical_url,
                               relevant=bool(r.relevant), score=r.score,
                               topics=list(r.topics or []), rules_version=r.rules_version,
-                              corpus_file=r.corpus_file)
+                              corpus_file=r.corpus_file, lang=r.lang, published=r.published,
+                              feed_name=r.feed_name, feed_url=r.feed_url)
                 for r in conn.execute(query)]
 
 
@@ -79,12 +90,16 @@ _UPDATE = (items.update().where(items.c.id == bindparam("item_id"))
 
 
 @storage_errors
-def save_verdicts(engine: Engine, rows: list[dict]) -> None:
+def save_verdicts(engine: Engine, rows: list[dict], *, now: datetime,
+                  announce: Sequence[tuple[int, Sequence[str]]] = ()) -> None:
     """Write new verdicts in one transaction: each row has item_id, relevant, score, topics,
-    matches, rules_version and corpus_file (the current one when unchanged)."""
+    matches, rules_version and corpus_file (the current one when unchanged); and queue the
+    items of `announce` (item id, alert names) in the outbox, at `now`."""
     if rows:
         with engine.begin() as conn:
             conn.execute(_UPDATE, rows)
+            for item_id, alerts in announce:
+                outbox.queue(conn, item_id, alerts, now)
 
 
 @storage_errors

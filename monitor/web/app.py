@@ -165,7 +165,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         raw = request.query_params.get("days") or "30"
         if not raw.isdigit() or not 1 <= int(raw) <= 366:
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
-        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule)
+        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
+                                alerts=settings.alerts)
 
     def label_form(context: dict) -> dict:
         if not token:
@@ -240,6 +241,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         now = datetime.now(UTC)
         try:
             figures = metric_figures(engine, now=now, buckets=DURATION_BUCKETS)
+            figures["alerts"] = pages.alerts_shown(engine, settings.alerts)
         except StorageError as exc:
             return Response(f"# database unreachable: {exc}\n",
                             status_code=503, media_type=CONTENT_TYPE)

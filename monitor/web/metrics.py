@@ -8,7 +8,11 @@ Metrics: monitor_polls_total{status}, monitor_poll_errors_total{reason},
 monitor_page_errors_total, monitor_items_total, monitor_relevant_items_total,
 monitor_feeds{state}, monitor_feeds_due (the queue of due feeds not leased),
 monitor_last_successful_poll_timestamp_seconds and the histogram
-monitor_poll_duration_seconds (a poll: the feed and its new pages, from the polls table).
+monitor_poll_duration_seconds (a poll: the feed and its new pages, from the polls table); for
+each configured alert (`alerts.status.alert_status` rows), monitor_alert_entries{alert,state}
+(pending, sent, failed), monitor_alert_failing{alert} (1 when an entry failed
+``failing_after`` times) and monitor_alert_resends_total{alert} (entries sent again after a
+crash left their outcome unknown).
 """
 
 from __future__ import annotations
@@ -67,6 +71,16 @@ def render_metrics(figures: dict, *, now: datetime) -> str:
                 ("_count", {}, figures["duration_count"])]
     family("monitor_poll_duration_seconds", "histogram",
            "Time of one poll: fetching the feed and its new article pages.", samples)
+    alerts = figures.get("alerts", [])
+    family("monitor_alert_entries", "gauge", "Alert outbox entries, by state.",
+           [("", {"alert": a["name"], "state": state}, a[state])
+            for a in alerts for state in ("pending", "sent", "failed")])
+    family("monitor_alert_failing", "gauge",
+           "1 when an entry of the alert failed failing_after times, else 0.",
+           [("", {"alert": a["name"]}, int(a["failing"])) for a in alerts])
+    family("monitor_alert_resends_total", "counter",
+           "Alert entries sent again after a crash left their outcome unknown.",
+           [("", {"alert": a["name"]}, a["resends"]) for a in alerts])
     family("monitor_scrape_timestamp_seconds", "gauge", "When these figures were read.",
            [("", {}, round(now.timestamp(), 3))])
     return "\n".join(lines) + "\n"

@@ -7,8 +7,11 @@ search, totals and feed health; the rows are shaped here, each page showing the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from monitor.alerts.status import alert_status, failing_after
+from monitor.alertsettings import AlertSettings
 from monitor.rules import RuleSet, stored_parts
 from monitor.rules.ruleset import TOPICS
 from monitor.settings import ScheduleSettings
@@ -22,6 +25,7 @@ from monitor.store.listings import (
     newest_items,
     other_sources,
 )
+from monitor.store.outbox import alert_figures
 from monitor.store.search import index_kind, newest_matches
 from monitor.store.totals import daily_counts
 from monitor.textsearch import parse_query
@@ -135,8 +139,10 @@ def explain(rules: RuleSet | None, item: dict) -> dict | None:
 
 
 def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
-               schedule: ScheduleSettings | None = None) -> dict:
-    """Every feed's health and yield, and items / relevant items per day over `days` days.
+               schedule: ScheduleSettings | None = None,
+               alerts: Sequence[AlertSettings] = ()) -> dict:
+    """Every feed's health and yield, items / relevant items per day over `days` days, and the
+    configured alerts (`alerts_shown`).
 
     Health (unhealthy, stopped, moved, the interval in effect) follows `schedule`, the
     settings' schedule section; without it, the defaults."""
@@ -170,7 +176,15 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
         "totals": {"items": sum(f["items"] for f in rows),
                    "relevant_items": sum(f["relevant_items"] for f in rows),
                    "days": day_series(first_day, today, overall)},
+        "alerts": alerts_shown(engine, alerts),
     }
+
+
+def alerts_shown(engine: Engine, alerts: Sequence[AlertSettings]) -> list[dict]:
+    """Each configured alert with its outbox's figures, its addresses masked."""
+    if not alerts:
+        return []
+    return alert_status(alerts, alert_figures(engine, failing_after(alerts)))
 
 
 def text_direction(lang: str | None) -> str:

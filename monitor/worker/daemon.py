@@ -12,6 +12,8 @@ a busy worker never waits for the next tick; after each good tick it touches its
 workers, on one machine (`supervisor.py`) or several, share one PostgreSQL. The first
 SIGTERM/SIGINT stops taking work and lets in-flight polls stop between two entries; a second one
 exits at once. A worker started by `monitor run --workers N` also stops when its parent is gone.
+With alerts configured, their due outbox entries are sent every tick as well, in a thread of
+their own (`sender.AlertSender`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
 from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
 from monitor.worker.pipeline import poll_feed
 from monitor.worker.recorder import PollRecorder
+from monitor.worker.sender import AlertSender
 
 log = logging.getLogger("monitor.daemon")
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -341,6 +344,11 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
             scheduler = AsyncIOScheduler(timezone="UTC")
             scheduler.add_job(tick, "interval", seconds=settings.schedule.tick, id="tick",
                               max_instances=1, coalesce=True, next_run_time=now_utc())
+            sender = AlertSender(ctx.engine, settings, owner, stop)
+            if settings.alerts:  # in a thread of its own: a slow service never holds the polls
+                scheduler.add_job(sender.run, "interval", seconds=settings.schedule.tick,
+                                  id="alerts", max_instances=1, coalesce=True,
+                                  next_run_time=now_utc())
             log.info("monitor started: %d feeds, rules %s, database %s, worker %s",
                      len(feeds_watch.value), rules_watch.value.version,
                      describe_url(ctx.engine.url), owner)
@@ -358,6 +366,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
             finally:
                 scheduler.shutdown(wait=False)
                 await _finish(running)
+                await sender.close(SHUTDOWN_GRACE_SECONDS)
     finally:
         heartbeat.close()
         restore()

@@ -3,8 +3,8 @@ back those of workers of this host that died. Does I/O.
 
 In: an engine, a worker's identity (``host:pid:nonce``) and the lease time. Out: leases kept
 fresh from a thread (`LeaseKeeper`), and the dead workers' leases released at start-up
-(`take_over_dead_leases`): a killed `run --once` would otherwise keep its feeds for the whole
-lease time.
+(`take_over_dead_leases`, with the alert entries they were sending): a killed `run --once`
+would otherwise keep its feeds for the whole lease time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.store.engine import Engine
 from monitor.store.feeds import release_dead_leases, renew_leases
+from monitor.store.outbox import release_dead_sends
 from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.daemon")
@@ -59,6 +60,10 @@ def is_dead_local_worker(owner: str) -> bool:
 
 
 def take_over_dead_leases(engine: Engine) -> None:
+    """Free the feeds of the dead workers of this host, and the alert entries they were sending
+    (sent again at once, counted as resent: the service may have taken them before the end)."""
     for owner in release_dead_leases(engine, is_dead_local_worker):
         log.warning("released the leases of %s, a worker that died without releasing them",
                     owner)
+    for owner in release_dead_sends(engine, is_dead_local_worker, datetime.now(UTC)):
+        log.warning("alert entries %s was sending when it died are sent again", owner)

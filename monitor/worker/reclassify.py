@@ -17,13 +17,20 @@ an interrupted run left (`settle_corpus`). Items are keyed by their canonical UR
 
 With ``dry_run`` nothing is written: no verdict, no corpus file, no corpus number, no move; the
 report says what a run would do (a file to be written has no name yet).
+
+An item that becomes relevant is queued for the alerts whose filters it passes, if it was
+published within the alert's ``max_age`` (a rules change does not flood anyone with old news),
+in its batch's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from monitor.alerts.select import Candidate, alerts_for
+from monitor.alertsettings import AlertSettings
 from monitor.corpus import Corpus, is_withdrawn
 from monitor.rules import RuleSet, stored_parts
 from monitor.store.engine import Engine
@@ -58,6 +65,7 @@ class ReclassifyReport:
     restored: int = 0       # corpus files moved back from withdrawn/
     settled: Settled = Settled()  # moves an interrupted run had left, finished first
     withdrawn_files: int = 0  # files in withdrawn/ after the run (now, for a dry run)
+    announced: int = 0      # alert entries queued for newly relevant items
     changes: list[Change] = field(default_factory=list)  # relevance flipped
 
     @property
@@ -77,14 +85,16 @@ class ReclassifyReport:
                 "corpus_files_withdrawn": self.withdrawn,
                 "corpus_files_restored": self.restored,
                 "pending_moves_finished": self.settled.moved,
-                "withdrawn_files": self.withdrawn_files}
+                "withdrawn_files": self.withdrawn_files, "alerts_queued": self.announced}
 
 
 def reclassify(
     engine: Engine, rules: RuleSet, corpus: Corpus, *, force: bool = False, batch: int = BATCH,
     dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
+    alerts: Sequence[AlertSettings] = (),
 ) -> ReclassifyReport:
-    """Re-apply `rules` to the stored items; `progress(done, total)` after each batch."""
+    """Re-apply `rules` to the stored items, queueing the newly relevant ones for `alerts`;
+    `progress(done, total)` after each batch."""
     version = rules.version
     only_other = None if force else version
     report = ReclassifyReport(version=version, dry_run=dry_run)
@@ -100,8 +110,13 @@ def reclassify(
         # corpus files first (their numbers come from the database, in their own
         # transactions), then the batch's verdicts in one transaction, then the moves
         rows = [_apply(rules, corpus, item, report) for item in stored]
+        now = datetime.now(UTC)
+        announce = [(row["item_id"], names) for item, row in zip(stored, rows, strict=True)
+                    if row["relevant"] and not item.relevant
+                    and (names := alerts_for(alerts, _candidate(item, row), published_after=now))]
+        report.announced += sum(len(names) for _, names in announce)
         if not dry_run:
-            save_verdicts(engine, rows)
+            save_verdicts(engine, rows, now=now, announce=announce)
             for item, row in zip(stored, rows, strict=True):
                 if item.corpus_file is not None and row["corpus_file"] != item.corpus_file:
                     corpus.place(row["corpus_file"])
@@ -149,3 +164,8 @@ def _corpus_file(corpus: Corpus, item: StoredVerdict, relevant: bool,
     if after == before:
         return after, None
     return after, "withdrawn" if is_withdrawn(after) else "restored"
+
+
+def _candidate(item: StoredVerdict, row: dict) -> Candidate:
+    return Candidate(row["topics"], item.lang, item.feed_name, item.feed_url, row["score"],
+                     item.published)

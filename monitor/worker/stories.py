@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
 
+from monitor.alerts.select import Candidate, alerts_for
 from monitor.errors import ConnectFailed, MonitorError, StorageError
 from monitor.feeds.parse import Entry
 from monitor.identity import content_hash
@@ -214,6 +215,9 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
         relevant=verdict.relevant, score=verdict.score, topics=list(verdict.topics),
         matches=verdict.matches_with_rules(), rules_version=verdict.version,
         corpus_file=corpus_file, signature=signature,
+        alerts=alerts_for(ctx.settings.alerts, Candidate(
+            verdict.topics, lang, feed.name, feed.url, verdict.score, published))
+        if verdict.relevant else (),
     )
 
 
