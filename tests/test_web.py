@@ -107,10 +107,48 @@ def test_item_page_and_its_twin(site: Site) -> None:
     assert body_matches
     for match in body_matches:
         assert set(range(match["start"], match["end"])) <= covered, match
-    marks = re.findall(r"<mark title=\"([^\"]+)\">([^<]+)</mark>", page)
+    marks = re.findall(r'<mark class="[^"]+" data-key="[^"]+" title="([^"]+)">([^<]+)</mark>',
+                       page)
     assert len(marks) == sum(1 for s in twin["text_segments"] + twin["title_segments"]
                              if s["match"])
     assert any(word.lower() == "maroc" for _, word in marks)
+
+
+def test_the_text_comes_first_then_the_rules_that_fired_then_the_others_folded(
+        site: Site) -> None:
+    page = site.html(f"/items/{site.data.ids['seed']}")
+    steps = site.json(f"/items/{site.data.ids['seed']}.json")["explanation"]["steps"]
+    body, why = page.index('<div class="body"'), page.index('<section class="why">')
+    folded = page.index('<details class="more-rules">')
+    assert body < why < folded
+    idle = [s["rule"] for s in steps if not s["fired"]]
+    assert idle and f"{len(idle)} rules that did not fire" in page
+    for step in steps:  # fired rules before the fold, the others inside it
+        at = page.index(f"<td>{step['rule']}</td>")
+        assert (at > folded) == (not step["fired"]), step["rule"]
+
+
+def test_matches_are_coloured_by_group_with_a_legend_and_penalties_apart(site: Site) -> None:
+    twin = site.json(f"/items/{site.data.ids['seed']}.json")
+    legend = {entry["group"]: entry for entry in twin["legend"]}
+    # the seed names the United States: the foreign group, which only a penalty rule needs
+    assert legend["foreign"]["penalty"] and legend["foreign"]["class"] == "penalty"
+    assert not legend["morocco"]["penalty"] and legend["morocco"]["class"].startswith("g")
+    colours = [e["class"] for e in twin["legend"] if not e["penalty"]]
+    assert len(set(colours)) == min(len(colours), 8)  # distinct while there are colours left
+    assert [e["key"] for e in twin["legend"]] == list(range(1, len(legend) + 1))
+    page = site.html(f"/items/{site.data.ids['seed']}")
+    for segment in twin["text_segments"] + twin["title_segments"]:
+        if segment["match"]:
+            first = legend[segment["match"]["groups"][0]]
+            assert segment["match"]["class"] == first["class"]
+            assert str(first["key"]) in segment["match"]["numbers"].split(",")
+    marked = re.findall(r'<mark class="([^"]+)" data-key="([^"]+)"[^>]*>([^<]+)</mark>', page)
+    assert ("penalty", str(legend["foreign"]["key"]), "États-Unis") in marked
+    # the legend names each group beside its colour and number: no hovering needed
+    for entry in twin["legend"]:
+        assert (f'<span class="swatch {entry["class"]}">{entry["key"]}</span> '
+                f'<span class="group">{entry["group"]}</span>') in page
 
 
 def test_also_published_by_lists_the_same_text_in_other_feeds(site: Site) -> None:
@@ -161,7 +199,9 @@ def test_read_only_and_safe_headers(site: Site) -> None:
     assert site.client.post("/items", data={"x": "1"}).status_code == 405
     assert site.client.delete(f"/items/{site.data.ids['seed']}").status_code == 405
     response = site.get("/items")
-    assert "script-src" not in response.headers["content-security-policy"]  # none allowed
+    # our one script file runs, nothing inline nor from elsewhere
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert "unsafe" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -203,7 +243,9 @@ def test_an_edit_of_the_rules_is_seen_even_within_the_same_second_and_size(
 # --- escaping ------------------------------------------------------------------------------
 
 def _no_live_markup(page: str) -> None:
-    assert "<script" not in page.lower()
+    scripts = [attrs for tag, attrs in tags(page) if tag == "script"]
+    assert scripts == [{"src": "/static/keys.js", "defer": None}]  # ours, in the head
+    assert page.lower().count("<script") == 1
     assert not any("onerror" in attrs for _, attrs in tags(page))
     assert not any(tag == "img" for tag, _ in tags(page))
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -28,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.errors import StorageError
 from monitor.report.digest import http_url
 from monitor.rules import load_ruleset
-from monitor.settings import Settings, WatchedFile, describe_duration
+from monitor.settings import Settings, WatchedFile, describe_duration, load_feeds
 from monitor.store.engine import Engine, read_engine
 from monitor.store.totals import health_figures, metric_figures
 from monitor.web import pages
@@ -42,8 +43,10 @@ from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    # one script of ours (static/keys.js: j/k/o), none inline, none from elsewhere
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
+                                 b"img-src 'self' data:; form-action 'self'; "
+                                 b"frame-ancestors 'none'; base-uri 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -101,6 +104,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
     engine = engine or read_engine(settings.database_url)
     env = templates()
     rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
+    # feeds.yaml, for the feeds configured but never polled yet (an empty list is no error here)
+    feed_list = WatchedFile(settings.feeds_file, partial(load_feeds, empty_ok=True))
 
     def twin(template: str, build: Callable[[Request], dict]) -> tuple[Callable, Callable]:
         """The HTML and JSON endpoints of one page, both rendering `build(request)`."""
@@ -144,7 +149,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         raw = request.query_params.get("days") or "30"
         if not raw.isdigit() or not 1 <= int(raw) <= 366:
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
-        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule)
+        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
+                                configured=feed_list.current())
 
     items_html, items_json = twin("items.html", build_items)
     item_html, item_json = twin("item.html", build_item)

@@ -7,15 +7,17 @@ search, totals and feed health; the rows are shaped here, each page showing the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from monitor.rules import RuleSet
 from monitor.rules.ruleset import TOPICS
-from monitor.settings import ScheduleSettings
+from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import Engine
-from monitor.store.health import feed_health
+from monitor.store.health import feed_health, page_errors_since
 from monitor.store.listings import (
     copies_elsewhere,
+    day_start,
     feed_choices,
     item_by_id,
     newest_items,
@@ -26,9 +28,10 @@ from monitor.store.totals import daily_counts
 from monitor.textsearch import parse_query
 from monitor.web.charts import day_series
 from monitor.web.filters import BadParameter, ItemFilters
-from monitor.web.highlight import segments
+from monitor.web.highlight import group_legend, penalty_groups, segments, with_colours
 
 LANGUAGES = ("fr", "ar", "en")
+PAGES_FAILING = 0.5  # a feed whose article pages fail this often is flagged
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 # The keys of a listed item in the listings (and their JSON twins); a search adds its ``hits``.
 LISTED_KEYS = ("id", "url", "title", "feed_id", "feed", "published", "fetched_at", "lang",
@@ -78,22 +81,23 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> d
 
 
 def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
-    """One item: its columns, its title and text cut into highlight segments, the score built up
-    rule by rule with the current rules, and where else the story was published. None if
-    absent."""
+    """One item: its columns, its title and text cut into highlight segments coloured by group
+    (the `legend` numbers the groups and marks the penalty ones), the score built up rule by
+    rule with the current rules, and where else the story was published. None if absent."""
     item = item_by_id(engine, item_id)
     if item is None:
         return None
     sources = other_sources(engine, item)
     copies = copies_elsewhere(engine, item)
     matches = item["matches"]
+    legend = group_legend(matches, penalty_groups(rules.spec) if rules else frozenset())
     return {
         "page": "item",
         "item": item,
         "dir": text_direction(item["lang"]),
-        "title_segments": segments(item["title"], matches, field="title"),
-        "text_segments": segments(item["text"], matches, field="body"),
-        "terms": term_counts(matches),
+        "title_segments": with_colours(segments(item["title"], matches, field="title"), legend),
+        "text_segments": with_colours(segments(item["text"], matches, field="body"), legend),
+        "legend": legend,
         "explanation": explain(rules, item),
         # other feeds that brought this very item, then other items of the same story
         "other_sources": sources,
@@ -102,15 +106,6 @@ def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | Non
                              "text); other items with the same text or in the same "
                              "near-duplicate cluster",
     }
-
-
-def term_counts(matches: list[dict]) -> list[dict]:
-    counts: dict[str, dict] = {}
-    for match in matches:
-        entry = counts.setdefault(match["term"], {"term": match["term"], "group": match["group"],
-                                                  "count": 0})
-        entry["count"] += 1
-    return sorted(counts.values(), key=lambda e: (-e["count"], e["term"]))
 
 
 def explain(rules: RuleSet | None, item: dict) -> dict | None:
@@ -133,15 +128,19 @@ def explain(rules: RuleSet | None, item: dict) -> dict | None:
 
 
 def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
-               schedule: ScheduleSettings | None = None) -> dict:
-    """Every feed's health and yield, and items / relevant items per day over `days` days.
+               schedule: ScheduleSettings | None = None,
+               configured: Sequence[FeedSpec] | None = None) -> dict:
+    """Every feed's health and yield, its page-error rate, and items / relevant items per day
+    over `days` days; with `configured` (feeds.yaml's feeds), those never polled too.
 
     Health (unhealthy, stopped, moved, the interval in effect) follows `schedule`, the
-    settings' schedule section; without it, the defaults."""
+    settings' schedule section; without it, the defaults. A feed whose article pages fail
+    `PAGES_FAILING` of the time or more over the window is flagged ``pages_failing``."""
     schedule = schedule or ScheduleSettings()
     today = today or datetime.now(UTC).date()
     first_day = today - timedelta(days=days - 1)
     counts = daily_counts(engine, first_day)
+    page_errors = page_errors_since(engine, day_start(first_day))
     rows = []
     overall: dict[str, list[int]] = {}
     for feed_id, per_day in counts.items():
@@ -151,20 +150,25 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
             total = overall.setdefault(day, [0, 0])
             total[0] += n
             total[1] += r
-    for feed in feed_health(engine, schedule):
-        per_day = counts.get(feed["id"], {})
+    for feed in feed_health(engine, schedule, configured):
+        per_day = counts.get(feed["id"], {}) if feed["id"] is not None else {}
         in_window = sum(n for n, _ in per_day.values())
+        pages = page_errors.get(feed["id"], {"pages": 0, "page_errors": 0})
+        rate = round(pages["page_errors"] / pages["pages"], 3) if pages["pages"] else None
         rows.append({
             **feed,
             "items_per_day": round(in_window / days, 2),
             "relevant_share": (round(feed["relevant_items"] / feed["items"], 3)
                                if feed["items"] else None),
+            **pages, "page_error_rate": rate,
+            "pages_failing": rate is not None and rate >= PAGES_FAILING,
             "days": day_series(first_day, today, per_day),
         })
     return {
         "page": "feeds",
         "days": days, "first_day": first_day.isoformat(), "last_day": today.isoformat(),
-        "feeds": rows,
+        "feeds": rows, "pages_failing": PAGES_FAILING,
+        "never_polled": sum(1 for f in rows if f["last_poll"] is None and f["enabled"]),
         "totals": {"items": sum(f["items"] for f in rows),
                    "relevant_items": sum(f["relevant_items"] for f in rows),
                    "days": day_series(first_day, today, overall)},
