@@ -1,14 +1,18 @@
 """Text search, the pure half: what a person typed -> a `Query`; a stored text -> an excerpt.
 
-In: a query such as ``cybersécurité maroc``, ``"protection des données" OR cndp -sport``, and
-for excerpts a stored text. Out: a `Query` (clauses that must all match, each a choice of
-phrases, and phrases that must not match), which `store/search.py` turns into FTS5 or tsquery
-syntax; and the one excerpt of a hit (about `EXCERPT_CHARS` characters around its first match)
-with the spans of the matched words (the inspector highlights them), or as a one-line
-`snippet` with them marked «like this» (the command line). The semantics are those of web
-search boxes (PostgreSQL's websearch_to_tsquery): words must all appear, "quotes" keep a
-phrase, OR offers a choice, a leading minus excludes. Case and accents do not matter
-(é = e = E). Raises `ValueError` for a query with nothing to look for. Pure.
+In: a query such as ``cybersécurité maroc``, ``"protection des données" OR cndp NOT sport``,
+``cyber*``, and for excerpts a stored text. Out: a `Query` (clauses that must all match, each a
+choice of phrases, and phrases that must not match), which `store/search.py` turns into FTS5 or
+tsquery syntax; and the one excerpt of a hit (about `EXCERPT_CHARS` characters around its first
+match) with the spans of the matched words (the inspector highlights them), or as a one-line
+`snippet` with them marked (the command line). Raises `ValueError` for a query with nothing to
+look for. Pure.
+
+The syntax (`SYNTAX`, which `monitor items search --help` prints) is that of web search boxes:
+words must all appear (``AND`` between them may be written, it changes nothing), "quotes" keep
+a phrase, ``OR`` offers a choice, ``NOT`` or a leading minus excludes, and a trailing ``*``
+makes a word a prefix (``cyber*`` finds cyberattaque and cybersécurité). Case and accents do
+not matter (é = e = E). A prefix word keeps its ``*`` in the `Query` (``("cyber*",)``).
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-Phrase = tuple[str, ...]  # words, in order
+Phrase = tuple[str, ...]  # words, in order; the last one may be a prefix, "cyber*"
+
+SYNTAX = """\b
+  maroc cybersécurité     both words (AND between them changes nothing)
+  "loi 09-08"             the words side by side, in this order
+  dgssi OR cndp           either word
+  maroc NOT sport         maroc, not sport (also: maroc -sport)
+  cyber*                  a word starting with cyber
+Case and accents do not matter: cybersecurite finds cybersécurité."""
 
 MAX_PHRASES = 32
 EXCERPT_CHARS = 280  # the excerpt of a text shown in a listing or a search hit
-_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_TOKEN = re.compile(r'(-?)"([^"]*)("?\*?)|(\S+)')
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -31,29 +43,43 @@ class Query:
     excluded: tuple[Phrase, ...] = ()  # none of these may match
 
     def words(self) -> set[str]:
-        """The folded words looked for (those to mark in a snippet)."""
+        """The folded words looked for (those to mark in a snippet); prefixes end with "*"."""
         return {fold(word) for clause in self.clauses for phrase in clause for word in phrase}
 
     def typed(self) -> set[str]:
-        """The words looked for as typed, lower-cased (found faster than folded ones)."""
-        return {word.lower() for clause in self.clauses for phrase in clause for word in phrase}
+        """The words looked for as typed, lower-cased, without a prefix's "*" (found faster
+        than folded ones)."""
+        return {word.lower().rstrip("*") for clause in self.clauses for phrase in clause
+                for word in phrase}
+
+
+def is_prefix(word: str) -> bool:
+    return word.endswith("*")
 
 
 def parse_query(text: str) -> Query:
     clauses: list[tuple[Phrase, ...]] = []
     excluded: list[Phrase] = []
     want_or = False
+    want_not = False
     for match in _TOKEN.finditer(text):
-        negative, quoted, bare = match.group(1) == "-", match.group(2), match.group(3)
+        negative, quoted, bare = match.group(1) == "-", match.group(2), match.group(4)
+        starred = (match.group(3) or "").endswith("*")
         if bare is not None:
             if bare == "OR" or bare == "or":
                 want_or = bool(clauses)
+                continue
+            if bare in ("AND", "NOT"):
+                want_not = bare == "NOT"
                 continue
             negative = bare.startswith("-") and len(bare) > 1
             quoted = bare[1:] if negative else bare
         phrase = tuple(_WORD.findall(quoted))
         if not phrase:
             continue
+        if starred or quoted.rstrip().endswith("*"):
+            phrase = phrase[:-1] + (phrase[-1] + "*",)
+        negative, want_not = negative or want_not, False
         if negative:
             excluded.append(phrase)
         elif want_or:
@@ -66,7 +92,7 @@ def parse_query(text: str) -> Query:
                              "keep the few that matter")
     if not clauses:
         raise ValueError(f"nothing to look for in {text!r}: give at least one word that the "
-                         "items must contain (a leading - only excludes)")
+                         "items must contain (NOT or a leading - only excludes)")
     return Query(tuple(clauses), tuple(excluded))
 
 
@@ -74,7 +100,8 @@ def fts5_match(query: Query) -> str:
     """The query in SQLite FTS5 syntax (every phrase quoted: no operator can slip in)."""
 
     def quoted(phrase: Phrase) -> str:
-        return '"' + " ".join(phrase) + '"'
+        words = " ".join(word.rstrip("*") for word in phrase)
+        return f'"{words}"' + (" *" if is_prefix(phrase[-1]) else "")
 
     expression = " AND ".join(
         "(" + " OR ".join(quoted(phrase) for phrase in clause) + ")" for clause in query.clauses
@@ -102,17 +129,23 @@ def fold(text: str) -> str:
 
 
 def spans(text: str, words: set[str]) -> list[tuple[int, int]]:
-    """Offsets in `text` of the words whose folded form is in `words` (already folded)."""
+    """Offsets in `text` of the words whose folded form is in `words` (already folded), or
+    starts with one of its prefixes (``cyber*``)."""
+    prefixes = tuple(word[:-1] for word in words if is_prefix(word))
+
+    def wanted(word: str) -> bool:
+        return word in words or (bool(prefixes) and word.startswith(prefixes))
+
     folded = fold(text)
     if len(folded) == len(text):
-        return [m.span() for m in _WORD.finditer(folded) if m.group() in words]
+        return [m.span() for m in _WORD.finditer(folded) if wanted(m.group())]
     # A character folded into several (ß -> ss, ligatures): map folded offsets back.
     origin: list[int] = []
     for index, char in enumerate(text):
         origin.extend([index] * len(fold(char)))
     folded = "".join(fold(char) for char in text)
     return [(origin[m.start()], origin[m.end() - 1] + 1) for m in _WORD.finditer(folded)
-            if m.group() in words]
+            if wanted(m.group())]
 
 
 def excerpt(text: str, words: set[str], typed: set[str] = frozenset(),
@@ -125,7 +158,7 @@ def excerpt(text: str, words: set[str], typed: set[str] = frozenset(),
     looked for as typed (cheap), else folded, piece by piece from the start.
     """
     lowered = text.lower()
-    found = [at for at in (lowered.find(word) for word in typed | words) if at >= 0]
+    found = [at for at in (lowered.find(word.rstrip("*")) for word in typed | words) if at >= 0]
     first = min(found) if found else _first_folded_hit(text, words)
     left = max(0, first - width // 3)
     if left:
@@ -147,11 +180,19 @@ def _first_folded_hit(text: str, words: set[str], piece: int = 2000) -> int:
     return 0
 
 
+MARK = ("**", "**")  # a hit in plain text; never a quotation mark of French or Arabic text
+
+
 def snippet(text: str, query: Query, *, width: int = EXCERPT_CHARS,
-            mark: tuple[str, str] = ("«", "»")) -> str:
-    """The `excerpt` of `text` for `query` on one line, its hits marked «like this» (words
+            mark: tuple[str, str] = MARK) -> str:
+    """The `excerpt` of `text` for `query` on one line, its hits marked **like this** (words
     next to each other share one mark)."""
     cut, hits = excerpt(text, query.words(), query.typed(), width)
+    return marked(cut, hits, mark)
+
+
+def marked(cut: str, hits: list[list[int]], mark: tuple[str, str] = MARK) -> str:
+    """An excerpt on one line with its hits (``[start, end]`` spans) marked."""
     out, cursor, run = [], 0, None
     for start, end in hits:
         if run is not None and not cut[run[1]:start].strip():

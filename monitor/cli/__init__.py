@@ -99,8 +99,9 @@ def setup_logging(level: str) -> None:
 def register_commands() -> click.Group:
     """Import the command modules (each adds its commands to `cli`); returns `cli`."""
     import monitor.cli.commands  # noqa: F401  (init, run, classify, items, feeds, stats)
-    import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/import-opml/export-opml)
+    import monitor.cli.feeds_commands  # noqa: F401  (feeds check/add/remove/poll/..., OPML)
     import monitor.cli.health_commands  # noqa: F401  (healthcheck, hidden)
+    import monitor.cli.items_commands  # noqa: F401  (items list/search/show)
     import monitor.cli.rules_commands  # noqa: F401  (rules explain/eval, reclassify)
     import monitor.cli.web_commands  # noqa: F401  (serve, export, digest)
 

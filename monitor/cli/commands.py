@@ -12,20 +12,11 @@ from pathlib import Path
 import click
 
 from monitor.cli import cli, config_option, read_only, setup_logging
-from monitor.cli.output import (
-    LISTED_ITEM_KEYS,
-    SHOWN_ITEM_KEYS,
-    highlight,
-    json_option,
-    picked,
-    print_json_lines,
-    print_rows,
-    shorten,
-    verdict_lines,
-)
+from monitor.cli.output import json_option, print_rows, shorten
+from monitor.cli.progress import ProgressLine, quiet_option
 from monitor.rules import load_ruleset, split_document
 from monitor.settings import describe_duration
-from monitor.store.engine import LARGEST_ID, backend_name
+from monitor.store.engine import backend_name
 
 
 @cli.command()
@@ -55,8 +46,11 @@ def init(config) -> None:
 @click.option("--strict", is_flag=True,
               help="With --once: exit 1 when any feed failed (without it: when every feed "
                    "failed, or anything could not be stored).")
-def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool) -> None:
-    """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT."""
+@quiet_option
+def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool,
+        quiet: bool) -> None:
+    """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT. With --once, a
+    terminal shows the progress (feeds polled, pages fetched, items so far)."""
     from monitor.worker.cpupool import start_fork_server
     from monitor.worker.daemon import run_daemon, run_once
     from monitor.worker.initdb import initialise
@@ -78,7 +72,10 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         start_fork_server()  # it imports the extraction code while the database is prepared
     initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))
     if once:
-        report = run_once(settings)
+        with ProgressLine("polling feeds", 0, quiet=quiet) as progress:
+            report = run_once(settings, progress=lambda counts: progress.update(
+                counts.polled, counts.feeds, pages=counts.pages, new_items=counts.new_items,
+                relevant=counts.relevant_items))
         click.echo(f"polled {report.feeds} feeds in {report.seconds:.2f}s "
                    f"(set-up {report.setup_seconds:.2f}s): {report.ok} ok, "
                    f"{report.errors} failed; {report.new_items} new items, "
@@ -126,99 +123,6 @@ def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
 @cli.group()
 def items() -> None:
     """Stored items."""
-
-
-@items.command("list")
-@config_option
-@click.option("--relevant", is_flag=True, help="Only relevant items.")
-@click.option("--limit", type=click.IntRange(min=1, max=LARGEST_ID), default=None,
-              help="At most N items.")
-@click.option("--text", "with_text", is_flag=True, help="Include the stored text.")
-@json_option()
-def items_list(config, relevant: bool, limit: int | None, with_text: bool, as_json: bool) -> None:
-    """Stored items, newest first."""
-    from monitor.store.listings import ItemSelection, newest_items
-
-    rows = picked(newest_items(read_only(config), ItemSelection(relevant=relevant or None),
-                               limit=limit, text="full" if with_text else None),
-                  LISTED_ITEM_KEYS + (("text",) if with_text else ()))
-
-    def render(r: dict) -> str:
-        mark = "R" if r["relevant"] else "-"
-        line = (f"{r['id']:>6} {mark} {r['score']:>4g} {shorten(r['feed'] or 'corpus', 18):<18} "
-                f"{shorten(r['title'], 80)}")
-        return line + ("\n" + r["text"] + "\n" if with_text else "")
-
-    print_rows(rows, as_json, render)
-
-
-@items.command("search")
-@config_option
-@click.argument("query", nargs=-1, required=True)
-@click.option("--relevant", is_flag=True, help="Only relevant items.")
-@click.option("--limit", type=click.IntRange(min=1, max=LARGEST_ID), default=20,
-              show_default=True, help="At most N items.")
-@json_option()
-def items_search(config, query: tuple[str, ...], relevant: bool, limit: int,
-                 as_json: bool) -> None:
-    """Full-text search of stored items' titles and texts, best match first, with snippets.
-
-    Words must all appear (case and accents do not matter), "quotes" keep a phrase, OR offers
-    a choice, a leading - excludes: monitor items search '"protection des données" OR cndp'.
-    """
-    from monitor.store.search import best_matches
-    from monitor.textsearch import parse_query
-
-    try:
-        parsed = parse_query(" ".join(query))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    rows = picked(best_matches(read_only(config), parsed, relevant=relevant or None,
-                               limit=limit), LISTED_ITEM_KEYS + ("rank", "snippet"))
-    print_rows(rows, as_json, lambda r: (
-        f"{r['id']:>6} {'R' if r['relevant'] else '-'} {r['rank']:>9.3g} "
-        f"{shorten(r['feed'] or 'corpus', 18):<18} {shorten(r['title'], 70)}\n"
-        f"{'':>16}{r['snippet']}"))
-
-
-@items.command("show")
-@config_option
-@click.argument("item_id", type=click.IntRange(min=0, max=LARGEST_ID))
-@json_option("Print JSON.")
-def items_show(config, item_id: int, as_json: bool) -> None:
-    """One item with its text and why it was judged so."""
-    from monitor.cli.output import span_labels
-    from monitor.store.listings import item_by_id
-
-    item = item_by_id(read_only(config), item_id)
-    if item is None:
-        raise click.ClickException(f"no item with id {item_id}; see `monitor items list`")
-    if as_json:
-        print_json_lines(picked([item], SHOWN_ITEM_KEYS))
-        return
-    # a corpus file's text starts with its own title line: it is classified as one text
-    title = "" if item["text_source"] == "corpus" else item["title"]
-    verdict = load_ruleset(config.settings.rules_file).classify(title, item["text"])
-    click.echo(item["title"])
-    click.echo(f"url: {item['url'] or '-'}\nfeed: {item['feed'] or 'corpus'}"
-               f"\npublished: {item['published'] or '-'}  fetched: {item['fetched_at']}"
-               f"\nlanguage: {item['lang'] or '-'}  text from: {item['text_source']}"
-               + (f" ({item['text_error']}: {item['text_error_message']})"
-                  if item["text_error"] else ""))
-    click.echo(f"verdict: {'RELEVANT' if item['relevant'] else 'not relevant'} "
-               f"score={item['score']:g} topics={','.join(item['topics']) or '-'} "
-               f"(rules {item['rules_version']}); corpus file: {item['corpus_file'] or '-'}")
-    same = "" if verdict.version == item["rules_version"] else " (the rules changed since)"
-    click.echo(f"why (current rules {verdict.version}{same}):")
-    for line in verdict_lines(verdict):
-        click.echo(line)
-    stored = item["matches"] or []
-    click.echo(f"matches ({len(stored)}, as stored):")
-    for field, text in (("title", title), ("body", item["text"])):
-        labels = span_labels(stored, field)
-        for snippet in highlight(text, list(labels), labels=labels)[:20]:
-            click.echo(f"  [{field}] {snippet}")
-    click.echo("\n" + item["text"])
 
 
 @cli.group()

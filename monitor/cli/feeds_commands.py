@@ -1,7 +1,10 @@
-"""feeds check, feeds add, feeds import-opml, feeds export-opml: look at a feed, edit feeds.yaml."""
+"""feeds check, add, remove, disable, enable, poll, import-opml, export-opml: look at a feed,
+poll one now, edit feeds.yaml (its comments and order kept; a running daemon picks the edit
+up)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +15,8 @@ from pydantic import ValidationError
 from monitor.cli import config_option
 from monitor.cli.commands import feeds
 from monitor.cli.output import json_option, print_json_lines
+from monitor.cli.progress import ProgressLine, quiet_option
+from monitor.errors import NotAFeed
 from monitor.settings import FeedSpec, load_feeds
 from monitor.yamlfile import first_problem
 
@@ -23,10 +28,19 @@ from monitor.yamlfile import first_problem
 def feeds_check(config, url: str, as_json: bool) -> None:
     """Fetch URL once and parse it, storing nothing: title, format, entries, newest entry,
     encoding, warnings, HTTP validators and caching hints; for an HTML page, the feeds it
-    advertises. Exits 0 for a usable feed, 1 otherwise."""
+    advertises. Exits 0 for a usable feed, 1 otherwise (with --json, the object then says
+    why: ``reason`` and ``problem``)."""
+    from monitor.errors import FetchError
     from monitor.worker.probe import check_url
 
-    check = check_url(url, config.settings.http)
+    try:
+        check = check_url(url, config.settings.http)
+    except FetchError as exc:
+        if not as_json:
+            raise
+        print_json_lines([{"url": url, "is_feed": False, "reason": exc.reason,
+                           "problem": exc.message}])
+        raise SystemExit(1) from None
     report = _check_report(check)
     if as_json:
         print_json_lines([report])
@@ -82,10 +96,89 @@ def feeds_add(config, url: str, name: str | None, lang: str | None, tags: tuple[
         raise click.UsageError(f"nothing added: the feed found is already in {feeds_file}")
 
 
+@feeds.command("remove")
+@config_option
+@click.argument("feed", metavar="NAME|URL")
+def feeds_remove(config, feed: str) -> None:
+    """Take a feed out of feeds.yaml. Its stored items stay, and so does its row (shown as
+    retired by `feeds list`); adding it back continues it."""
+    from monitor.feeds.feedsfile import find_listed, remove_feed
+
+    spec = find_listed(config.settings.feeds_file, feed)
+    remove_feed(config.settings.feeds_file, spec.url)
+    click.echo(f"removed {spec.name!r} ({spec.url}) from {config.settings.feeds_file}")
+
+
+@feeds.command("disable")
+@config_option
+@click.argument("feed", metavar="NAME|URL")
+def feeds_disable(config, feed: str) -> None:
+    """Stop polling a feed, keeping it in feeds.yaml (``enabled: false``)."""
+    _set_enabled(config, feed, False)
+
+
+@feeds.command("enable")
+@config_option
+@click.argument("feed", metavar="NAME|URL")
+def feeds_enable(config, feed: str) -> None:
+    """Poll a disabled feed again (its ``enabled: false`` taken out of feeds.yaml)."""
+    _set_enabled(config, feed, True)
+
+
+def _set_enabled(config, feed: str, enabled: bool) -> None:
+    from monitor.feeds.feedsfile import find_listed, set_enabled
+
+    spec = find_listed(config.settings.feeds_file, feed)
+    word = "enabled" if enabled else "disabled"
+    if spec.enabled == enabled:
+        click.echo(f"{spec.name!r} ({spec.url}) is already {word}; nothing was changed")
+        return
+    set_enabled(config.settings.feeds_file, spec.url, enabled)
+    click.echo(f"{word} {spec.name!r} ({spec.url}) in {config.settings.feeds_file}")
+
+
+@feeds.command("poll")
+@config_option
+@click.argument("feed", metavar="NAME|URL")
+@json_option("Print the poll's outcome as one JSON object.")
+def feeds_poll(config, feed: str, as_json: bool) -> None:
+    """Poll one feed of feeds.yaml now, whatever its schedule, and store what it brings (as
+    the daemon would; a running daemon is not disturbed). Exits 1 when the poll failed."""
+    from monitor.feeds.feedsfile import find_listed
+    from monitor.worker.cpupool import start_fork_server
+    from monitor.worker.pollnow import poll_feed_now
+    from monitor.worker.writable import open_storage
+
+    settings = config.settings
+    spec = find_listed(settings.feeds_file, feed)
+    start_fork_server()
+    open_storage(settings)  # may it write the database and the corpus folder?
+    polled = asyncio.run(poll_feed_now(settings, spec.url))
+    record = polled.record
+    outcome = {"feed": spec.name, "url": spec.url, "status": record.error_reason or record.status,
+               "http_status": record.http_status, "entries": record.entries,
+               "pages": polled.pages, "new_items": record.new_items,
+               "relevant_items": record.relevant_items, "page_errors": record.page_errors,
+               "error": record.error_message, "next_due": record.next_due.isoformat()}
+    if as_json:
+        print_json_lines([outcome])
+    else:
+        click.echo(f"{spec.name}: {outcome['status']} (HTTP {record.http_status or '-'}); "
+                   f"{record.entries} entries, {polled.pages} pages fetched, "
+                   f"{record.new_items} new items, {record.relevant_items} relevant, "
+                   f"{record.page_errors} page errors; next poll {record.next_due:%Y-%m-%d %H:%M} "
+                   "UTC")
+    if record.status == "error":
+        if not as_json:
+            click.echo(f"monitor: {record.error_message}", err=True)
+        raise SystemExit(1)
+
+
 @feeds.command("import-opml")
 @config_option
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False))
-def feeds_import_opml(config, opml_file: str) -> None:
+@quiet_option
+def feeds_import_opml(config, opml_file: str, quiet: bool) -> None:
     """Add every feed of an OPML file (a feed reader's export) not yet in feeds.yaml; folders
     become tags. Reports the feeds added, skipped (already listed) and invalid (with the
     line)."""
@@ -94,14 +187,16 @@ def feeds_import_opml(config, opml_file: str) -> None:
 
     outlines = read_opml(Path(opml_file).read_bytes(), source=opml_file)
     specs, invalid = [], []
-    for outline in outlines.feeds:
-        entry = {"url": outline.url, "name": outline.title or _host(outline.url),
-                 "lang": outline.lang, "interval": outline.interval, "tags": outline.tags,
-                 "enabled": outline.enabled}
-        try:
-            specs.append(FeedSpec.model_validate(entry))
-        except ValidationError as exc:
-            invalid.append((outline.line, _first_error(exc)))
+    with ProgressLine("reading outlines", len(outlines.feeds), quiet=quiet) as progress:
+        for done, outline in enumerate(outlines.feeds, 1):
+            entry = {"url": outline.url, "name": outline.title or _host(outline.url),
+                     "lang": outline.lang, "interval": outline.interval, "tags": outline.tags,
+                     "enabled": outline.enabled}
+            try:
+                specs.append(FeedSpec.model_validate(entry))
+            except ValidationError as exc:
+                invalid.append((outline.line, _first_error(exc)))
+            progress.update(done, valid=len(specs), invalid=len(invalid))
     invalid += [(problem.line, problem.problem) for problem in outlines.problems]
     result = add_feeds(config.settings.feeds_file, specs)
     for spec in result.added:
@@ -167,7 +262,7 @@ def _check_report(check) -> dict:
         "entries": len(feed.entries) if feed else 0,
         "newest_entry": newest.isoformat() if newest else None,
         "encoding": feed.encoding if feed else None, "warnings": warnings,
-        "problem": check.problem,
+        "reason": None if feed else NotAFeed.reason, "problem": check.problem,
         "etag": check.etag, "last_modified": check.last_modified,
         "conditional_get": bool(check.etag or check.last_modified),
         "cache_control": check.cache_control, "expires": check.expires,

@@ -4,7 +4,9 @@ In: rows (dicts) from the library, a text renderer. Out: lines on standard outpu
 command takes its --json from `json_option` and prints through `print_rows` (or
 `print_json_lines` when it has no text form), so every --json is JSON Lines, one object per
 line, written as the rows come. The item shapes of `items list`, `items search` and
-`items show` are the keys below, picked from the store's rows.
+`items show` are the keys below, picked from the store's rows. Matched words are marked in
+bold and underlined on a terminal, else between `textsearch.MARK` (never a quotation mark of
+the French or Arabic texts they are in).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 import click
 
 from monitor.rules import Verdict
+from monitor.textsearch import MARK
 
-LISTED_ITEM_KEYS = ("id", "url", "title", "feed", "published", "lang", "relevant", "score",
-                    "topics", "corpus_file")
+LISTED_ITEM_KEYS = ("id", "url", "title", "feed", "published", "fetched_at", "lang", "relevant",
+                    "score", "topics", "corpus_file")
 SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
     "text", "guid", "canonical_url", "summary", "text_source", "text_error",
     "text_error_message", "content_hash", "matches", "rules_version", "feed_url", "fetched_at")
@@ -56,12 +59,20 @@ def shorten(text: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def hit_marks() -> tuple[str, str]:
+    """What goes around a matched word: bold and underlined on a terminal, else `MARK`."""
+    if sys.stdout.isatty():
+        start = click.style("", bold=True, underline=True, reset=False)
+        return start, click.style("", reset=True)
+    return MARK
+
+
 def highlight(text: str, spans: list[tuple[int, int]], *, context: int = 70,
               labels: dict[tuple[int, int], str] | None = None) -> list[str]:
-    """Snippets of `text` around each span, the matched words marked (and labelled, e.g. with
-    their group, when `labels` maps a span to a label). Spans that share a snippet are merged
-    into it, so a sentence with three matches is shown once."""
-    color = sys.stdout.isatty()
+    """Snippets of `text` around each span, the matched words marked (`hit_marks`; labelled,
+    e.g. with their group, when `labels` maps a span to a label). Spans that share a snippet
+    are merged into it, so a sentence with three matches is shown once."""
+    before, after = hit_marks()
     out: list[str] = []
     spans = sorted(set(spans))
     index = 0
@@ -76,8 +87,7 @@ def highlight(text: str, spans: list[tuple[int, int]], *, context: int = 70,
         for start, end in group:
             if start < cursor:
                 continue  # overlaps the previous mark
-            word = text[start:end]
-            word = click.style(word, bold=True, fg="yellow") if color else f"«{word}»"
+            word = before + text[start:end] + after
             if labels and (start, end) in labels:
                 word += f"({labels[(start, end)]})"
             pieces += [text[cursor:start], word]
@@ -89,9 +99,9 @@ def highlight(text: str, spans: list[tuple[int, int]], *, context: int = 70,
     return out
 
 
-def verdict_lines(verdict: Verdict) -> list[str]:
+def verdict_lines(verdict: Verdict, *, fired_only: bool = False) -> list[str]:
     """The score built up rule by rule: fired rules with their weight and the running total,
-    then the rules that did not fire and why."""
+    then the rules that did not fire and why (with `fired_only`, how many there are)."""
     lines = []
     total = 0.0
     for outcome in verdict.rules:
@@ -100,10 +110,13 @@ def verdict_lines(verdict: Verdict) -> list[str]:
             hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
             lines.append(f"  {outcome.weight:+g}  {outcome.name} [{outcome.topic or '-'}] "
                          f"({hits}) -> {total:g}")
-    for outcome in verdict.rules:
-        if not outcome.fired:
-            hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
-            lines.append(f"   0  {outcome.name}: {outcome.why} ({hits})")
+    silent = [outcome for outcome in verdict.rules if not outcome.fired]
+    if fired_only and silent:
+        lines.append(f"   …  {len(silent)} rules did not fire (--all shows them)")
+        silent = []
+    for outcome in silent:
+        hits = ", ".join(f"{group}={count:g}" for group, count in outcome.hits.items())
+        lines.append(f"   0  {outcome.name}: {outcome.why} ({hits})")
     lines.append(f"  score {verdict.score:g}, threshold {verdict.threshold:g}: "
                  f"{'RELEVANT' if verdict.relevant else 'not relevant'}"
                  + (f" ({', '.join(verdict.topics)})" if verdict.topics else ""))

@@ -16,6 +16,7 @@ from monitor.cli.output import (
     shorten,
     verdict_lines,
 )
+from monitor.cli.progress import ProgressLine, quiet_option
 from monitor.rules import load_ruleset, split_document
 
 
@@ -116,7 +117,8 @@ def _error_rows(errors):
 @click.option("--force", is_flag=True,
               help="Also items already classified by the current rules version.")
 @json_option("Print JSON Lines: one line per item whose relevance changed, then a summary.")
-def reclassify(config, force: bool, as_json: bool) -> None:
+@quiet_option
+def reclassify(config, force: bool, as_json: bool, quiet: bool) -> None:
     """Re-apply the current rules to every stored item and report what changed.
 
     One transaction per batch of items; corpus files are written for newly relevant items (the
@@ -129,21 +131,9 @@ def reclassify(config, force: bool, as_json: bool) -> None:
     settings = config.settings
     rules_set = load_ruleset(settings.rules_file)
     engine = open_storage(settings)
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="reclassifying", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
+    with ProgressLine("reclassifying", 0, quiet=quiet) as progress:
         report = run(engine, rules_set, Corpus(settings.corpus_dir, CorpusNumbers(engine)),
-                     force=force, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+                     force=force, progress=lambda done, total: progress.update(done, total))
     if as_json:
         print_json_lines({"id": c.id, "title": c.title, "was": c.was, "now": c.now,
                           "score": c.score, "topics": list(c.topics),

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import click
 
 from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli.progress import ProgressLine, quiet_option
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,200}$")
 
@@ -73,8 +74,11 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
               help="Only items kept since DATE (YYYY-MM-DD, UTC, or an ISO 8601 time).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of standard output.")
-def export(config, fmt: str, relevant: bool, since: str | None, output: str | None) -> None:
-    """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory."""
+@quiet_option
+def export(config, fmt: str, relevant: bool, since: str | None, output: str | None,
+           quiet: bool) -> None:
+    """Export stored items (oldest first) as JSON Lines or CSV, streamed in constant memory;
+    a terminal shows how many are written so far."""
     from monitor.report.export import export_items, parse_since
     from monitor.store.listings import items_to_export
 
@@ -83,12 +87,15 @@ def export(config, fmt: str, relevant: bool, since: str | None, output: str | No
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     rows = items_to_export(read_only(config), relevant=relevant, since=moment)
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            count = export_items(rows, out, fmt=fmt)
-    else:
-        count = export_items(rows, sys.stdout, fmt=fmt)
-        sys.stdout.flush()
+    # items written to the terminal would scroll through the progress line: none then
+    quiet = quiet or (output is None and sys.stdout.isatty())
+    with ProgressLine("exporting items", quiet=quiet) as progress:
+        if output:
+            with open(output, "w", encoding="utf-8", newline="") as out:
+                count = export_items(progress.counting(rows), out, fmt=fmt)
+        else:
+            count = export_items(progress.counting(rows), sys.stdout, fmt=fmt)
+            sys.stdout.flush()
     click.echo(f"exported {count} items", err=True)
 
 

@@ -1,7 +1,9 @@
-"""Add feeds to feeds.yaml, keeping its comments, order and layout.
+"""Edit feeds.yaml: add feeds, remove one, disable or enable one, keeping its comments, order
+and layout.
 
-In: the path of feeds.yaml and `FeedSpec`s to add. Out: `FeedsAdded` (the feeds written and
-those skipped as already listed); the file rewritten atomically. Raises `ConfigError` (file,
+In: the path of feeds.yaml and `FeedSpec`s to add, or the URL of a listed feed (`find_listed`
+finds it by URL or name). Out: `FeedsAdded` (the feeds written and those skipped as already
+listed), or the edited feed's `FeedSpec`; the file rewritten atomically. Raises `ConfigError` (file,
 line, what to do) and leaves the file untouched when it cannot be edited safely: unreadable, a
 YAML syntax error, invalid before the edit, not a mapping with a ``feeds:`` list, not writable,
 or invalid after the edit. Does file I/O.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,42 @@ def listed_feed(path: Path, url: str) -> FeedSpec | None:
                  if feed_url_key(feed.url) == key), None)
 
 
+def find_listed(path: Path, reference: str) -> FeedSpec:
+    """The feed of feeds.yaml whose URL is `reference` (as `load_feeds` compares URLs), else
+    whose name is it (case aside); a `ConfigError` saying what is listed when none or several
+    match."""
+    listed = load_feeds(path, empty_ok=True)
+    key = feed_url_key(reference) if "://" in reference else None
+    found = [feed for feed in listed if key is not None and feed_url_key(feed.url) == key]
+    found = found or [feed for feed in listed if feed.name.casefold() == reference.casefold()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        urls = ", ".join(feed.url for feed in found)
+        raise ConfigError(f"{len(found)} feeds are named {reference!r} ({urls}); give the URL",
+                          path=str(path))
+    raise ConfigError(f"no feed with the URL or name {reference!r}; `monitor feeds list` shows "
+                      "the feeds", path=str(path))
+
+
+def remove_feed(path: Path, url: str) -> None:
+    """Take the feed with this URL out of feeds.yaml (its stored items stay)."""
+    _edit_entry(path, url, lambda entries, index: entries.pop(index))
+
+
+def set_enabled(path: Path, url: str, enabled: bool) -> None:
+    """Mark the feed with this URL ``enabled: false``, or take the mark off (enabled is the
+    default)."""
+
+    def mark(entries: CommentedSeq, index: int) -> None:
+        if enabled:
+            entries[index].pop("enabled", None)
+        else:
+            entries[index]["enabled"] = False
+
+    _edit_entry(path, url, mark)
+
+
 def add_feeds(path: Path, feeds: Sequence[FeedSpec]) -> FeedsAdded:
     """Append the feeds not listed yet to feeds.yaml; the file is rewritten only if one is new."""
     # refuses an invalid file; an empty one is given its first feeds
@@ -71,16 +109,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _append(path: Path, feeds: Sequence[FeedSpec]) -> None:
-    text = path.read_text(encoding="utf-8")  # load_feeds just read it
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap a long existing line
-    try:
-        document = yaml.load(text)
-    except MarkedYAMLError as exc:  # PyYAML accepted it; ruamel may still be stricter
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(f"cannot edit the file: {exc.problem}; fix it by hand first",
-                          path=str(path), line=mark.line + 1 if mark else None) from None
+    yaml, text, document = _load(path)
     out = io.StringIO()
     if document is None and text.strip():
         out.write(text if text.endswith("\n") else text + "\n")  # only comments: ruamel drops them
@@ -91,6 +120,35 @@ def _append(path: Path, feeds: Sequence[FeedSpec]) -> None:
         entries.append(_entry(feed, flow_tags))
     yaml.dump(document, out)
     _replace_checked(path, out.getvalue())
+
+
+def _edit_entry(path: Path, url: str, edit: Callable[[CommentedSeq, int], Any]) -> None:
+    """Apply `edit` to the entries and the index of the one with this URL, then write."""
+    load_feeds(path)  # refuses an invalid file
+    yaml, text, document = _load(path)
+    document, entries = _feeds_list(document, path)
+    key = feed_url_key(url)
+    index = next(i for i, entry in enumerate(entries) if feed_url_key(entry["url"]) == key)
+    _measure_indent(yaml, text, document, entries)
+    edit(entries, index)
+    out = io.StringIO()
+    yaml.dump(document, out)
+    _replace_checked(path, out.getvalue())
+
+
+def _load(path: Path) -> tuple[YAML, str, Any]:
+    """The round-trip reader and writer, the file's text and its document."""
+    text = path.read_text(encoding="utf-8")  # load_feeds just read it
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long existing line
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:  # PyYAML accepted it; ruamel may still be stricter
+        mark = exc.problem_mark or exc.context_mark
+        raise ConfigError(f"cannot edit the file: {exc.problem}; fix it by hand first",
+                          path=str(path), line=mark.line + 1 if mark else None) from None
+    return yaml, text, document
 
 
 def _feeds_list(document: Any, path: Path) -> tuple[CommentedMap, CommentedSeq]:

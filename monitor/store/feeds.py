@@ -150,13 +150,15 @@ def _row(record) -> FeedRow:
 @storage_errors
 def claim_due_feeds(
     engine: Engine, *, owner: str, now: datetime, lease_until: datetime, limit: int,
-    due_only: bool = True, polled_before: datetime | None = None,
+    due_only: bool = True, polled_before: datetime | None = None, url: str | None = None,
 ) -> list[FeedRow]:
     """Lease up to `limit` feeds (due ones unless `due_only` is false; not polled since
-    `polled_before` when given) to `owner`, most overdue first; feeds leased to a live worker
-    are skipped, never waited for."""
+    `polled_before` when given; only the feed of feeds.yaml's `url` when given) to `owner`,
+    most overdue first; feeds leased to a live worker are skipped, never waited for."""
     free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
     condition = and_(feed_is_active(), free)
+    if url is not None:
+        condition = and_(condition, feeds.c.url == url)
     if due_only:
         condition = and_(condition, feeds.c.next_due <= now)
     if polled_before is not None:
@@ -171,6 +173,23 @@ def claim_due_feeds(
             .returning(*feeds.c)
         ).all()
     return [_row(r) for r in sorted(rows, key=lambda r: (r.next_due, r.id))]
+
+
+@storage_errors
+def why_not_claimed(engine: Engine, url: str, now: datetime) -> str:
+    """Why the feed of feeds.yaml's `url` cannot be leased now, in words."""
+    with engine.connect() as conn:
+        row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
+    if row is None or not row.in_config:
+        return "it is not in the database yet; run `monitor init` or start the daemon"
+    if row.disabled_reason is not None:
+        return f"monitor stopped polling it: {row.disabled_reason}"
+    if not row.enabled:
+        return "it is disabled in feeds.yaml; `monitor feeds enable` it first"
+    if row.lease_until is not None and row.lease_until >= now:
+        return (f"a worker ({row.lease_owner}) is polling it until {row.lease_until:%H:%M:%S} "
+                "UTC at the latest; try again then")
+    return "another worker took it meanwhile"
 
 
 @storage_errors

@@ -4,9 +4,12 @@ by, a day's relevant items, every item for an export. Does I/O (read only).
 In: an `Engine`, an `ItemSelection` (filters and a keyset cursor) or an id. Out: plain dicts
 (dates as ISO strings, booleans, lists), streamed where a listing may be long; each face picks
 the keys it shows. A listed item has the columns of `LISTED_COLUMNS` (see `listed_item`).
-Listings are keyset-paginated: newest first by id, the next page starts below the last id shown
-(``before``), so a page deep in the list costs what the first one costs. Dates filter on when
-an item was kept (``fetched_at``, UTC days).
+Listings are keyset-paginated in one of three orders (`SORTS`): newest kept first (by id, the
+default), newest published first (the publication time, or the time kept when the feed gave
+none: `schema.publication_time`), or best score first; ties go to the newer id. The next page
+starts after the last item shown (``before``, its id), so a page deep in the list costs what
+the first one costs. ``since``/``until`` filter on the day an item was kept, ``published_since``/
+``published_until`` on the day of its publication time (UTC days, inclusive).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.report.export import FIELDS as EXPORT_FIELDS
 from monitor.store.engine import storage_errors
-from monitor.store.schema import feeds, item_sources, items
+from monitor.store.schema import feeds, item_sources, items, publication_time
 from monitor.textsearch import EXCERPT_CHARS
 
 TextPart = Literal["excerpt", "full"] | None  # what of the text a listing carries
+Sort = Literal["kept", "published", "score"]
+SORTS: tuple[Sort, ...] = ("published", "kept", "score")
 BATCH = 500  # rows fetched at a time by a streamed listing
 
 ITEMS_WITH_FEED = items.outerjoin(feeds, feeds.c.id == items.c.feed_id)
@@ -33,6 +38,7 @@ LISTED_COLUMNS = (
     items.c.id, items.c.url, items.c.title, items.c.feed_id, feeds.c.name.label("feed"),
     items.c.published, items.c.fetched_at, items.c.lang, items.c.relevant, items.c.score,
     items.c.topics, items.c.corpus_file, items.c.text_source, items.c.text_error,
+    publication_time.label("published_at"),
 )
 
 
@@ -47,6 +53,9 @@ class ItemSelection:
     lang: str | None = None
     since: date | None = None  # first day kept (fetched_at, UTC), inclusive
     until: date | None = None  # last day kept, inclusive
+    published_since: date | None = None  # first day of the publication time, inclusive
+    published_until: date | None = None  # its last day, inclusive
+    sort: Sort = "kept"
     before: int | None = None
 
 
@@ -55,8 +64,8 @@ def listed_item(row: Any) -> dict:
     out = {
         "id": row["id"], "url": row["url"], "title": row["title"], "feed_id": row["feed_id"],
         "feed": row["feed"], "published": iso(row["published"]),
-        "fetched_at": iso(row["fetched_at"]), "lang": row["lang"],
-        "relevant": bool(row["relevant"]), "score": row["score"],
+        "fetched_at": iso(row["fetched_at"]), "published_at": iso(row["published_at"]),
+        "lang": row["lang"], "relevant": bool(row["relevant"]), "score": row["score"],
         "topics": list(row["topics"] or []), "corpus_file": row["corpus_file"],
         "text_source": row["text_source"], "text_error": row["text_error"],
     }
@@ -87,6 +96,11 @@ def selection_conditions(selection: ItemSelection) -> list[ColumnElement]:
         conditions.append(items.c.fetched_at >= day_start(selection.since))
     if selection.until:
         conditions.append(items.c.fetched_at < day_start(selection.until + timedelta(days=1)))
+    if selection.published_since:
+        conditions.append(publication_time >= day_start(selection.published_since))
+    if selection.published_until:
+        conditions.append(publication_time < day_start(selection.published_until
+                                                   + timedelta(days=1)))
     return conditions
 
 
@@ -98,16 +112,18 @@ def newest_items_select(
     selection: ItemSelection, *, limit: int | None, text: TextPart = "excerpt",
     extra: list[ColumnElement] = (), source: Any = None, order_column: Any = None,
 ) -> Select:
-    """Newest first, at most `limit` rows (None: all) of `LISTED_COLUMNS` and the `text` part.
+    """In the selection's order, at most `limit` rows (None: all) of `LISTED_COLUMNS` and the
+    `text` part.
 
     ``extra`` adds conditions (a search); ``source`` replaces the FROM clause (items
     left-joined to feeds) and ``order_column`` the column equal to ``items.id`` that orders the
     listing and takes the cursor (a full-text index's rowid, so the index drives the scan).
     """
     order = order_column if order_column is not None else items.c.id
+    keys = [*_SORT_KEYS[selection.sort], order]
     conditions = selection_conditions(selection) + list(extra)
     if selection.before is not None:
-        conditions.append(order < selection.before)
+        conditions.append(_after_cursor(keys, selection.before))
     columns: list[Any] = list(LISTED_COLUMNS)
     if text == "full":
         columns.append(items.c.text)
@@ -116,16 +132,46 @@ def newest_items_select(
     query = select(*columns).select_from(source if source is not None else ITEMS_WITH_FEED)
     if conditions:
         query = query.where(and_(*conditions))
-    query = query.order_by(order.desc())
+    query = query.order_by(*[key.desc() for key in keys])
     return query.limit(limit) if limit is not None else query
+
+
+_SORT_KEYS: dict[str, tuple[Any, ...]] = {
+    "kept": (), "published": (publication_time,), "score": (items.c.score,)}
+
+
+def _after_cursor(keys: list[Any], before: int) -> ColumnElement:
+    """Rows after item `before` in the order of `keys` (descending; the last one the id): the
+    cursor is an id, its sort value read from its row, so one link form pages every order.
+    Written ``key <= v AND (key < v OR id < before)``, a range an index can start from (SQLite
+    scans the whole index for the row value ``(key, id) < (v, before)``)."""
+    key, order = keys[0], keys[-1]
+    if len(keys) == 1:
+        return order < before
+    value = select(key).where(items.c.id == before).scalar_subquery()
+    return and_(key <= value, or_(key < value, order < before))
+
+
+@storage_errors
+def count_selected(engine: Engine, selection: ItemSelection, *, cap: int | None = None) -> int:
+    """How many items the selection holds (its cursor aside); with `cap`, counting stops there
+    (a result of `cap` means "at least that many")."""
+    conditions = selection_conditions(selection)
+    query = select(items.c.id)
+    if conditions:
+        query = query.where(and_(*conditions))
+    if cap is not None:
+        query = query.limit(cap)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
 
 
 @storage_errors
 def newest_items(engine: Engine, selection: ItemSelection = ItemSelection(), *,
                  limit: int | None = None, text: TextPart = "excerpt") -> Iterator[dict]:
-    """The selected items, newest first (by id: the order they were stored in), at most `limit`
-    (None: all, streamed), each with the `text` part asked for: its first `EXCERPT_CHARS`
-    characters, all of it, or none."""
+    """The selected items in the selection's order (by default newest kept first), at most
+    `limit` (None: all, streamed), each with the `text` part asked for: its first
+    `EXCERPT_CHARS` characters, all of it, or none."""
     query = newest_items_select(selection, limit=limit, text=text)
     with engine.connect() as conn:
         if limit is None:
@@ -155,8 +201,9 @@ def item_by_id(engine: Engine, item_id: int) -> dict | None:
 
 
 @storage_errors
-def other_sources(engine: Engine, item: dict) -> list[dict]:
-    """The other feed entries that brought this very item (item_sources), first seen first."""
+def story_sources(engine: Engine, item: dict) -> list[dict]:
+    """Every feed entry that brought this very item (item_sources; the item's own entry
+    first, then the others, first seen first): feed_id, feed, guid, url, seen_at."""
     query = (select(item_sources.c.feed_id, feeds.c.name.label("feed"), item_sources.c.guid,
                     item_sources.c.url, item_sources.c.seen_at)
              .select_from(item_sources.outerjoin(feeds, feeds.c.id == item_sources.c.feed_id))
@@ -165,8 +212,17 @@ def other_sources(engine: Engine, item: dict) -> list[dict]:
     with engine.connect() as conn:
         rows = [{"feed_id": r.feed_id, "feed": r.feed, "guid": r.guid, "url": r.url,
                  "seen_at": iso(r.seen_at)} for r in conn.execute(query)]
+    return sorted(rows, key=lambda r: not _own_entry(r, item))
+
+
+def other_sources(engine: Engine, item: dict) -> list[dict]:
+    """The other feed entries that brought this very item, first seen first."""
     # the item's own entry is shown as its source, not as another publisher
-    return [r for r in rows if (r["feed_id"], r["guid"]) != (item["feed_id"], item["guid"])]
+    return [r for r in story_sources(engine, item) if not _own_entry(r, item)]
+
+
+def _own_entry(source: dict, item: dict) -> bool:
+    return (source["feed_id"], source["guid"]) == (item["feed_id"], item["guid"])
 
 
 @storage_errors
@@ -200,6 +256,17 @@ def feed_choices(engine: Engine) -> list[dict]:
     query = select(feeds.c.id, feeds.c.name, feeds.c.lang).order_by(feeds.c.name, feeds.c.id)
     with engine.connect() as conn:
         return [{"id": r.id, "name": r.name, "lang": r.lang} for r in conn.execute(query)]
+
+
+@storage_errors
+def feeds_named(engine: Engine, reference: str) -> list[dict]:
+    """The feeds whose id, URL or name (ASCII case aside) is `reference`: id, name, url."""
+    condition = or_(feeds.c.url == reference, func.lower(feeds.c.name) == reference.lower())
+    if reference.isdigit() and len(reference) < 12:
+        condition = or_(condition, feeds.c.id == int(reference))
+    query = select(feeds.c.id, feeds.c.name, feeds.c.url).where(condition).order_by(feeds.c.id)
+    with engine.connect() as conn:
+        return [{"id": r.id, "name": r.name, "url": r.url} for r in conn.execute(query)]
 
 
 @storage_errors

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -187,6 +188,13 @@ items = Table(
     Index("ix_items_feed_relevant_id", "feed_id", "relevant", "id"),
     Index("ix_items_cluster", "cluster"),
 )
+
+# An item's publication time: when its feed says it was published, else when it was kept. The
+# listings sort and filter on it, and on the score, walking the indexes below (migration 0010).
+publication_time = func.coalesce(items.c.published, items.c.fetched_at)
+Index("ix_items_published_at", publication_time, items.c.id)
+Index("ix_items_relevant_published_at", items.c.relevant, publication_time, items.c.id)
+Index("ix_items_score_id", items.c.score, items.c.id)
 
 item_sources = Table(
     "item_sources",

@@ -2,10 +2,11 @@
 
 In: a `Query` (see `textsearch.py`) and, for the inspector, an `ItemSelection`. Out: listed
 items (`listings.listed_item`) with, for `best_matches` (the command line), their ``rank``
-(higher is better) and a one-line ``snippet`` with the words marked «like this», best match
-first; for `newest_matches` (the inspector), an excerpt as ``text`` and the [start, end] spans of
-the hits in it as ``hits``, newest first like every listing, so filters and keyset pages work
-the same. Both cut the text with `textsearch.excerpt`.
+(higher is better) and a one-line ``snippet`` with the words marked (``textsearch.MARK``, or
+the marks given), best match first; for `newest_matches` (the inspector), an excerpt as
+``text`` and the [start, end] spans of the hits in it as ``hits``, in the selection's order like
+every listing, so filters and keyset pages work the same. Both cut the text with
+`textsearch.excerpt`.
 
 The index is the database's own, made and kept up to date by migration 0003: on SQLite the
 FTS5 table ``items_fts`` (unicode61 tokens, diacritics removed), ranked by bm25 with the title
@@ -30,7 +31,7 @@ from monitor.store.listings import (
     newest_items_select,
 )
 from monitor.store.schema import feeds, items
-from monitor.textsearch import Query, excerpt, fts5_match, snippet
+from monitor.textsearch import MARK, Query, excerpt, fts5_match, is_prefix, snippet
 
 # The same two strings as migration 0003 (a test checks they agree).
 FOLD_FROM = (
@@ -48,8 +49,9 @@ _INDEX_KIND: dict[str, str | None] = {}  # database URL -> "fts5" | "tsvector" |
 
 @storage_errors
 def best_matches(engine: Engine, query: Query, *, relevant: bool | None = None,
-                 limit: int = 20) -> list[dict]:
-    """The `limit` best items for `query`, best first, each with its rank and a snippet."""
+                 limit: int = 20, mark: tuple[str, str] = MARK) -> list[dict]:
+    """The `limit` best items for `query`, best first, each with its rank and a snippet (its
+    hits between the two strings of `mark`)."""
     with engine.connect() as conn:
         ranked = _ranked_ids(conn, query, relevant=relevant, limit=limit)
         if not ranked:
@@ -64,7 +66,7 @@ def best_matches(engine: Engine, query: Query, *, relevant: bool | None = None,
             continue
         text_ = item.pop("text")
         item["rank"] = float(f"{rank:.4g}")
-        item["snippet"] = snippet(text_ if text_.strip() else item["title"], query)
+        item["snippet"] = snippet(text_ if text_.strip() else item["title"], query, mark=mark)
         found.append(item)
     return found
 
@@ -96,9 +98,13 @@ def tsquery_sql(query: Query) -> tuple[str, dict]:
 
     def phrase(words: tuple[str, ...]) -> str:
         name = f"p{len(params)}"
-        params[name] = " ".join(words)
-        return (f"phraseto_tsquery('simple'::regconfig, translate(:{name}, :fold_from, "
-                ":fold_to))")
+        if is_prefix(words[-1]):  # the words are letters and digits only: no operator in them
+            params[name] = " <-> ".join(words[:-1] + (words[-1][:-1] + ":*",))
+            function = "to_tsquery"
+        else:
+            params[name] = " ".join(words)
+            function = "phraseto_tsquery"
+        return f"{function}('simple'::regconfig, translate(:{name}, :fold_from, :fold_to))"
 
     expression = " && ".join(
         "(" + " || ".join(phrase(p) for p in clause) + ")" for clause in query.clauses
@@ -171,7 +177,7 @@ def _substring_condition(conn: Connection, query: Query) -> ColumnElement:
     postgres = conn.dialect.name == "postgresql"
 
     def contains(phrase: tuple[str, ...]) -> ColumnElement:
-        pattern = f"%{like_pattern(' '.join(phrase))}%"
+        pattern = f"%{like_pattern(' '.join(phrase).rstrip('*'))}%"
         if postgres:
             return or_(items.c.title.ilike(pattern, escape="\\"),
                        items.c.text.ilike(pattern, escape="\\"))

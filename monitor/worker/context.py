@@ -2,7 +2,8 @@
 
 In: the worker's parts (settings, database engines, fetcher, host gate, robots.txt cache, CPU
 pool, corpus, recorder, current rules, stop event). Out: `PollContext`, handed to every poll,
-and `PollTally`, one poll's counts and stages. Plain data with three small I/O helpers (a
+`PollTally`, one poll's counts and stages, and `CycleTally`, the counts of a run over many
+feeds so far (what a progress display shows). Plain data with three small I/O helpers (a
 database call in a thread, a read-only one, one polite request).
 """
 
@@ -20,6 +21,7 @@ from monitor.fetch.robots import RobotsCache
 from monitor.rules import RuleSet
 from monitor.settings import Settings
 from monitor.store.engine import Engine
+from monitor.store.feeds import PollRecord
 from monitor.worker.cpupool import CpuWork
 from monitor.worker.recorder import PollRecorder
 from monitor.worker.watchdog import Stages
@@ -44,6 +46,8 @@ class PollContext:
     # waits for it instead of fetching the page again. (Entries of one poll sharing a URL wait
     # for the first of them instead, `Story.same_as`.)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
+    # Told of every poll's outcome as it ends (a progress display); None: nobody listens.
+    on_poll: Callable[[PollRecord, PollTally], None] | None = None
 
     async def db(self, function, *args, **kwargs):
         """A database call, in a thread: the event loop goes on meanwhile."""
@@ -64,6 +68,7 @@ class PollTally:
     """One poll's counts, for its record and its log line, and its stages, for the watchdog."""
 
     entries: int = 0
+    pages: int = 0  # article pages asked for (fetched, or failed)
     new_items: int = 0
     relevant_items: int = 0
     page_errors: int = 0
@@ -71,6 +76,23 @@ class PollTally:
     stages: Stages = field(default_factory=Stages)  # where the poll is, for the watchdog
     left: int = 0  # new entries over http.max_entries, for the next polls
     empty: int = 0  # entries with neither a link nor any text, skipped
+
+
+@dataclass
+class CycleTally:
+    """A run over many feeds so far: feeds claimed and polled, pages asked for, items."""
+
+    feeds: int = 0
+    polled: int = 0
+    pages: int = 0
+    new_items: int = 0
+    relevant_items: int = 0
+
+    def add(self, record: PollRecord, tally: PollTally) -> None:
+        self.polled += 1
+        self.pages += tally.pages
+        self.new_items += record.new_items
+        self.relevant_items += record.relevant_items
 
 
 def now_utc() -> datetime:

@@ -48,7 +48,7 @@ from monitor.store.feeds import (
     release_leases,
     sync_feeds,
 )
-from monitor.worker.context import PollContext, now_utc
+from monitor.worker.context import CycleTally, PollContext, now_utc
 from monitor.worker.cpupool import CpuWork, start_fork_server
 from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
 from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
@@ -172,8 +172,8 @@ async def poll_all(ctx: PollContext, batches: AsyncIterator[list[FeedRow]],
 
 
 @asynccontextmanager
-async def _worker_context(settings: Settings, rules: Callable[[], RuleSet], stop: asyncio.Event,
-                          owner: str):
+async def worker_context(settings: Settings, rules: Callable[[], RuleSet], stop: asyncio.Event,
+                         owner: str):
     """The poll context with its lease keeper and batch writer running; on the way out, the
     outcomes are written, the leases released and the connections and processes closed."""
     ctx = build_context(settings, stop, rules, worker=owner)
@@ -225,12 +225,15 @@ def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
     return restore
 
 
-def run_once(settings: Settings) -> CycleReport:
-    """Poll every enabled feed once, whatever its schedule."""
-    return asyncio.run(_run_once(settings))
+def run_once(settings: Settings, *,
+             progress: Callable[[CycleTally], None] | None = None) -> CycleReport:
+    """Poll every enabled feed once, whatever its schedule; `progress` is called with the
+    counts so far as feeds are claimed and as each poll ends."""
+    return asyncio.run(_run_once(settings, progress))
 
 
-async def _run_once(settings: Settings) -> CycleReport:
+async def _run_once(settings: Settings,
+                    progress: Callable[[CycleTally], None] | None) -> CycleReport:
     started = time.monotonic()
     start_fork_server()
     rules = load_ruleset(settings.rules_file)
@@ -238,20 +241,27 @@ async def _run_once(settings: Settings) -> CycleReport:
     owner, stop = worker_identity(), asyncio.Event()
     restore = _on_signals(stop)
     try:
-        async with _worker_context(settings, lambda: rules, stop, owner) as ctx:
+        async with worker_context(settings, lambda: rules, stop, owner) as ctx:
             await ctx.db(sync_feeds, specs, now_utc())
             await asyncio.to_thread(take_over_dead_leases, ctx.engine)
             cycle = time.monotonic()  # the cycle: claim, poll, every outcome written
             since = now_utc()
+            counts = CycleTally()
+            if progress is not None:
+                ctx.on_poll = lambda record, tally: (counts.add(record, tally), progress(counts))
 
             async def every_feed() -> AsyncIterator[list[FeedRow]]:
                 # A first small claim gets the polls going while the rest is claimed.
                 for limit in (FIRST_CLAIM, None):
                     now = now_utc()
-                    yield await ctx.db(
+                    claimed = await ctx.db(
                         claim_due_feeds, owner=owner, now=now, due_only=False,
                         polled_before=since, limit=limit or 10_000_000,
                         lease_until=now + timedelta(seconds=settings.schedule.lease))
+                    counts.feeds += len(claimed)
+                    if progress is not None:
+                        progress(counts)
+                    yield claimed
 
             records = await poll_all(ctx, every_feed(), settings.schedule.workers)
             await ctx.recorder.flush()
@@ -288,7 +298,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
     claiming = asyncio.Lock()
     heartbeat = Heartbeat(heartbeat_folder(settings.config_path))
     try:
-        async with _worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
+        async with worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
             start_fork_server()
             await ctx.db(sync_feeds, feeds_watch.value, now_utc())
             await asyncio.to_thread(take_over_dead_leases, ctx.engine)

@@ -66,6 +66,8 @@ async def poll_feed(ctx: PollContext, feed: FeedRow) -> PollRecord:
     streak = feed.error_streak + 1 if record.status == "error" else 0
     _log_line(ctx, feed, record, time.monotonic() - clock, streak, tally)
     ctx.recorder.add(record, streak)
+    if ctx.on_poll is not None:
+        ctx.on_poll(record, tally)
     return record
 
 

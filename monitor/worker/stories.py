@@ -174,6 +174,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
     if entry.link is None:
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
+        tally.pages += 1
         page = await _page_text(ctx, entry.link, tally.stages)
         if page.article is None:
             tally.page_errors += 1
