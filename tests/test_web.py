@@ -309,7 +309,8 @@ def test_keyset_paging_walks_every_item_once(site: Site) -> None:
     assert older == f"/items?before={site.data.all_ids[39]}&limit=40"
     second = site.html(older)
     assert ids_in_html(second) == site.data.all_ids[40:80]
-    assert 'href="/items?limit=40">« newest' in second
+    assert 'href="/items?limit=40">« first' in second
+    assert 'rel="prev" href="/items?limit=40">' in second  # the first page again
 
 
 def test_paging_keeps_the_filters(site: Site) -> None:
@@ -337,12 +338,16 @@ def test_filters(site: Site) -> None:
     assert _ids(site, f"feed={arabic_feed}") == [data.ids["arabic"], data.ids["copy"]]
     assert _ids(site, "lang=ar") == [data.ids["arabic"]]
     today = NOW.date()
-    assert _ids(site, f"since={today}") == [
+    assert _ids(site, f"kept_since={today}") == [
         i for i in data.all_ids if rows[i]["fetched_at"].date() >= today]
     seed_day = rows[data.ids["seed"]]["fetched_at"].date()
-    assert data.ids["seed"] in _ids(site, f"since={seed_day}&until={seed_day}")
-    assert _ids(site, f"since={seed_day}&until={seed_day}") == [
+    assert data.ids["seed"] in _ids(site, f"kept_since={seed_day}&kept_until={seed_day}")
+    assert _ids(site, f"kept_since={seed_day}&kept_until={seed_day}") == [
         i for i in data.all_ids if rows[i]["fetched_at"].date() == seed_day]
+    # since and until: the day published
+    published_day = rows[data.ids["seed"]]["published"].date()
+    assert _ids(site, f"since={published_day}&until={published_day}") == [
+        i for i in data.all_ids if rows[i]["published"].date() == published_day]
     assert _ids(site, "topic=nothing-like-this") == []
     # the form shows the filters in force
     page = site.html(f"/items?feed={arabic_feed}&lang=ar&relevant=1")
@@ -384,14 +389,21 @@ def test_arabic_is_right_to_left_and_french_accents_survive(site: Site) -> None:
 def test_filter_parsing() -> None:
     parsed = parse_filters({"relevant": "1", "topic": "cyber", "feed": "3", "lang": "fr",
                             "since": "2026-01-01", "until": "2026-01-31", "q": " IA ",
-                            "before": "77", "limit": "20"})
+                            "sort": "kept", "before": "77", "limit": "20"})
     assert parsed.query() == {"relevant": "1", "topic": "cyber", "feed": "3", "lang": "fr",
                               "since": "2026-01-01", "until": "2026-01-31", "q": "IA",
-                              "before": "77", "limit": "20"}
+                              "sort": "kept", "before": "77", "limit": "20"}
+    assert (parsed.published_since, parsed.since) == (date(2026, 1, 1), None)  # publication
+    # a search is best match first unless told, and pages by offset
+    ranked = parse_filters({"q": "IA", "before": "77", "start": "50"})
+    assert ranked.ranked and ranked.query() == {"q": "IA", "start": "50"}
+    assert parse_filters({}).query(order="score") == {"sort": "score"}
     assert parse_filters({"relevant": "", "q": "  "}) == ItemFilters()
     for bad in ({"limit": "501"}, {"before": "x"}, {"relevant": "maybe"}, {"lang": "french!"},
                 {"before": "2147483648"}, {"feed": "9" * 5000}, {"limit": "9" * 5000},
-                {"since": "2026-02-01", "until": "2026-01-01"}, {"topic": "<b>"}):
+                {"since": "2026-02-01", "until": "2026-01-01"}, {"topic": "<b>"},
+                {"sort": "match"}, {"sort": "random", "q": "x"},
+                {"kept_since": "2026-02-01", "kept_until": "2026-01-01"}):
         with pytest.raises(BadParameter):
             parse_filters(bad)
 
@@ -492,7 +504,7 @@ def test_the_inspector_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         assert site.json("/items.json?q=dgssi")["search"]["index"] == "tsvector"
         assert _ids(site, "q=cybersecurite DGSSI -sport") == [data.ids["hostile"]]
         today = NOW.date()
-        assert _ids(site, f"since={today}") == [
+        assert _ids(site, f"kept_since={today}") == [
             i for i in data.all_ids if data.by_id[i]["fetched_at"].date() >= today]
         feeds = site.json("/feeds.json?days=5")
         first = date.fromisoformat(feeds["first_day"])
@@ -521,7 +533,7 @@ def test_json_twin_is_plain_json(site: Site) -> None:
 
 def test_search_without_the_index_falls_back_to_substrings(tmp_path: Path) -> None:
     from monitor.store.schema import metadata
-    from monitor.web.pages import items_page
+    from monitor.web.listing import items_page
 
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'old.db'}")
     settings = load_settings(config)

@@ -4,15 +4,18 @@ In: the one `Settings` (and optionally an engine and a token). Out: an ASGI app.
 one context builder (`pages`) rendered twice: by a Jinja2 template (autoescaped) and as JSON at
 the same path plus ``.json``, with the same query parameters. Only GET and HEAD are routed.
 
-Routes: ``/`` and ``/items`` (+ ``/items.json``), ``/items/ID`` (+ ``.json``), ``/feeds``
-(+ ``/feeds.json``), ``/feed.atom``, ``/healthz``, ``/metrics``, ``/static/…``.
+Routes: ``/`` and ``/items`` (+ ``/items.json``, and its items as ``/items.csv`` and
+``/items.jsonl``), ``/items/ID`` (+ ``.json``), ``/feeds`` (+ ``/feeds.json``), ``/feed.atom``,
+``/healthz``, ``/metrics``, ``/static/…``.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -22,26 +25,32 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor.errors import StorageError
 from monitor.report.digest import http_url
+from monitor.report.export import export_items
 from monitor.rules import load_ruleset
 from monitor.settings import Settings, WatchedFile, describe_duration, load_feeds
 from monitor.store.engine import Engine, read_engine
+from monitor.store.listings import items_to_export
+from monitor.store.search import match_condition
 from monitor.store.totals import health_figures, metric_figures
-from monitor.web import pages
+from monitor.web import listing, pages
 from monitor.web.atom import atom_feed
 from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
+from monitor.web.facets import FacetCounts
 from monitor.web.filters import BadParameter, parse_filters, whole_number
 from monitor.web.highlight import span_segments
 from monitor.web.hosts import HostCheck, allowed_hosts
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
+EXPORT_CHUNK = 200  # items written at a time in a streamed export
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 SECURITY_HEADERS = [
     # one script of ours (static/keys.js: j/k/o), none inline, none from elsewhere
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -106,6 +115,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
     rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
     # feeds.yaml, for the feeds configured but never polled yet (an empty list is no error here)
     feed_list = WatchedFile(settings.feeds_file, partial(load_feeds, empty_ok=True))
+    counts = FacetCounts(engine)
 
     def twin(template: str, build: Callable[[Request], dict]) -> tuple[Callable, Callable]:
         """The HTML and JSON endpoints of one page, both rendering `build(request)`."""
@@ -135,8 +145,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             status=status, message=message, path=request.url.path, json_href=json_href(request))
         return HTMLResponse(html, status_code=status)
 
+    def configured_feeds() -> int:
+        return len(feed_list.current() or ())
+
     def build_items(request: Request) -> dict:
-        return pages.items_page(engine, parse_filters(request.query_params), rules.current())
+        return listing.items_page(engine, parse_filters(request.query_params), rules.current(),
+                                  counts=counts, configured_feeds=configured_feeds())
 
     def build_item(request: Request) -> dict:
         item_id = whole_number("id", request.path_params["item_id"], 0)
@@ -161,10 +175,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             filters = parse_filters(request.query_params)
         except BadParameter as exc:
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-        filters = replace(filters, relevant=True, before=None,
+        filters = replace(filters, relevant=True, before=None, ranked=False, start=0,
                           limit=min(filters.limit, ATOM_ITEMS))
         try:
-            context = pages.items_page(engine, filters, None)
+            context = listing.items_page(engine, filters, None, counts=counts)
         except StorageError as exc:
             return Response(f"{exc}\n", status_code=503, media_type="text/plain")
         base = settings.web.base_url or str(request.base_url)
@@ -175,6 +189,24 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
                          + (f" ({', '.join(f'{k}={v}' for k, v in filters.active.items())})"
                             if len(filters.active) > 1 else ""))
         return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    def export(request: Request) -> Response:
+        """The items of the listing's filters and search, oldest first, as CSV or JSON Lines,
+        streamed."""
+        fmt = request.url.path.rsplit(".", 1)[1]
+        try:
+            filters = parse_filters(request.query_params)
+            query = listing.parsed_query(filters.q)
+            extra = [match_condition(engine, query)] if query else []
+            rows = items_to_export(engine, selection=filters, extra=extra)
+            first = next(rows, None)  # a database that cannot be read fails here, as a 503
+        except BadParameter as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+        except StorageError as exc:
+            return Response(f"{exc}\n", status_code=503, media_type="text/plain")
+        chunks = export_chunks(itertools.chain([first] if first else [], rows), fmt)
+        return StreamingResponse(chunks, media_type=EXPORT_TYPES[fmt], headers={
+            "content-disposition": f'attachment; filename="items.{fmt}"'})
 
     def healthz(request: Request) -> Response:
         now = datetime.now(UTC)
@@ -205,6 +237,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         Route("/", items_html), Route("/items", items_html), Route("/items.json", items_json),
         Route("/items/{item_id:digits}", item_html),
         Route("/items/{item_id:digits}.json", item_json),
+        Route("/items.csv", export), Route("/items.jsonl", export),
         Route("/feeds", feeds_html), Route("/feeds.json", feeds_json),
         Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
         Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),
@@ -216,6 +249,21 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         asgi = TokenGate(asgi, token)
     return HostCheck(asgi, allowed_hosts(settings.web.allowed_hosts, served_host=host,
                                          base_url=settings.web.base_url))
+
+
+def export_chunks(rows: Iterator[dict], fmt: str) -> Iterator[str]:
+    """The export of `rows` in `fmt`, `EXPORT_CHUNK` items at a time."""
+    header = True
+    while True:
+        batch = list(itertools.islice(rows, EXPORT_CHUNK))
+        if not batch and not header:
+            return
+        out = io.StringIO()
+        export_items(batch, out, fmt=fmt, header=header)
+        header = False
+        yield out.getvalue()
+        if len(batch) < EXPORT_CHUNK:
+            return
 
 
 class ServerHeaders:

@@ -1,6 +1,7 @@
-"""One context builder per page; the HTML template and the ``.json`` twin render the same dict.
+"""One context builder per page; the HTML template and the ``.json`` twin render the same dict
+(the items listing's is in `listing`).
 
-In: a read-only `Engine`, parsed `ItemFilters` or an id, the current rules. Out: plain dicts
+In: a read-only `Engine`, an item id and the current rules, or the feeds' settings. Out: plain dicts
 (JSON-ready: strings, numbers, lists). Does I/O (read only) through the store's listings,
 search, totals and feed health; the rows are shaped here, each page showing the keys it shows.
 """
@@ -11,73 +12,21 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from monitor.rules import RuleSet
-from monitor.rules.ruleset import TOPICS
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import Engine
 from monitor.store.health import feed_health, page_errors_since
 from monitor.store.listings import (
     copies_elsewhere,
     day_start,
-    feed_choices,
     item_by_id,
-    newest_items,
     other_sources,
 )
-from monitor.store.search import index_kind, newest_matches
 from monitor.store.totals import daily_counts
-from monitor.textsearch import parse_query
 from monitor.web.charts import day_series
-from monitor.web.filters import BadParameter, ItemFilters
 from monitor.web.highlight import group_legend, penalty_groups, segments, with_colours
+from monitor.web.listing import text_direction
 
-LANGUAGES = ("fr", "ar", "en")
 PAGES_FAILING = 0.5  # a feed whose article pages fail this often is flagged
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
-# The keys of a listed item in the listings (and their JSON twins); a search adds its ``hits``.
-LISTED_KEYS = ("id", "url", "title", "feed_id", "feed", "published", "fetched_at", "lang",
-               "relevant", "score", "topics", "text_source", "text_error", "text")
-
-
-def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> dict:
-    """The listing: one keyset page, the filters in force, the next page and the choices."""
-    # one row more than the page: it says whether there is a next page
-    if filters.q:
-        try:
-            query = parse_query(filters.q)
-        except ValueError as exc:
-            raise BadParameter("q", str(exc)) from None
-        found = newest_matches(engine, filters, query, limit=filters.limit + 1)
-        method = index_kind(engine) or "substring"
-    else:
-        found = list(newest_items(engine, filters, limit=filters.limit + 1))
-        method = None
-    choices = feed_choices(engine)
-    more = len(found) > filters.limit
-    keys = LISTED_KEYS + (("hits",) if filters.q else ())
-    rows = [{key: row[key] for key in keys} for row in found[: filters.limit]]
-    for row in rows:
-        row["dir"] = text_direction(row["lang"])
-    next_page = None
-    if more:
-        query = filters.query_string(before=rows[-1]["id"])
-        next_page = {"before": rows[-1]["id"], "html": f"/items{query}",
-                     "json": f"/items.json{query}"}
-    topics = sorted({r.topic for r in rules.spec.rules if r.topic} if rules else set(TOPICS))
-    langs = sorted(set(LANGUAGES) | {f["lang"] for f in choices if f["lang"]})
-    return {
-        "page": "items",
-        "filters": filters.active,
-        "before": filters.before,
-        "limit": filters.limit,
-        "search": {"q": filters.q, "index": method} if filters.q else None,
-        "items": rows,
-        "count": len(rows),
-        "next": next_page,
-        "first": ({"html": f"/items{filters.query_string(before=None)}",
-                   "json": f"/items.json{filters.query_string(before=None)}"}
-                  if filters.before else None),
-        "choices": {"feeds": choices, "topics": topics, "langs": langs},
-    }
 
 
 def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
@@ -173,8 +122,3 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
                    "relevant_items": sum(f["relevant_items"] for f in rows),
                    "days": day_series(first_day, today, overall)},
     }
-
-
-def text_direction(lang: str | None) -> str:
-    """'rtl' for right-to-left languages, else 'auto' (the browser looks at the text)."""
-    return "rtl" if (lang or "").split("-")[0] in RTL_LANGUAGES else "auto"
