@@ -46,11 +46,13 @@ def test_a_feed_whose_article_pages_fail_is_flagged_with_its_rate(tmp_path: Path
     assert le_site["page_error_rate"] == 0.1 and not le_site["pages_failing"]
     assert twin["Broken <b>feed</b>"]["page_error_rate"] is None  # no page tried
     assert longer["الموقع العربي"]["pages"] == 15 and not longer["الموقع العربي"]["pages_failing"]
-    row = page.split('<a href="/items?feed=%d">' % ids["الموقع العربي"])[1].split("</tr>")[0]
-    assert '<span class="label pages-failing">pages failing</span>' in row
-    assert "100% <small>(6/6)</small>" in row
-    assert "pages failing" not in page.split('<a href="/items?feed=%d">' % ids["Le Site"])[1]\
-        .split("</tr>")[0]
+    def row(feed: str) -> str:
+        return page.split(f'<a href="/items?feed={ids[feed]}">')[1].split("</tr>")[0]
+
+    arabic_row = row("الموقع العربي")
+    assert '<span class="label pages-failing">pages failing</span>' in arabic_row
+    assert "100% <small>(6/6)</small>" in arabic_row
+    assert "pages failing" not in row("Le Site")
 
 
 def test_a_fresh_install_lists_its_configured_feeds_and_says_what_to_run(

@@ -42,7 +42,7 @@ def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None, *,
                                offset=filters.start)
     else:
         found = newest_matches(engine, filters, query, limit=filters.limit + 1)
-    keys = LISTED_KEYS + (("hits",) if query else ())
+    keys = LISTED_KEYS + (("hits",) if query else ()) + (("rank",) if filters.ranked else ())
     rows = [{key: row[key] for key in keys} for row in found[: filters.limit]]
     for row in rows:
         row["dir"] = text_direction(row["lang"])
