@@ -1,18 +1,22 @@
 """The inspector's feeds page beyond health: the page-error rate of each feed (flagged when its
-article pages fail), and a fresh install whose configured feeds were never polled (listed, with
-what to run). Served by uvicorn on loopback over SQLite (`tests/webdata.py`)."""
+article pages fail), a fresh install whose configured feeds were never polled (listed, with
+what to run), and the poll buttons behind the token (a real poll of a loopback site). Served by
+uvicorn on loopback over SQLite (`tests/webdata.py`)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import yaml
 
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine, read_engine
 from monitor.store.feeds import PollRecord, record_polls
 from monitor.web import create_app
+from tests.conftest import Project
+from tests.sites import build_sites
 from tests.webdata import NOW, Site, make_site, running, write_config
 
 
@@ -84,3 +88,43 @@ def test_a_fresh_install_lists_its_configured_feeds_and_says_what_to_run(
     assert "Nouveau" in [f["name"] for f in again["feeds"]] and again["never_polled"] == 4
     assert "No item is stored yet" in items and "<code>monitor run --once</code>" in items
     assert "No item matches" not in items
+
+
+def test_the_poll_button_behind_the_token_polls_the_feed_now(project: Project) -> None:
+    sites = build_sites()
+    try:
+        feed = next(f for f in sites.feeds() if "broken" not in f["name"])
+        project.write_feeds([feed])
+        project.cli("init")
+        settings = load_settings(project.config)
+        reader = read_engine(settings.database_url)
+        with running(create_app(settings, engine=reader, token="s3cret")) as base:
+            client = httpx.Client(base_url=base, headers={"authorization": "Bearer s3cret"},
+                                  timeout=60)
+            page = client.get("/feeds").text
+            assert (f'<form class="poll" method="post" action="/feeds/poll"><input '
+                    f'type="hidden" name="url" value="{feed["url"]}">') in page
+            assert client.get("/items.json?sort=kept").json()["total"]["count"] == 5  # seeds
+            polled = client.post("/feeds/poll", data={"url": feed["url"]})
+            assert polled.status_code == 303
+            assert polled.headers["location"].startswith("/feeds?polled=")
+            after = client.get(polled.headers["location"]).text
+            assert f"Polled <bdi>{feed['name']}</bdi>: ok." in after
+            kept = client.get("/items.json?sort=kept&feed=1").json()["items"]
+            assert kept and all(item["feed"] == feed["name"] for item in kept)
+            # not a feed of feeds.yaml; another site's form; no token: refused
+            unknown = client.post("/feeds/poll", data={"url": "https://elsewhere.example/rss"})
+            assert unknown.status_code == 400 and "feeds.yaml" in unknown.text
+            forged = client.post("/feeds/poll", data={"url": feed["url"]},
+                                 headers={"origin": "https://evil.example"})
+            assert forged.status_code == 403
+            assert httpx.post(f"{base}/feeds/poll", data={"url": feed["url"]}).status_code == 401
+            client.close()
+        reader.dispose()
+        # without a token there is no button and no such route
+        with running(create_app(settings, engine=read_engine(settings.database_url))) as base:
+            assert "poll now" not in httpx.get(f"{base}/feeds").text
+            assert httpx.post(f"{base}/feeds/poll", data={"url": feed["url"]}
+                              ).status_code in (404, 405)
+    finally:
+        sites.close()

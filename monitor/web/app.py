@@ -2,7 +2,8 @@
 
 In: the one `Settings` (and optionally an engine and a token). Out: an ASGI app. Every page is
 one context builder (`pages`) rendered twice: by a Jinja2 template (autoescaped) and as JSON at
-the same path plus ``.json``, with the same query parameters. Only GET and HEAD are routed.
+the same path plus ``.json``, with the same query parameters. Only GET and HEAD are routed, but
+for the feeds page's poll buttons (``POST /feeds/poll``), which exist only behind a token.
 
 Routes: ``/`` and ``/items`` (+ ``/items.json``, and its items as ``/items.csv`` and
 ``/items.jsonl``), ``/items/ID`` (+ ``.json``), ``/feeds`` (+ ``/feeds.json``), ``/feed.atom``,
@@ -20,16 +21,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor.errors import StorageError
+from monitor.errors import MonitorError, StorageError
 from monitor.report.digest import http_url
 from monitor.report.export import export_items
 from monitor.rules import load_ruleset
@@ -49,6 +51,7 @@ from monitor.web.hosts import HostCheck, allowed_hosts
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
+MAX_FORM = 4096  # bytes of a poll button's form read
 EXPORT_CHUNK = 200  # items written at a time in a streamed export
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 SECURITY_HEADERS = [
@@ -163,8 +166,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         raw = request.query_params.get("days") or "30"
         if not raw.isdigit() or not 1 <= int(raw) <= 366:
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
-        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
-                                configured=feed_list.current())
+        context = pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
+                                   configured=feed_list.current())
+        # the poll buttons are for those who hold the token; `polled`: the feed just polled
+        polled = request.query_params.get("polled")
+        return {**context, "can_poll": token is not None,
+                "polled": next((f for f in context["feeds"] if f["url"] == polled), None)}
 
     items_html, items_json = twin("items.html", build_items)
     item_html, item_json = twin("item.html", build_item)
@@ -208,6 +215,26 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         return StreamingResponse(chunks, media_type=EXPORT_TYPES[fmt], headers={
             "content-disposition": f'attachment; filename="items.{fmt}"'})
 
+    async def poll_now(request: Request) -> Response:
+        """``POST /feeds/poll`` with ``url``, a feed of feeds.yaml: polled now (what
+        `monitor feeds poll` does), then back to the feeds page, which says how it went."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return error(request, 403, "a poll is asked from the inspector's own pages", False)
+        # the poll's code (fetching, extraction) is loaded by the first poll, not at start-up
+        from monitor.worker.pollnow import poll_feed_now
+        from monitor.worker.writable import open_storage
+
+        body = await request.body()
+        url = parse_qs(body[:MAX_FORM].decode("utf-8", "replace")).get("url", [""])[0]
+        try:
+            open_storage(settings)  # may it write the database and the corpus folder?
+            await poll_feed_now(settings, url)
+        except MonitorError as exc:
+            status = {"config": 400, "storage-error": 503}.get(exc.reason, 409)
+            return error(request, status, str(exc), False)
+        return RedirectResponse(f"/feeds?{urlencode({'polled': url})}", status_code=303)
+
     def healthz(request: Request) -> Response:
         now = datetime.now(UTC)
         try:
@@ -242,6 +269,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
         Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),
     ]
+    if token:  # a poll writes: only behind the token
+        routes.append(Route("/feeds/poll", poll_now, methods=["POST"]))
     app = Starlette(routes=routes)
     app.state.engine = engine
     asgi: Any = ServerHeaders(app)
