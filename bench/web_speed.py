@@ -21,8 +21,8 @@
    and 50,000 items deep, unfiltered and filtered. Prints the ratio.
 
 The schema is the migrations' head (revision 0004 adds the indexes the feeds page and date
-filters use, 0010 those of the publication and score orders). Figures go to standard output; nothing is written outside the temporary folder
-(or the `--db` file).
+filters use, 0010 those of the publication and score orders). Figures go to standard output;
+nothing is written outside the temporary folder (or the `--db` file).
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_since_and_until_are_publication_days(site: Site) -> None:
 def test_total_and_facets_count_the_selection(site: Site) -> None:
     rows = site.data.by_id
     everything = site.json("/items.json?limit=10")
-    assert everything["total"] == {"count": len(rows), "at_least": False}
+    assert everything["total"] == {"count": len(rows), "at_least": False,
+                                   "facets_of_first": None}
     assert everything["count"] == 10
     page = site.html("/items?limit=10")
     assert f'<span class="total">10 of {len(rows)}</span>' in page
@@ -125,9 +126,10 @@ def test_total_and_facets_count_the_selection(site: Site) -> None:
     assert found["total"]["count"] == sum("weather" in r["text"] for r in rows.values())
 
 
-def test_facet_counts_are_capped_for_dates_and_remade_when_old(site: Site
-                                                                ) -> None:
+def test_facet_counts_are_capped_for_dates_and_remade_when_old(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     import monitor.store.facets as facets_module
+    import monitor.web.facets as web_facets
 
     engine = read_engine(site.settings.database_url)
     ticks = [0.0]
@@ -147,6 +149,11 @@ def test_facet_counts_are_capped_for_dates_and_remade_when_old(site: Site
     capped = facets_module.facets_of_rows(
         newest_items(engine, parse_filters({"since": "2000-01-01"}), limit=6, text=None), cap=5)
     assert capped.capped and capped.total == 5
+    # a dated selection past the cap: facets of its first items, its total counted apart
+    monkeypatch.setattr(web_facets, "CAP", 5)
+    dated = counts.of(parse_filters({"since": "2000-01-01"}))
+    assert dated.sampled == 5 and sum(dated.lang.values()) == 5
+    assert dated.total == len(site.data.by_id) and not dated.capped
     engine.dispose()
 
 

@@ -9,7 +9,9 @@ In: an `Engine` and an `ItemSelection`. Out: `Facets` (plain data). Two ways, by
   scan reads every row (about 340 ms at 100,000 items on SQLite), so the inspector keeps a
   summary and makes it again in the background (`web.facets`).
 - `facets_of_rows`: the facets of given rows (the first `CAP` items of a listing that filters on
-  dates or searches, which a summary cannot answer), marked ``capped`` when there were more.
+  dates or searches, which a summary cannot answer), marked ``capped`` when there were more;
+  the total of a dated selection is then counted on its own (`listings.count_selected`, on the
+  publication index, up to `COUNT_CAP`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from monitor.store.engine import storage_errors
 from monitor.store.listings import ItemSelection
 from monitor.store.schema import items
 
-CAP = 1000  # the items counted for a selection a summary cannot answer
+CAP = 200  # the items whose facets are counted when a summary cannot answer
+COUNT_CAP = 10_000  # the items counted for the total of a dated selection
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,15 @@ class SummaryRow:
 @dataclass
 class Facets:
     """``total`` items, and per ``topic``, ``lang`` and ``feed`` (id) value how many of them;
-    ``capped``: counted over the first `CAP` only (the total is then "at least")."""
+    ``capped``: the total is "at least"; ``sampled``: the facets counted over that many items
+    only (the first of the listing), else None."""
 
     total: int = 0
     topic: Counter = field(default_factory=Counter)
     lang: Counter = field(default_factory=Counter)
     feed: Counter = field(default_factory=Counter)
     capped: bool = False
+    sampled: int | None = None
 
     def add(self, topics: Iterable[str], lang: str | None, feed_id: int | None, n: int) -> None:
         self.total += n
@@ -94,7 +99,7 @@ def facets_of_rows(rows: Iterable[dict], *, cap: int = CAP) -> Facets:
     out = Facets()
     for number, row in enumerate(rows):
         if number == cap:
-            out.capped = True
+            out.capped, out.sampled = True, cap
             break
         out.add(row["topics"], row["lang"], row["feed_id"], 1)
     return out

@@ -6,7 +6,9 @@ items (`listings.listed_item`) with, for `best_matches` (the command line), thei
 the marks given), best match first; for `newest_matches` (the inspector), an excerpt as
 ``text`` and the [start, end] spans of the hits in it as ``hits``, in the selection's order like
 every listing, so filters and keyset pages work the same. Both cut the text with
-`textsearch.excerpt`.
+`textsearch.excerpt`. The inspector's search is best match first by default
+(`ranked_matches`: the same rank, with its filters, paged by offset); `match_condition` is the
+search as a WHERE term, to count, page back or export a search's items.
 
 The index is the database's own, made and kept up to date by migration 0003: on SQLite the
 FTS5 table ``items_fts`` (unicode61 tokens, diacritics removed), ranked by bm25 with the title

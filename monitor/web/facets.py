@@ -14,11 +14,20 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from monitor.errors import StorageError
 from monitor.store.engine import Engine
-from monitor.store.facets import CAP, Facets, SummaryRow, answers, facet_summary, facets_of_rows
-from monitor.store.listings import newest_items
+from monitor.store.facets import (
+    CAP,
+    COUNT_CAP,
+    Facets,
+    SummaryRow,
+    answers,
+    facet_summary,
+    facets_of_rows,
+)
+from monitor.store.listings import count_selected, newest_items
 from monitor.store.search import matching_items
 from monitor.textsearch import Query
 from monitor.web.filters import ItemFilters
@@ -39,10 +48,17 @@ class FacetCounts:
 
     def of(self, filters: ItemFilters, query: Query | None = None) -> Facets:
         """The facets of the selection `filters` (and of the search `query`, if any)."""
-        if query is not None:
-            return facets_of_rows(matching_items(self.engine, filters, query, limit=CAP + 1))
+        if query is not None:  # counted in the index's order, which stops at the cap
+            matches = matching_items(self.engine, replace(filters, sort="kept", before=None),
+                                     query, limit=CAP + 1)
+            return facets_of_rows(matches, cap=CAP)
         if not answers(filters):
-            return facets_of_rows(newest_items(self.engine, filters, limit=CAP + 1, text=None))
+            facets = facets_of_rows(newest_items(self.engine, filters, limit=CAP + 1,
+                                                 text=None), cap=CAP)
+            if facets.capped:
+                facets.total = count_selected(self.engine, filters, cap=COUNT_CAP)
+                facets.capped = facets.total == COUNT_CAP
+            return facets
         return Facets.of_summary(self.summary(), filters)
 
     def summary(self) -> list[SummaryRow]:
