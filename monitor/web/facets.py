@@ -33,6 +33,7 @@ from monitor.textsearch import Query
 from monitor.web.filters import ItemFilters
 
 MAX_AGE = 30.0  # seconds a summary is used before it is made again (in the background)
+MAX_ANSWERS = 1000  # selections whose facets are kept
 
 
 class FacetCounts:
@@ -45,6 +46,7 @@ class FacetCounts:
         self._made_at = 0.0
         self._lock = threading.Lock()
         self._refreshing = False
+        self._answers: dict[tuple, Facets] = {}  # facets per summary and selection
 
     def of(self, filters: ItemFilters, query: Query | None = None) -> Facets:
         """The facets of the selection `filters` (and of the search `query`, if any)."""
@@ -59,7 +61,17 @@ class FacetCounts:
                 facets.total = count_selected(self.engine, filters, cap=COUNT_CAP)
                 facets.capped = facets.total == COUNT_CAP
             return facets
-        return Facets.of_summary(self.summary(), filters)
+        summary = self.summary()
+        key = (id(summary), filters.relevant, filters.topic, filters.feed, filters.lang)
+        with self._lock:
+            known = self._answers.get(key)
+        if known is None:  # the same facets are asked for again until the summary is new
+            known = Facets.of_summary(summary, filters)
+            with self._lock:
+                if len(self._answers) >= MAX_ANSWERS:
+                    self._answers.clear()
+                self._answers[key] = known
+        return known
 
     def summary(self) -> list[SummaryRow]:
         """The current summary: made now the first time, else the last one made (a new one is
@@ -85,6 +97,7 @@ class FacetCounts:
             summary = facet_summary(self.engine)
             with self._lock:
                 self._summary, self._made_at = summary, self.clock()
+                self._answers.clear()
             return summary
         finally:
             with self._lock:
