@@ -251,12 +251,17 @@ class Settings:
         return self.schedule.poll_deadline or POLL_DEADLINE_REQUESTS * self.http.deadline
 
 
+def settings_file(config_path: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """The monitor.yaml to read: the explicit path, else ``MONITOR_CONFIG``, else the default."""
+    return Path(config_path or environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG).resolve()
+
+
 def load_settings(
     config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Read monitor.yaml (explicit path, else ``MONITOR_CONFIG``, else ./config/monitor.yaml)."""
     env = os.environ if environ is None else environ
-    path = Path(config_path or env.get("MONITOR_CONFIG") or DEFAULT_CONFIG).resolve()
+    path = settings_file(config_path, env)
     doc = read_yaml(path)
     raw = {} if doc.data is None else doc.data
     parsed = _validate(_MonitorFile, raw, doc)

@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+from tests.commandline import run_in_process
 from tests.conftest import Project
 
 # Times and durations differ from one run to the next; nothing else may.
@@ -68,3 +69,19 @@ def test_the_process_is_left_as_it_was(project: Project) -> None:
                       env={"MONITOR_STORAGE_DIR": str(project.root / "elsewhere")})
     assert run.returncode == 1  # its only feed failed
     assert _process_state() == before
+
+
+@pytest.mark.parametrize("how", ["--config", "MONITOR_CONFIG", "default"])
+def test_a_missing_configuration_names_both_ways_to_give_one(project: Project, how: str) -> None:
+    missing = project.root / "nowhere" / "monitor.yaml"
+    argv, env = ["stats"], {"MONITOR_CONFIG": None}
+    if how == "--config":
+        argv += ["--config", str(missing)]
+    elif how == "MONITOR_CONFIG":
+        env["MONITOR_CONFIG"] = str(missing)
+    done = run_in_process(argv, cwd=project.root / "storage", env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--config PATH" in done.stderr and "MONITOR_CONFIG" in done.stderr
+    shown = (str(missing) if how != "default"
+             else str(project.root / "storage" / "config" / "monitor.yaml"))
+    assert shown in done.stderr and ("(the default)" in done.stderr) == (how == "default")

@@ -273,15 +273,19 @@ def test_the_web_command_line_needs_no_token_and_checks_a_given_one(
 ) -> None:
     """The inspector's command line as shipped starts without a token (it listens on the
     container's every address, published on this machine's loopback only), and a token set in
-    .env is required, or refused with a message when malformed. uvicorn is not started here:
-    a test binds loopback addresses only."""
+    .env is required, or refused with a message when malformed. uvicorn is not started here
+    and the address is not bound: a test binds loopback addresses only."""
     import uvicorn
+
+    from monitor.cli import web_commands
 
     project.cli("init")
     web = _compose()["services"]["web"]
     command = [str(arg) for arg in web["command"]]
     served: list[dict] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(options))
+    monkeypatch.setattr(web_commands, "_listening_socket",
+                        lambda host, port: served.append({"host": host, "port": port}))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: None)
     shipped = _interpolate(web["environment"]["MONITOR_WEB_TOKEN"], {})
     started = project.cli(*command, env={"MONITOR_WEB_TOKEN": shipped})
     assert served[-1]["host"] == "0.0.0.0" and "token required" not in started.stderr

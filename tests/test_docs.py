@@ -49,3 +49,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command in (ROOT / ".ci" / "run").read_text()
     run_command = next(b for b in blocks if "monitor run" in b)
     assert "pip install -e ." in run_command
+
+
+def test_shell_completion_works_as_the_readme_says(tmp_path: Path) -> None:
+    from tests.commandline import run_in_process
+
+    section = README[README.index("### Shell completion"):]
+    for shell in ("bash", "zsh", "fish"):
+        assert f"_MONITOR_COMPLETE={shell}_source monitor" in section
+        script = run_in_process([], cwd=tmp_path, env={"_MONITOR_COMPLETE": f"{shell}_source"})
+        assert script.returncode == 0 and "_MONITOR_COMPLETE" in script.stdout
+    offered = run_in_process([], cwd=tmp_path, env={
+        "_MONITOR_COMPLETE": "bash_complete", "COMP_WORDS": "monitor feeds p", "COMP_CWORD": "2"})
+    assert offered.stdout.split() == ["plain,poll"]

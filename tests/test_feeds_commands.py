@@ -208,3 +208,85 @@ def test_export_then_import_gives_the_same_feeds(project, tmp_path: Path) -> Non
     project.cli("feeds", "import-opml", str(exported))
 
     assert load_feeds(_feeds_file(project)) == configured
+
+
+FEEDS_WITH_COMMENTS = """\
+# the outlets we follow
+feeds:
+  - url: https://fr.hespress.com/feed  # French edition
+    name: Hespress FR
+    lang: fr
+  - url: https://le360.ma/rss/
+    name: Le360
+    enabled: false
+  - url: https://www.medias24.com/feed/
+    name: Médias24
+"""
+
+
+def test_remove_disable_enable_edit_feeds_yaml_and_keep_its_comments(project) -> None:
+    path = _feeds_file(project)
+    path.write_text(FEEDS_WITH_COMMENTS, encoding="utf-8")
+
+    assert "disabled 'Hespress FR'" in project.cli("feeds", "disable", "hespress fr").stdout
+    assert "enabled 'Le360'" in project.cli("feeds", "enable", "https://le360.ma/rss/").stdout
+    assert "already enabled" in project.cli("feeds", "enable", "Le360").stdout
+    removed = project.cli("feeds", "remove", "https://www.medias24.com/feed/").stdout
+    assert "removed 'Médias24'" in removed
+
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# the outlets we follow\nfeeds:\n")
+    assert "https://fr.hespress.com/feed  # French edition" in text
+    assert [(f.name, f.enabled) for f in load_feeds(path)] == [("Hespress FR", False),
+                                                              ("Le360", True)]
+    missing = project.cli("feeds", "remove", "Médias24", check=False)
+    assert missing.returncode == 2 and "no feed with the URL or name 'Médias24'" in missing.stderr
+    project.cli("feeds", "remove", "Le360")
+    project.cli("feeds", "remove", "Hespress FR")
+    assert load_feeds(path, empty_ok=True) == ()
+
+
+def test_poll_one_feed_now_stores_its_items_and_reports_the_outcome(project, site) -> None:
+    from tests.conftest import SEEDS
+    from tests.sites import rss, seed_article, seed_page
+
+    title, paragraphs = seed_article(SEEDS[0])
+    site.route("/article", _html(seed_page(title, paragraphs)))
+    site.route("/feed", _rss(rss([{"title": title, "link": site.url("/article"), "guid": "a"}],
+                                 link=site.url("/"))))
+    site.route("/broken", Reply(b"down", status=500))
+    project.write_feeds([{"url": site.url("/feed"), "name": "Le Site"},
+                         {"url": site.url("/broken"), "name": "Broken"},
+                         {"url": site.url("/off"), "name": "Off", "enabled": False}])
+    project.cli("init")
+
+    [outcome] = [json.loads(line) for line in project.cli(
+        "feeds", "poll", "Le Site", "--json").stdout.splitlines()]
+    assert (outcome["status"], outcome["entries"], outcome["pages"]) == ("ok", 1, 1)
+    assert (outcome["new_items"], outcome["relevant_items"]) == (1, 1)
+    listed = json.loads(project.cli("items", "list", "--json", "--feed", "Le Site").stdout)
+    assert listed["title"] == title and listed["relevant"]
+    again = project.cli("feeds", "poll", site.url("/feed")).stdout
+    assert again.startswith("Le Site: ") and "0 new items" in again
+
+    failed = project.cli("feeds", "poll", "Broken", check=False)
+    assert failed.returncode == 1 and "http-500" in failed.stdout
+    assert "answered 500" in failed.stderr
+    off = project.cli("feeds", "poll", "Off", check=False)
+    assert off.returncode == 2 and "`monitor feeds enable` it first" in off.stderr
+    health = {f["name"]: f for f in map(json.loads, project.cli(
+        "feeds", "list", "--json").stdout.splitlines())}
+    assert health["Le Site"]["items"] == 1 and health["Broken"]["status"] == "http-500"
+
+
+def test_check_json_says_why_on_failure_too(project, site) -> None:
+    proc = project.cli("feeds", "check", site.url("/gone"), "--json", check=False)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert report == {"url": site.url("/gone"), "is_feed": False, "reason": "http-404",
+                      "problem": report["problem"]}
+    assert "404" in report["problem"]
+    site.route("/page", _html(NO_FEED_PAGE))
+    page = json.loads(project.cli("feeds", "check", site.url("/page"), "--json",
+                                  check=False).stdout)
+    assert (page["is_feed"], page["reason"]) == (False, "not-a-feed") and page["problem"]

@@ -107,6 +107,6 @@ def test_eval_and_explain_commands(project) -> None:
     text = project.cli("rules", "eval", str(labelled)).stdout
     assert "precision 1.000  recall 0.500" in text and "false negative" in text
     explained = project.cli("rules", "explain", "Le Maroc et l'IA\n\nLa stratégie.").stdout
-    assert "ai-headline" in explained and "RELEVANT" in explained and "«IA»(ai)" in explained
+    assert "ai-headline" in explained and "RELEVANT" in explained and "**IA**(ai)" in explained
     bad = project.cli("rules", "eval", str(project.root / "nope.jsonl"), check=False)
     assert bad.returncode == 2 and "nope.jsonl" in bad.stderr

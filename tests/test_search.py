@@ -10,7 +10,7 @@ import pytest
 
 from monitor.store.engine import create_schema, make_engine
 from monitor.store.search import best_matches
-from monitor.textsearch import excerpt, fts5_match, parse_query, snippet
+from monitor.textsearch import Query, excerpt, fts5_match, parse_query, snippet
 from tests.conftest import Project
 from tests.test_store import _item
 
@@ -70,13 +70,22 @@ def test_phrases_or_and_exclusion(engine) -> None:
                                                               "Intelligence artificielle"}
 
 
+def test_prefixes_and_not(engine) -> None:
+    assert set(titles(engine, "cyber*")) == {"La cybersécurité au Maroc", "Météo du week-end"}
+    assert set(titles(engine, "CYBERSÉC*")) == set(titles(engine, "cyber*"))
+    assert titles(engine, "cyber* NOT week") == ["La cybersécurité au Maroc"]
+    assert set(titles(engine, '"protection des donn*"')) == {"Protection des données"}
+    assert set(titles(engine, "donn* AND maroc")) == {"Protection des données"}
+    assert titles(engine, "cybers* NOT dgssi NOT cybersecurite") == []
+
+
 def test_hits_carry_a_rank_and_a_snippet_with_the_words_marked(engine) -> None:
     hits = best_matches(engine, parse_query('"intelligence artificielle" royaume'))
     assert len(hits) == 1
     hit = hits[0]
     assert hit["rank"] > 0 and hit["relevant"] is True
-    assert "«intelligence artificielle»" in hit["snippet"]
-    assert "«Royaume»" in hit["snippet"]
+    assert "**intelligence artificielle**" in hit["snippet"]
+    assert "**Royaume**" in hit["snippet"]
     assert {"id", "url", "title", "feed", "published", "score", "topics"} <= set(hit)
 
 
@@ -93,9 +102,13 @@ def test_query_syntax_becomes_quoted_fts5() -> None:
     assert query.excluded == (("sport",), ("coupe", "du", "trône"))
     assert fts5_match(query) == (
         '((("loi 09 08" OR "cndp") AND ("maroc")) NOT "sport") NOT "coupe du trône"')
-    # operators and quotes that FTS5 would read cannot slip in
-    assert fts5_match(parse_query('NEAR(a b) AND "x')) == (
-        '("NEAR a") AND ("b") AND ("AND") AND ("x")')
+    # operators and quotes that FTS5 would read cannot slip in; AND and NOT are ours
+    assert fts5_match(parse_query('NEAR(a b) AND "x')) == '("NEAR a") AND ("b") AND ("x")'
+    assert parse_query("maroc AND cyber* NOT sport NOT \"coupe du*\"") == Query(
+        clauses=((("maroc",),), (("cyber*",),)), excluded=(("sport",), ("coupe", "du*")))
+    assert fts5_match(parse_query('cyber* OR "protection des don"*')) == (
+        '("cyber" * OR "protection des don" *)')
+    assert parse_query("and not or").clauses == ((("and",),), (("not",),))  # words, not operators
     for nothing in ("", "   ", "-sport", '""', "OR", "-- !!"):
         with pytest.raises(ValueError, match="nothing to look for"):
             parse_query(nothing)
@@ -105,12 +118,16 @@ def test_snippet_marks_folded_matches_and_trims_around_them() -> None:
     text = " ".join(f"mot{n}" for n in range(100)) + " La Cybersécurité du Royaume. " + \
         " ".join(f"fin{n}" for n in range(100))
     cut = snippet(text, parse_query("cybersecurite royaume"), width=80)
-    assert cut.startswith("…") and cut.endswith("…") and len(cut) <= 80 + 2 + 4
-    assert "«Cybersécurité» du «Royaume»" in cut
-    assert snippet("Straße à Rabat", parse_query("strasse")) == "«Straße» à Rabat"
+    assert cut.startswith("…") and cut.endswith("…") and len(cut) <= 80 + 2 + 8  # two marks
+    assert "**Cybersécurité** du **Royaume**" in cut
+    assert snippet("Straße à Rabat", parse_query("strasse")) == "**Straße** à Rabat"
     assert snippet("rien ici", parse_query("maroc")) == "rien ici"
     assert snippet("l'intelligence\n  artificielle, enfin", parse_query(
-        '"intelligence artificielle"')) == "l'«intelligence artificielle», enfin"
+        '"intelligence artificielle"')) == "l'**intelligence artificielle**, enfin"
+    # a prefix marks every word it starts, accents aside; a French quotation stays as it is
+    assert snippet("« La cyberattaque » vise la Cybersécurité, pas le cyclisme",
+                   parse_query("cyber*")) == (
+        "« La **cyberattaque** » vise la **Cybersécurité**, pas le cyclisme")
 
 
 def test_the_excerpt_is_the_snippet_before_marking() -> None:
@@ -120,8 +137,8 @@ def test_the_excerpt_is_the_snippet_before_marking() -> None:
     assert cut.startswith("…") and not cut.endswith("…")
     assert [cut[start:end] for start, end in hits] == ["CYBERSÉCURITÉ", "cybersécurité"]
     marked = snippet(text, query, width=120)
-    assert marked == " ".join(cut.replace("CYBERSÉCURITÉ", "«CYBERSÉCURITÉ»")
-                              .replace("la cybersécurité", "la «cybersécurité»").split())
+    assert marked == " ".join(cut.replace("CYBERSÉCURITÉ", "**CYBERSÉCURITÉ**")
+                              .replace("la cybersécurité", "la **cybersécurité**").split())
 
 
 def test_items_search_command(project: Project, database_url: str) -> None:
@@ -130,9 +147,9 @@ def test_items_search_command(project: Project, database_url: str) -> None:
     out = [json.loads(line) for line in project.cli(
         "items", "search", "--json", "cybersécurité", "maroc").stdout.splitlines()]
     assert out and all(hit["feed"] is None and hit["corpus_file"] for hit in out)
-    assert all("«" in hit["snippet"] for hit in out)
+    assert all("**" in hit["snippet"] for hit in out)
     assert [hit["rank"] for hit in out] == sorted((hit["rank"] for hit in out), reverse=True)
     text = project.cli("items", "search", "--relevant", "--limit", "1", "cybersécurité").stdout
-    assert len(text.splitlines()) == 2 and "«" in text
+    assert len(text.splitlines()) == 2 and "**" in text
     bad = project.cli("items", "search", " -sport", check=False)
     assert bad.returncode == 2 and "nothing to look for" in bad.stderr

@@ -221,3 +221,16 @@ def test_serve_on_ipv6_loopback_prints_a_bracketed_address(project) -> None:
         server.terminate()
         _, log = server.communicate(timeout=15)
     assert f"monitor inspector on http://[::1]:{port}/ (read-only)" in log
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_before_any_address(project) -> None:
+    project.cli("init")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = project.cli("serve", "--port", str(port), check=False)
+    assert busy.returncode == 1 and busy.stdout == ""
+    assert busy.stderr.count("\n") == 1, busy.stderr
+    assert f"the port {port} is in use" in busy.stderr and "choose another --port" in busy.stderr
+    assert "monitor inspector on" not in busy.stderr

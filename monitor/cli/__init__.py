@@ -9,6 +9,7 @@ database without writing it (`read_only`).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 import click
 
 from monitor.errors import ConfigError, MonitorError
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings, load_settings, settings_file
 from monitor.store.engine import Engine
 
 CONFIG_HELP = "monitor.yaml to use (default: $MONITOR_CONFIG, else ./config/monitor.yaml)."
@@ -48,7 +49,17 @@ class _ConfigHandle:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.path)
+            path = settings_file(self.path, os.environ)
+            if not path.exists():
+                given = ("--config" if self.path else
+                         "$MONITOR_CONFIG" if os.environ.get("MONITOR_CONFIG") else None)
+                raise ConfigError(
+                    (f"{path} (given by {given}) does not exist" if given else
+                     f"no configuration file: {path} (the default) does not exist")
+                    + "; give monitor.yaml's path with --config PATH or the environment "
+                    "variable MONITOR_CONFIG, or run monitor in the folder holding "
+                    "config/monitor.yaml")
+            self._settings = load_settings(path)
         return self._settings
 
 

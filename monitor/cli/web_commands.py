@@ -3,9 +3,11 @@ library function. They read the database only (`read_only`)."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import re
+import socket
 import sys
 from datetime import UTC, date, datetime
 
@@ -59,10 +61,32 @@ def serve(config, host: str, port: int, token: str | None, public: bool) -> None
     setup_logging(settings.log_level)
     app = create_app(settings, engine=read_only(config), token=token, host=host)
     logging.getLogger("uvicorn.access").addFilter(TokenRedaction())
+    listening = _listening_socket(host, port)  # a busy port fails here, before the address
     click.echo(f"monitor inspector on {http_address(host, port)} (read-only"
                f"{', token required' if token else ''}); Ctrl-C stops it", err=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level,
-                server_header=False)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level=settings.log_level,
+                                           server_header=False))
+    server.run(sockets=[listening])
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn would bind it; a `ClickException` (one line,
+    exit 1) when the address is taken or cannot be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"cannot listen on {http_address(host, port)}: the port {port} is in use (another "
+                "monitor serve?); stop that program or choose another --port") from None
+        raise click.ClickException(f"cannot listen on {http_address(host, port)}: "
+                                   f"{exc.strerror}; check --host and --port") from None
+    listening.set_inheritable(True)
+    return listening
 
 
 @cli.command()
