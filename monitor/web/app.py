@@ -182,7 +182,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             filters = parse_filters(request.query_params)
         except BadParameter as exc:
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-        filters = replace(filters, relevant=True, before=None, ranked=False, start=0,
+        # newest kept first, as readers expect new entries on top (and as before)
+        filters = replace(filters, relevant=True, before=None, ranked=False, start=0, sort="kept",
                           limit=min(filters.limit, ATOM_ITEMS))
         try:
             context = listing.items_page(engine, filters, None, counts=counts)
