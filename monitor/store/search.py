@@ -140,8 +140,16 @@ def newest_matches(engine: Engine, selection: ItemSelection, query: Query, *,
     """At most `limit` selected items matching `query`, newest first, each with an excerpt
     around its first hit as ``text`` and the spans of the hits in it as ``hits``."""
     with engine.connect() as conn:
-        rows = [listed_item(row._mapping)
-                for row in conn.execute(_matches_select(conn, selection, query, limit, "full"))]
+        if selection.sort == "kept":  # the index's own order (ids): read as it goes
+            rows = [listed_item(row._mapping) for row in
+                    conn.execute(_matches_select(conn, selection, query, limit, "full"))]
+        else:  # ordered on their ids first, then only the page's rows read
+            ids = [row.id for row in conn.execute(_matches_select(
+                conn, selection, query, limit, None).with_only_columns(items.c.id))]
+            found = {row.id: listed_item(row._mapping) for row in conn.execute(
+                newest_items_select(ItemSelection(), limit=None, text="full",
+                                    extra=[items.c.id.in_(ids)]))}
+            rows = [found[item_id] for item_id in ids if item_id in found]
     return _with_excerpts(rows, query)
 
 
