@@ -8,10 +8,12 @@
    about 12% relevant with topics and stored matches, kept over the last 365 days.
 2. Starts the real app (`monitor.web.create_app`) under uvicorn on 127.0.0.1 (an ephemeral
    port) and requests, R times each after a warm-up, over loopback:
-   first page; a page 2,000 items deep (keyset cursor ``before``); a filtered page
-   (relevant, topic, language); a search (a word in about one item in five), a rare word and a
-   search with filters (full-text index of migration 0003); one feed; a date range 200 days
-   back; and the feeds page.
+   first page (newest published first); a page 2,000 items deep (keyset cursor ``before``); a
+   filtered page (relevant, topic, language); a search best match first (a word in about one
+   item in five), the same newest first, a rare word and a search with filters (full-text
+   index of migration 0003); one feed; best score first; newest kept first; one language; a
+   date range 200 days back (publication days); and the feeds page. Every items page counts
+   its total and facets (topic, language, feed) as the inspector does.
    The figure is the server's own time (its ``Server-Timing: app;dur=`` header, taken when the
    answer starts); the client's round trip is printed beside it.
 3. The OFFSET baseline, in the same run: the same SELECT with ``OFFSET k`` instead of the
@@ -19,8 +21,8 @@
    and 50,000 items deep, unfiltered and filtered. Prints the ratio.
 
 The schema is the migrations' head (revision 0004 adds the indexes the feeds page and date
-filters use). Figures go to standard output; nothing is written outside the temporary folder
-(or the `--db` file).
+filters use, 0010 those of the publication and score orders). Figures go to standard output;
+nothing is written outside the temporary folder (or the `--db` file).
 """
 
 from __future__ import annotations
@@ -204,9 +206,13 @@ def main(argv: list[str] | None = None) -> int:
             "2,000 deep (keyset)": f"/items?before={deep}",
             "filtered": "/items?relevant=1&topic=cyber&lang=fr",
             "search": "/items?q=cybersécurité",
+            "search, newest first": "/items?q=cybersécurité&sort=published",
             "search, rare word": "/items?q=zygomorphique",
             "search + filters": "/items?q=cybersécurité&relevant=1&lang=fr",
             "one feed": "/items?feed=7",
+            "best score first": "/items?sort=score",
+            "newest kept first": "/items?sort=kept",
+            "language (no index)": "/items?lang=ar",
             "date range": f"/items?since={since}&until={until}",
             "feeds page": "/feeds",
         }

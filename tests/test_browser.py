@@ -1,9 +1,11 @@
 """The inspector in a real browser: headless Chromium (Debian's, driven by Playwright; no browser
 download) against `monitor serve` on loopback, over a database filled by a real `run --once` on
 the loopback fixture sites plus an Arabic site with a hostile story. Search, filter, open an
-item, see the highlights, right-to-left Arabic, no script ever runs; label an item with the
-buttons of a token-guarded inspector (none without a token); screenshots of the pages go to
-artifacts/screenshots/ (kept by CI, not committed).
+item, see the highlights, right-to-left Arabic, no stored script ever runs; then every main
+page at 360 and 1280 px: nothing wider than the screen, the text above the rules, j/k/o, dark
+mode; label an item with the buttons of a token-guarded inspector (none without a token).
+Screenshots of the pages go to a temporary folder, or to $MONITOR_SCREENSHOTS (CI sets
+artifacts/screenshots and keeps it; never committed).
 
 Skipped when Playwright or /usr/bin/chromium is missing, unless MONITOR_REQUIRE_BROWSER=1.
 """
@@ -15,6 +17,7 @@ import html
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pytest
 
 from monitor.store.engine import read_engine
 from monitor.store.labels import latest_label
-from tests.conftest import ROOT, Project
+from tests.conftest import Project
 from tests.httpserver import LoopbackServer, Reply, free_port, wait_until_serving
 from tests.sites import HTML, RSS, build_sites, rss
 from tests.webdata import make_site
@@ -31,7 +34,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("MONITOR_SCREENSHOTS")
+                   or Path(tempfile.gettempdir()) / "monitor-screenshots")
+WIDTHS = (360, 1280)  # a small phone, a laptop
 
 ARABIC_TITLE = "المغرب يعتمد استراتيجية وطنية للذكاء الاصطناعي والأمن السيبراني"
 ARABIC_PARAGRAPHS = [
@@ -160,8 +165,10 @@ def test_search_filter_open_and_read_in_a_browser(browser, served: str) -> None:
         assert results.nth(index).locator("mark").count() >= 1
     page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
 
-    # Filter: relevant only, kept with the search.
+    # Filter: relevant only, kept with the search; newest kept first (the polled items, not
+    # the seeds `monitor init` imported first).
     page.select_option("select[name=relevant]", "1")
+    page.select_option("select[name=sort]", "kept")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**relevant=1**")
     assert "q=cybers" in page.url
@@ -205,6 +212,50 @@ def test_search_filter_open_and_read_in_a_browser(browser, served: str) -> None:
 
     assert dialogs == [] and errors == []
     context.close()
+    check_layout(browser, served)
+
+
+def check_layout(browser, served: str) -> None:
+    """Every main page at each of `WIDTHS`: no horizontal overflow, the item's text above its
+    rules; the keys j/k/o on the listing; dark mode. A screenshot of each."""
+    errors: list[str] = []
+    for width in WIDTHS:
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{served}/items?lang=ar")
+        arabic = page.locator("ol.items > li h2 a").first.get_attribute("href")
+        page.goto(f"{served}/items?relevant=1&lang=fr")
+        french = page.locator("ol.items > li h2 a").first.get_attribute("href")
+        pages = {"items": "/items", "search": "/items?q=cybers%C3%A9curit%C3%A9",
+                 "item": french, "item-ar": arabic, "feeds": "/feeds"}
+        for name, path in pages.items():
+            page.goto(f"{served}{path}")
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= width, f"{name} is {overflow} px wide at {width} px"
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+            if name.startswith("item-") or name == "item":
+                text_top = page.locator("div.body").bounding_box()["y"]
+                rules_top = page.locator("table.rules").first.bounding_box()["y"]
+                assert text_top < rules_top and text_top < 800, (name, width)
+                assert not page.locator("details.more-rules table.rules").is_visible()
+        # j twice, k once: the first item; o opens it
+        page.goto(f"{served}/items")
+        first = page.locator("ol.items > li h2 a").first.get_attribute("href")
+        for key in "jjk":
+            page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.getAttribute('href')") == first
+        page.keyboard.press("o")
+        page.wait_for_url(f"**{first}")
+        assert errors == []
+        context.close()
+    dark = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="dark")
+    page = dark.new_page()
+    page.goto(f"{served}/items")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 24, 30)", background
+    page.screenshot(path=str(SCREENSHOTS / "items-dark.png"))
+    dark.close()
 
 
 @pytest.mark.slow

@@ -107,10 +107,48 @@ def test_item_page_and_its_twin(site: Site) -> None:
     assert body_matches
     for match in body_matches:
         assert set(range(match["start"], match["end"])) <= covered, match
-    marks = re.findall(r"<mark title=\"([^\"]+)\">([^<]+)</mark>", page)
+    marks = re.findall(r'<mark class="[^"]+" data-key="[^"]+" title="([^"]+)">([^<]+)</mark>',
+                       page)
     assert len(marks) == sum(1 for s in twin["text_segments"] + twin["title_segments"]
                              if s["match"])
     assert any(word.lower() == "maroc" for _, word in marks)
+
+
+def test_the_text_comes_first_then_the_rules_that_fired_then_the_others_folded(
+        site: Site) -> None:
+    page = site.html(f"/items/{site.data.ids['seed']}")
+    steps = site.json(f"/items/{site.data.ids['seed']}.json")["explanation"]["steps"]
+    body, why = page.index('<div class="body"'), page.index('<section class="why">')
+    folded = page.index('<details class="more-rules">')
+    assert body < why < folded
+    idle = [s["rule"] for s in steps if not s["fired"]]
+    assert idle and f"{len(idle)} rules that did not fire" in page
+    for step in steps:  # fired rules before the fold, the others inside it
+        at = page.index(f"<td>{step['rule']}</td>")
+        assert (at > folded) == (not step["fired"]), step["rule"]
+
+
+def test_matches_are_coloured_by_group_with_a_legend_and_penalties_apart(site: Site) -> None:
+    twin = site.json(f"/items/{site.data.ids['seed']}.json")
+    legend = {entry["group"]: entry for entry in twin["legend"]}
+    # the seed names the United States: the foreign group, which only a penalty rule needs
+    assert legend["foreign"]["penalty"] and legend["foreign"]["class"] == "penalty"
+    assert not legend["morocco"]["penalty"] and legend["morocco"]["class"].startswith("g")
+    colours = [e["class"] for e in twin["legend"] if not e["penalty"]]
+    assert len(set(colours)) == min(len(colours), 8)  # distinct while there are colours left
+    assert [e["key"] for e in twin["legend"]] == list(range(1, len(legend) + 1))
+    page = site.html(f"/items/{site.data.ids['seed']}")
+    for segment in twin["text_segments"] + twin["title_segments"]:
+        if segment["match"]:
+            first = legend[segment["match"]["groups"][0]]
+            assert segment["match"]["class"] == first["class"]
+            assert str(first["key"]) in segment["match"]["numbers"].split(",")
+    marked = re.findall(r'<mark class="([^"]+)" data-key="([^"]+)"[^>]*>([^<]+)</mark>', page)
+    assert ("penalty", str(legend["foreign"]["key"]), "États-Unis") in marked
+    # the legend names each group beside its colour and number: no hovering needed
+    for entry in twin["legend"]:
+        assert (f'<span class="swatch {entry["class"]}">{entry["key"]}</span> '
+                f'<span class="group">{entry["group"]}</span>') in page
 
 
 def test_also_published_by_lists_the_same_text_in_other_feeds(site: Site) -> None:
@@ -161,7 +199,9 @@ def test_read_only_and_safe_headers(site: Site) -> None:
     assert site.client.post("/items", data={"x": "1"}).status_code == 405
     assert site.client.delete(f"/items/{site.data.ids['seed']}").status_code == 405
     response = site.get("/items")
-    assert "script-src" not in response.headers["content-security-policy"]  # none allowed
+    # our one script file runs, nothing inline nor from elsewhere
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert "unsafe" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"  # no referrer to other sites
@@ -203,7 +243,9 @@ def test_an_edit_of_the_rules_is_seen_even_within_the_same_second_and_size(
 # --- escaping ------------------------------------------------------------------------------
 
 def _no_live_markup(page: str) -> None:
-    assert "<script" not in page.lower()
+    scripts = [attrs for tag, attrs in tags(page) if tag == "script"]
+    assert scripts == [{"src": "/static/keys.js", "defer": None}]  # ours, in the head
+    assert page.lower().count("<script") == 1
     assert not any("onerror" in attrs for _, attrs in tags(page))
     assert not any(tag == "img" for tag, _ in tags(page))
 
@@ -267,7 +309,8 @@ def test_keyset_paging_walks_every_item_once(site: Site) -> None:
     assert older == f"/items?before={site.data.all_ids[39]}&limit=40"
     second = site.html(older)
     assert ids_in_html(second) == site.data.all_ids[40:80]
-    assert 'href="/items?limit=40">« newest' in second
+    assert 'href="/items?limit=40">« first' in second
+    assert 'rel="prev" href="/items?limit=40">' in second  # the first page again
 
 
 def test_paging_keeps_the_filters(site: Site) -> None:
@@ -295,12 +338,16 @@ def test_filters(site: Site) -> None:
     assert _ids(site, f"feed={arabic_feed}") == [data.ids["arabic"], data.ids["copy"]]
     assert _ids(site, "lang=ar") == [data.ids["arabic"]]
     today = NOW.date()
-    assert _ids(site, f"since={today}") == [
+    assert _ids(site, f"kept_since={today}") == [
         i for i in data.all_ids if rows[i]["fetched_at"].date() >= today]
     seed_day = rows[data.ids["seed"]]["fetched_at"].date()
-    assert data.ids["seed"] in _ids(site, f"since={seed_day}&until={seed_day}")
-    assert _ids(site, f"since={seed_day}&until={seed_day}") == [
+    assert data.ids["seed"] in _ids(site, f"kept_since={seed_day}&kept_until={seed_day}")
+    assert _ids(site, f"kept_since={seed_day}&kept_until={seed_day}") == [
         i for i in data.all_ids if rows[i]["fetched_at"].date() == seed_day]
+    # since and until: the day published
+    published_day = rows[data.ids["seed"]]["published"].date()
+    assert _ids(site, f"since={published_day}&until={published_day}") == [
+        i for i in data.all_ids if rows[i]["published"].date() == published_day]
     assert _ids(site, "topic=nothing-like-this") == []
     # the form shows the filters in force
     page = site.html(f"/items?feed={arabic_feed}&lang=ar&relevant=1")
@@ -342,14 +389,21 @@ def test_arabic_is_right_to_left_and_french_accents_survive(site: Site) -> None:
 def test_filter_parsing() -> None:
     parsed = parse_filters({"relevant": "1", "topic": "cyber", "feed": "3", "lang": "fr",
                             "since": "2026-01-01", "until": "2026-01-31", "q": " IA ",
-                            "before": "77", "limit": "20"})
+                            "sort": "kept", "before": "77", "limit": "20"})
     assert parsed.query() == {"relevant": "1", "topic": "cyber", "feed": "3", "lang": "fr",
                               "since": "2026-01-01", "until": "2026-01-31", "q": "IA",
-                              "before": "77", "limit": "20"}
+                              "sort": "kept", "before": "77", "limit": "20"}
+    assert (parsed.published_since, parsed.since) == (date(2026, 1, 1), None)  # publication
+    # a search is best match first unless told, and pages by offset
+    ranked = parse_filters({"q": "IA", "before": "77", "start": "50"})
+    assert ranked.ranked and ranked.query() == {"q": "IA", "start": "50"}
+    assert parse_filters({}).query(order="score") == {"sort": "score"}
     assert parse_filters({"relevant": "", "q": "  "}) == ItemFilters()
     for bad in ({"limit": "501"}, {"before": "x"}, {"relevant": "maybe"}, {"lang": "french!"},
                 {"before": "2147483648"}, {"feed": "9" * 5000}, {"limit": "9" * 5000},
-                {"since": "2026-02-01", "until": "2026-01-01"}, {"topic": "<b>"}):
+                {"since": "2026-02-01", "until": "2026-01-01"}, {"topic": "<b>"},
+                {"sort": "match"}, {"sort": "random", "q": "x"},
+                {"kept_since": "2026-02-01", "kept_until": "2026-01-01"}):
         with pytest.raises(BadParameter):
             parse_filters(bad)
 
@@ -450,7 +504,7 @@ def test_the_inspector_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
         assert site.json("/items.json?q=dgssi")["search"]["index"] == "tsvector"
         assert _ids(site, "q=cybersecurite DGSSI -sport") == [data.ids["hostile"]]
         today = NOW.date()
-        assert _ids(site, f"since={today}") == [
+        assert _ids(site, f"kept_since={today}") == [
             i for i in data.all_ids if data.by_id[i]["fetched_at"].date() >= today]
         feeds = site.json("/feeds.json?days=5")
         first = date.fromisoformat(feeds["first_day"])
@@ -479,7 +533,7 @@ def test_json_twin_is_plain_json(site: Site) -> None:
 
 def test_search_without_the_index_falls_back_to_substrings(tmp_path: Path) -> None:
     from monitor.store.schema import metadata
-    from monitor.web.pages import items_page
+    from monitor.web.listing import items_page
 
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'old.db'}")
     settings = load_settings(config)

@@ -45,6 +45,13 @@ ARABIC_TITLE = "المغرب يطلق استراتيجية وطنية للذكا
 ARABIC_TEXT = ("أعلنت وزارة الانتقال الرقمي وإصلاح الإدارة في المغرب عن استراتيجية وطنية للذكاء "
                "الاصطناعي. وتشمل الاستراتيجية تعزيز الأمن السيبراني وحماية المعطيات الشخصية "
                "بتنسيق مع المديرية العامة لأمن نظم المعلومات.")
+# name, URL, language, error streak, last error, last status
+FEEDS = (
+    ("Le Site", "https://lesite.example.ma/rss", "fr", 0, None, "ok"),
+    ("الموقع العربي", "https://ar.example.ma/rss", "ar", 0, None, "ok"),
+    ("Broken <b>feed</b>", "https://broken.example.ma/rss", None, 3,
+     "https://broken.example.ma/rss: <script>alert(5)</script> timed out", "timeout"),
+)
 FILLER = ("The weather in the north was mild this week, with light rain expected on the coast "
           "and sunshine inland. Farmers welcomed the showers after a dry winter.")
 
@@ -62,12 +69,7 @@ def fill_database(engine: Engine, rules: RuleSet, *, now: datetime = NOW,
                   filler: int = 130) -> Filled:
     data = Filled()
     with engine.begin() as conn:
-        for name, url, lang, streak, error, status in (
-            ("Le Site", "https://lesite.example.ma/rss", "fr", 0, None, "ok"),
-            ("الموقع العربي", "https://ar.example.ma/rss", "ar", 0, None, "ok"),
-            ("Broken <b>feed</b>", "https://broken.example.ma/rss", None, 3,
-             "https://broken.example.ma/rss: <script>alert(5)</script> timed out", "timeout"),
-        ):
+        for name, url, lang, streak, error, status in FEEDS:
             data.feed_ids[name] = conn.execute(feeds.insert().values(
                 url=url, name=name, lang=lang, tags=[], enabled=True, in_config=True,
                 next_due=now - timedelta(minutes=5) if streak else now + timedelta(hours=2),
@@ -84,6 +86,7 @@ def fill_database(engine: Engine, rules: RuleSet, *, now: datetime = NOW,
                 feed_id=data.feed_ids["Broken <b>feed</b>" if reason else "Le Site"],
                 started_at=started, finished_at=started + timedelta(seconds=seconds),
                 status=status, error_reason=reason, page_errors=1 if index == 1 else 0,
+                new_items=5 if status == "ok" else 0,
                 error_message=f"{reason} happened" if reason else None))
 
     seed_text = SEEDS[0].read_text(encoding="utf-8")
@@ -143,11 +146,13 @@ def running(app) -> Iterator[str]:
 
 
 def write_config(folder: Path, database_url: str) -> Path:
-    """A config folder (the shipped rules, no feeds) pointing at `database_url`."""
+    """A config folder (the shipped rules, the feeds of `FEEDS`) pointing at `database_url`."""
     config = folder / "config"
     config.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "config" / "rules.yaml", config / "rules.yaml")
-    (config / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    (config / "feeds.yaml").write_text(yaml.safe_dump({"feeds": [
+        {"url": url, "name": name, **({"lang": lang} if lang else {})}
+        for name, url, lang, *_ in FEEDS]}, allow_unicode=True), encoding="utf-8")
     (config / "monitor.yaml").write_text(
         yaml.safe_dump({"storage_dir": "../storage", "database_url": database_url}),
         encoding="utf-8")

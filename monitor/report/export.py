@@ -35,9 +35,9 @@ def parse_since(value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def export_items(rows: Iterable[dict], out: TextIO, *, fmt: str) -> int:
+def export_items(rows: Iterable[dict], out: TextIO, *, fmt: str, header: bool = True) -> int:
     """Write the items (`rows`, dicts with `FIELDS`) to `out` in `fmt` as they come; the number
-    of items written."""
+    of items written. `header`: the CSV's first line (without it, more records of a CSV)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     count = 0
@@ -47,7 +47,8 @@ def export_items(rows: Iterable[dict], out: TextIO, *, fmt: str) -> int:
             count += 1
         return count
     writer = csv.writer(out)
-    writer.writerow(FIELDS)
+    if header:
+        writer.writerow(FIELDS)
     for row in rows:
         writer.writerow([_csv_value(row[field]) for field in FIELDS])
         count += 1

@@ -2,7 +2,8 @@
 
 In: an `Engine`, the schedule settings and, optionally, the feeds of feeds.yaml as they are now.
 Out: one dict per feed (`feeds list --json`, the inspector's feeds page), stored feeds first
-(by id), then the configured feeds never stored yet (``id`` None, never polled).
+(by id), then the configured feeds never stored yet (``id`` None, never polled); and, by
+`page_errors_since`, each feed's article pages read and failed over a time window.
 
 Given feeds.yaml, the stored rows are shown as the next sync will make them, without writing:
 a changed entry with its new settings and a fresh start (no longer stopped nor moved), a feed
@@ -22,7 +23,7 @@ from monitor.schedule import success_delay
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import storage_errors
 from monitor.store.feeds import configured_values, resynced_values
-from monitor.store.schema import feeds, items
+from monitor.store.schema import feeds, items, polls
 
 
 @storage_errors
@@ -100,3 +101,18 @@ def _interval_source(row: dict, schedule: ScheduleSettings) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+@storage_errors
+def page_errors_since(engine: Engine, since: datetime) -> dict[int, dict]:
+    """Per feed id, over the polls started since `since`: ``page_errors``, the article pages
+    that could not be read (the item then keeps the feed's summary), and ``pages``, the pages
+    tried: one per new item (never fewer than the failures). Feeds without a poll in the window
+    are absent."""
+    query = (select(polls.c.feed_id, func.sum(polls.c.new_items).label("new_items"),
+                    func.sum(polls.c.page_errors).label("page_errors"))
+             .where(polls.c.started_at >= since).group_by(polls.c.feed_id))
+    with engine.connect() as conn:
+        return {row.feed_id: {"pages": max(int(row.new_items or 0), int(row.page_errors or 0)),
+                              "page_errors": int(row.page_errors or 0)}
+                for row in conn.execute(query)}

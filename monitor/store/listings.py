@@ -153,6 +153,23 @@ def _after_cursor(keys: list[Any], before: int) -> ColumnElement:
 
 
 @storage_errors
+def previous_page(engine: Engine, selection: ItemSelection, first: int, *, limit: int,
+                  extra: list[ColumnElement] = ()) -> int | None:
+    """The cursor (``before``) of the page of `limit` items that ends just above item `first`
+    in the selection's order (`extra`: more conditions, a search); None when that page is the
+    first one."""
+    keys = [*_SORT_KEYS[selection.sort], items.c.id]
+    key, value = keys[0], select(keys[0]).where(items.c.id == first).scalar_subquery()
+    above = (items.c.id > first if len(keys) == 1
+             else and_(key >= value, or_(key > value, items.c.id > first)))
+    query = (select(items.c.id).where(and_(*selection_conditions(selection), *extra, above))
+             .order_by(*[k.asc() for k in keys]).limit(limit + 1))
+    with engine.connect() as conn:
+        ids = conn.execute(query).scalars().all()
+    return ids[limit] if len(ids) > limit else None
+
+
+@storage_errors
 def count_selected(engine: Engine, selection: ItemSelection, *, cap: int | None = None) -> int:
     """How many items the selection holds (its cursor aside); with `cap`, counting stops there
     (a result of `cap` means "at least that many")."""
@@ -292,11 +309,16 @@ _EXPORTED = {**{column.name: column for column in items.c},
 
 @storage_errors
 def items_to_export(engine: Engine, *, relevant: bool = False,
-                    since: datetime | None = None) -> Iterator[dict]:
+                    since: datetime | None = None, selection: ItemSelection | None = None,
+                    extra: list[ColumnElement] = ()) -> Iterator[dict]:
     """Stored items as dicts with the export's fields (`report.export.FIELDS`), oldest first,
-    streamed (a server-side cursor on PostgreSQL, `BATCH` rows at a time)."""
+    streamed (a server-side cursor on PostgreSQL, `BATCH` rows at a time); only those of
+    `selection` (its cursor aside) and of the `extra` conditions (a search), when given."""
     query = (select(*[_EXPORTED[field] for field in EXPORT_FIELDS])
              .select_from(ITEMS_WITH_FEED).order_by(items.c.id))
+    conditions = [*selection_conditions(selection or ItemSelection()), *extra]
+    if conditions:
+        query = query.where(and_(*conditions))
     if relevant:
         query = query.where(items.c.relevant.is_(True))
     if since is not None:

@@ -6,7 +6,9 @@ items (`listings.listed_item`) with, for `best_matches` (the command line), thei
 the marks given), best match first; for `newest_matches` (the inspector), an excerpt as
 ``text`` and the [start, end] spans of the hits in it as ``hits``, in the selection's order like
 every listing, so filters and keyset pages work the same. Both cut the text with
-`textsearch.excerpt`.
+`textsearch.excerpt`. The inspector's search is best match first by default
+(`ranked_matches`: the same rank, with its filters, paged by offset); `match_condition` is the
+search as a WHERE term, to count, page back or export a search's items.
 
 The index is the database's own, made and kept up to date by migration 0003: on SQLite the
 FTS5 table ``items_fts`` (unicode61 tokens, diacritics removed), ranked by bm25 with the title
@@ -19,16 +21,34 @@ items first and stops at a page, but reads the whole table for a rare word.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, Integer, and_, column, not_, or_, table, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    and_,
+    column,
+    desc,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.engine import storage_errors
 from monitor.store.listings import (
     ITEMS_WITH_FEED,
     ItemSelection,
+    TextPart,
     like_pattern,
     listed_item,
     newest_items_select,
+    selection_conditions,
 )
 from monitor.store.schema import feeds, items
 from monitor.textsearch import MARK, Query, excerpt, fts5_match, is_prefix, snippet
@@ -120,21 +140,101 @@ def newest_matches(engine: Engine, selection: ItemSelection, query: Query, *,
     """At most `limit` selected items matching `query`, newest first, each with an excerpt
     around its first hit as ``text`` and the spans of the hits in it as ``hits``."""
     with engine.connect() as conn:
+        if selection.sort == "kept":  # the index's own order (ids): read as it goes
+            rows = [listed_item(row._mapping) for row in
+                    conn.execute(_matches_select(conn, selection, query, limit, "full"))]
+        else:  # ordered on their ids first, then only the page's rows read
+            ids = [row.id for row in conn.execute(_matches_select(
+                conn, selection, query, limit, None).with_only_columns(items.c.id))]
+            found = {row.id: listed_item(row._mapping) for row in conn.execute(
+                newest_items_select(ItemSelection(), limit=None, text="full",
+                                    extra=[items.c.id.in_(ids)]))}
+            rows = [found[item_id] for item_id in ids if item_id in found]
+    return _with_excerpts(rows, query)
+
+
+@storage_errors
+def matching_items(engine: Engine, selection: ItemSelection, query: Query, *,
+                   limit: int) -> list[dict]:
+    """At most `limit` selected items matching `query` in the selection's order, without their
+    text (for counting them)."""
+    with engine.connect() as conn:
+        return [listed_item(row._mapping)
+                for row in conn.execute(_matches_select(conn, selection, query, limit, None))]
+
+
+@storage_errors
+def ranked_matches(engine: Engine, selection: ItemSelection, query: Query, *, limit: int,
+                   offset: int = 0) -> list[dict]:
+    """The selected items matching `query`, best match first (the rank of `best_matches`; its
+    cursor is not looked at), `limit` of them after the first `offset`; each with its ``rank``,
+    an excerpt as ``text`` and the spans of its hits as ``hits``."""
+    conditions = selection_conditions(selection)
+    with engine.connect() as conn:
         kind = _index_kind(conn)
-        if kind == "fts5":  # the index drives the scan, newest match first
-            select_ = newest_items_select(
-                selection, limit=limit, text="full",
-                extra=[text("items_fts MATCH :fts_query").bindparams(
-                    fts_query=fts5_match(query))],
-                order_column=ITEMS_FTS.c.rowid,
-                source=ITEMS_FTS.join(items, items.c.id == ITEMS_FTS.c.rowid).outerjoin(
-                    feeds, feeds.c.id == items.c.feed_id))
-        else:
-            condition = (_tsvector_condition(query) if kind == "tsvector"
-                         else _substring_condition(conn, query))
-            select_ = newest_items_select(selection, limit=limit, text="full",
-                                          extra=[condition], source=ITEMS_WITH_FEED)
-        rows = [listed_item(row._mapping) for row in conn.execute(select_)]
+        if kind == "fts5":
+            rank = literal_column(f"-bm25(items_fts, {TITLE_WEIGHT}, 1.0)")
+            # without filters, the index alone: reading each match's row doubles the time
+            source = (ITEMS_FTS.join(items, items.c.id == ITEMS_FTS.c.rowid) if conditions
+                      else ITEMS_FTS)
+            conditions.append(text("items_fts MATCH :fts_query").bindparams(
+                fts_query=fts5_match(query)))
+        elif kind == "tsvector":
+            expression, params = tsquery_sql(query)
+            rank = func.ts_rank(literal_column("items.search_vector"),
+                                text(expression).bindparams(**params), 1)
+            source, conditions = items, [*conditions, _tsvector_condition(query)]
+        else:  # no index, no rank: newest first
+            rank, source = literal(0.0), items
+            conditions.append(_substring_condition(conn, query))
+        key = ITEMS_FTS.c.rowid if source is ITEMS_FTS else items.c.id
+        ranked = conn.execute(
+            select(key.label("id"), rank.label("rank")).select_from(source)
+            .where(and_(*conditions)).order_by(desc("rank"), key.desc())
+            .limit(limit).offset(offset)).all()
+        if not ranked:
+            return []
+        by_id = {row.id: listed_item(row._mapping) for row in conn.execute(newest_items_select(
+            ItemSelection(), limit=None, text="full",
+            extra=[items.c.id.in_([row.id for row in ranked])]))}
+    found = [{**by_id[row.id], "rank": float(f"{row.rank:.4g}")}
+             for row in ranked if row.id in by_id]
+    return _with_excerpts(found, query)
+
+
+@storage_errors
+def match_condition(engine: Engine, query: Query) -> ColumnElement:
+    """A WHERE term on `items` true for the items matching `query` (to count, page back or
+    export a search's items with the listings' functions)."""
+    with engine.connect() as conn:
+        kind = _index_kind(conn)
+        if kind == "fts5":
+            return items.c.id.in_(select(ITEMS_FTS.c.rowid).where(
+                text("items_fts MATCH :fts_query").bindparams(fts_query=fts5_match(query))))
+        if kind == "tsvector":
+            return _tsvector_condition(query)
+        return _substring_condition(conn, query)
+
+
+def _matches_select(conn: Connection, selection: ItemSelection, query: Query, limit: int,
+                    text_part: TextPart) -> Select:
+    """The listing of the selected items that match `query`, in the selection's order."""
+    kind = _index_kind(conn)
+    if kind == "fts5":  # the index drives the scan, newest match first
+        return newest_items_select(
+            selection, limit=limit, text=text_part,
+            extra=[text("items_fts MATCH :fts_query").bindparams(fts_query=fts5_match(query))],
+            order_column=ITEMS_FTS.c.rowid,
+            source=ITEMS_FTS.join(items, items.c.id == ITEMS_FTS.c.rowid).outerjoin(
+                feeds, feeds.c.id == items.c.feed_id))
+    condition = (_tsvector_condition(query) if kind == "tsvector"
+                 else _substring_condition(conn, query))
+    return newest_items_select(selection, limit=limit, text=text_part, extra=[condition],
+                               source=ITEMS_WITH_FEED)
+
+
+def _with_excerpts(rows: list[dict], query: Query) -> list[dict]:
+    """Each row's ``text`` cut to the excerpt around its first hit, and the ``hits`` in it."""
     words, typed = query.words(), query.typed()
     for item in rows:
         item["text"], item["hits"] = excerpt(item["text"], words, typed)

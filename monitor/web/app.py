@@ -3,44 +3,54 @@
 In: the one `Settings` (and optionally an engine and a token). Out: an ASGI app. Every page is
 one context builder (`pages`) rendered twice: by a Jinja2 template (autoescaped) and as JSON at
 the same path plus ``.json``, with the same query parameters. The pages are read only (GET and
-HEAD); the one write is an analyst's label, posted from an item's page, and only when the
-inspector runs with a token (`labelform` checks the form; without a token the route is 403).
+HEAD); the writes, an analyst's label posted from an item's page and the feeds page's poll
+buttons (``POST /feeds/poll``), exist only when the inspector runs with a token (`labelform`
+checks the label's form; without a token the label route is 403 and there is no poll route).
 
-Routes: ``/`` and ``/items`` (+ ``/items.json``), ``/items/ID`` (+ ``.json``), ``POST
-/items/ID/label``, ``/feeds`` (+ ``/feeds.json``), ``/feed.atom``, ``/healthz``, ``/metrics``,
+Routes: ``/`` and ``/items`` (+ ``/items.json``, and its items as ``/items.csv`` and
+``/items.jsonl``), ``/items/ID`` (+ ``.json``), ``POST /items/ID/label``, ``/feeds`` (+
+``/feeds.json``), ``POST /feeds/poll``, ``/feed.atom``, ``/healthz``, ``/metrics``,
 ``/static/…``.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor.errors import StorageError
+from monitor.errors import MonitorError, StorageError
 from monitor.report.digest import http_url
+from monitor.report.export import export_items
 from monitor.rules import load_ruleset
 from monitor.rules.ruleset import TOPICS
-from monitor.settings import Settings, WatchedFile, describe_duration
+from monitor.settings import Settings, WatchedFile, describe_duration, load_feeds
 from monitor.store.engine import Engine, make_engine, read_engine
 from monitor.store.labels import record_label
+from monitor.store.listings import items_to_export
+from monitor.store.search import match_condition
 from monitor.store.totals import health_figures, metric_figures
-from monitor.web import pages
+from monitor.web import listing, pages
 from monitor.web.atom import atom_feed
 from monitor.web.auth import TokenGate
 from monitor.web.charts import bar_chart
+from monitor.web.facets import FacetCounts
 from monitor.web.filters import BadParameter, parse_filters, whole_number
 from monitor.web.highlight import span_segments
 from monitor.web.hosts import HostCheck, allowed_hosts
@@ -55,9 +65,14 @@ from monitor.web.labelform import (
 from monitor.web.metrics import CONTENT_TYPE, DURATION_BUCKETS, render_metrics
 
 ATOM_ITEMS = 50
+MAX_FORM = 4096  # bytes of a poll button's form read
+EXPORT_CHUNK = 200  # items written at a time in a streamed export
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                 b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    # one script of ours (static/keys.js: j/k/o), none inline, none from elsewhere
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; "
+                                 b"img-src 'self' data:; form-action 'self'; "
+                                 b"frame-ancestors 'none'; base-uri 'none'"),
     (b"x-content-type-options", b"nosniff"),
     # no referrer leaves for another site; the label form's POST carries its Origin (under
     # no-referrer a browser sends "Origin: null", which the form's check could not tell apart)
@@ -120,6 +135,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         writer = make_engine(settings.database_url)
     env = templates()
     rules = WatchedFile(settings.rules_file, load_ruleset)  # the last good rules, if an edit is bad
+    # feeds.yaml, for the feeds configured but never polled yet (an empty list is no error here)
+    feed_list = WatchedFile(settings.feeds_file, partial(load_feeds, empty_ok=True))
+    counts = FacetCounts(engine)
 
     def twin(template: str, build: Callable[[Request], dict],
              html_only: Callable[[dict], dict] | None = None) -> tuple[Callable, Callable]:
@@ -151,8 +169,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             status=status, message=message, path=request.url.path, json_href=json_href(request))
         return HTMLResponse(html, status_code=status)
 
+    def configured_feeds() -> int:
+        return len(feed_list.current() or ())
+
     def build_items(request: Request) -> dict:
-        return pages.items_page(engine, parse_filters(request.query_params), rules.current())
+        return listing.items_page(engine, parse_filters(request.query_params), rules.current(),
+                                  counts=counts, configured_feeds=configured_feeds())
 
     def build_item(request: Request) -> dict:
         item_id = whole_number("id", request.path_params["item_id"], 0)
@@ -165,8 +187,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         raw = request.query_params.get("days") or "30"
         if not raw.isdigit() or not 1 <= int(raw) <= 366:
             raise BadParameter("days", f"{raw!r} is not a number of days between 1 and 366")
-        return pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
-                                alerts=settings.alerts)
+        context = pages.feeds_page(engine, days=int(raw), schedule=settings.schedule,
+                                   alerts=settings.alerts, configured=feed_list.current())
+        # the poll buttons are for those who hold the token; `polled`: the feed just polled
+        polled = request.query_params.get("polled")
+        return {**context, "can_poll": token is not None,
+                "polled": next((f for f in context["feeds"] if f["url"] == polled), None)}
 
     def label_form(context: dict) -> dict:
         if not token:
@@ -206,10 +232,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
             filters = parse_filters(request.query_params)
         except BadParameter as exc:
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-        filters = replace(filters, relevant=True, before=None,
+        # newest kept first, as readers expect new entries on top (and as before)
+        filters = replace(filters, relevant=True, before=None, ranked=False, start=0, sort="kept",
                           limit=min(filters.limit, ATOM_ITEMS))
         try:
-            context = pages.items_page(engine, filters, None)
+            context = listing.items_page(engine, filters, None, counts=counts)
         except StorageError as exc:
             return Response(f"{exc}\n", status_code=503, media_type="text/plain")
         base = settings.web.base_url or str(request.base_url)
@@ -220,6 +247,44 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
                          + (f" ({', '.join(f'{k}={v}' for k, v in filters.active.items())})"
                             if len(filters.active) > 1 else ""))
         return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    def export(request: Request) -> Response:
+        """The items of the listing's filters and search, oldest first, as CSV or JSON Lines,
+        streamed."""
+        fmt = request.url.path.rsplit(".", 1)[1]
+        try:
+            filters = parse_filters(request.query_params)
+            query = listing.parsed_query(filters.q)
+            extra = [match_condition(engine, query)] if query else []
+            rows = items_to_export(engine, selection=filters, extra=extra)
+            first = next(rows, None)  # a database that cannot be read fails here, as a 503
+        except BadParameter as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+        except StorageError as exc:
+            return Response(f"{exc}\n", status_code=503, media_type="text/plain")
+        chunks = export_chunks(itertools.chain([first] if first else [], rows), fmt)
+        return StreamingResponse(chunks, media_type=EXPORT_TYPES[fmt], headers={
+            "content-disposition": f'attachment; filename="items.{fmt}"'})
+
+    async def poll_now(request: Request) -> Response:
+        """``POST /feeds/poll`` with ``url``, a feed of feeds.yaml: polled now (what
+        `monitor feeds poll` does), then back to the feeds page, which says how it went."""
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return error(request, 403, "a poll is asked from the inspector's own pages", False)
+        # the poll's code (fetching, extraction) is loaded by the first poll, not at start-up
+        from monitor.worker.pollnow import poll_feed_now
+        from monitor.worker.writable import open_storage
+
+        body = await request.body()
+        url = parse_qs(body[:MAX_FORM].decode("utf-8", "replace")).get("url", [""])[0]
+        try:
+            open_storage(settings)  # may it write the database and the corpus folder?
+            await poll_feed_now(settings, url)
+        except MonitorError as exc:
+            status = {"config": 400, "storage-error": 503}.get(exc.reason, 409)
+            return error(request, status, str(exc), False)
+        return RedirectResponse(f"/feeds?{urlencode({'polled': url})}", status_code=303)
 
     def healthz(request: Request) -> Response:
         now = datetime.now(UTC)
@@ -252,10 +317,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         Route("/items/{item_id:digits}", item_html),
         Route("/items/{item_id:digits}.json", item_json),
         Route("/items/{item_id:digits}/label", post_label, methods=["POST"]),
+        Route("/items.csv", export), Route("/items.jsonl", export),
         Route("/feeds", feeds_html), Route("/feeds.json", feeds_json),
         Route("/feed.atom", atom), Route("/healthz", healthz), Route("/metrics", metrics),
         Mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static"),
     ]
+    if token:  # a poll writes: only behind the token
+        routes.append(Route("/feeds/poll", poll_now, methods=["POST"]))
     app = Starlette(routes=routes)
     app.state.engine = engine
     asgi: Any = ServerHeaders(app)
@@ -263,6 +331,21 @@ def create_app(settings: Settings, *, engine: Engine | None = None, token: str |
         asgi = TokenGate(asgi, token)
     return HostCheck(asgi, allowed_hosts(settings.web.allowed_hosts, served_host=host,
                                          base_url=settings.web.base_url))
+
+
+def export_chunks(rows: Iterator[dict], fmt: str) -> Iterator[str]:
+    """The export of `rows` in `fmt`, `EXPORT_CHUNK` items at a time."""
+    header = True
+    while True:
+        batch = list(itertools.islice(rows, EXPORT_CHUNK))
+        if not batch and not header:
+            return
+        out = io.StringIO()
+        export_items(batch, out, fmt=fmt, header=header)
+        header = False
+        yield out.getvalue()
+        if len(batch) < EXPORT_CHUNK:
+            return
 
 
 class ServerHeaders:

@@ -1,6 +1,7 @@
-"""One context builder per page; the HTML template and the ``.json`` twin render the same dict.
+"""One context builder per page; the HTML template and the ``.json`` twin render the same dict
+(the items listing's is in `listing`).
 
-In: a read-only `Engine`, parsed `ItemFilters` or an id, the current rules. Out: plain dicts
+In: a read-only `Engine`, an item id and the current rules, or the feeds' settings. Out: plain dicts
 (JSON-ready: strings, numbers, lists). Does I/O (read only) through the store's listings,
 search, totals and feed health; the rows are shaped here, each page showing the keys it shows.
 """
@@ -13,92 +14,44 @@ from datetime import UTC, date, datetime, timedelta
 from monitor.alerts.status import alert_status, failing_after
 from monitor.alertsettings import AlertSettings
 from monitor.rules import RuleSet, stored_parts
-from monitor.rules.ruleset import TOPICS
-from monitor.settings import ScheduleSettings
+from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import Engine
-from monitor.store.health import feed_health
+from monitor.store.health import feed_health, page_errors_since
 from monitor.store.labels import latest_label
 from monitor.store.listings import (
     copies_elsewhere,
-    feed_choices,
+    day_start,
     item_by_id,
-    newest_items,
     other_sources,
 )
 from monitor.store.outbox import alert_figures
-from monitor.store.search import index_kind, newest_matches
 from monitor.store.totals import daily_counts
-from monitor.textsearch import parse_query
 from monitor.web.charts import day_series
-from monitor.web.filters import BadParameter, ItemFilters
-from monitor.web.highlight import segments
+from monitor.web.highlight import group_legend, penalty_groups, segments, with_colours
+from monitor.web.listing import text_direction
 
-LANGUAGES = ("fr", "ar", "en")
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
-# The keys of a listed item in the listings (and their JSON twins); a search adds its ``hits``.
-LISTED_KEYS = ("id", "url", "title", "feed_id", "feed", "published", "fetched_at", "lang",
-               "relevant", "score", "topics", "text_source", "text_error", "text")
-
-
-def items_page(engine: Engine, filters: ItemFilters, rules: RuleSet | None) -> dict:
-    """The listing: one keyset page, the filters in force, the next page and the choices."""
-    # one row more than the page: it says whether there is a next page
-    if filters.q:
-        try:
-            query = parse_query(filters.q)
-        except ValueError as exc:
-            raise BadParameter("q", str(exc)) from None
-        found = newest_matches(engine, filters, query, limit=filters.limit + 1)
-        method = index_kind(engine) or "substring"
-    else:
-        found = list(newest_items(engine, filters, limit=filters.limit + 1))
-        method = None
-    choices = feed_choices(engine)
-    more = len(found) > filters.limit
-    keys = LISTED_KEYS + (("hits",) if filters.q else ())
-    rows = [{key: row[key] for key in keys} for row in found[: filters.limit]]
-    for row in rows:
-        row["dir"] = text_direction(row["lang"])
-    next_page = None
-    if more:
-        query = filters.query_string(before=rows[-1]["id"])
-        next_page = {"before": rows[-1]["id"], "html": f"/items{query}",
-                     "json": f"/items.json{query}"}
-    topics = sorted({r.topic for r in rules.spec.rules if r.topic} if rules else set(TOPICS))
-    langs = sorted(set(LANGUAGES) | {f["lang"] for f in choices if f["lang"]})
-    return {
-        "page": "items",
-        "filters": filters.active,
-        "before": filters.before,
-        "limit": filters.limit,
-        "search": {"q": filters.q, "index": method} if filters.q else None,
-        "items": rows,
-        "count": len(rows),
-        "next": next_page,
-        "first": ({"html": f"/items{filters.query_string(before=None)}",
-                   "json": f"/items.json{filters.query_string(before=None)}"}
-                  if filters.before else None),
-        "choices": {"feeds": choices, "topics": topics, "langs": langs},
-    }
+PAGES_FAILING = 0.5  # a feed whose article pages fail this often is flagged
 
 
 def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | None:
-    """One item: its columns, its title and text cut into highlight segments, the score built up
-    rule by rule with the current rules, the analyst's label (None: not labelled), and where
-    else the story was published. None if absent."""
+    """One item: its columns, its title and text cut into highlight segments coloured by group
+    (the `legend` numbers the groups and marks the penalty ones), the score built up rule by
+    rule with the current rules, the analyst's label (None: not labelled), and where else the
+    story was published. None if absent."""
     item = item_by_id(engine, item_id)
     if item is None:
         return None
     sources = other_sources(engine, item)
     copies = copies_elsewhere(engine, item)
     matches = item["matches"]
+    legend = group_legend(matches, penalty_groups(rules.spec) if rules else frozenset())
     return {
         "page": "item",
         "item": item,
         "dir": text_direction(item["lang"]),
-        "title_segments": segments(item["title"], matches, field="title"),
-        "text_segments": segments(item["text"], matches, field="body"),
-        "terms": term_counts(matches),
+        "title_segments": with_colours(segments(item["title"], matches, field="title"), legend),
+        "text_segments": with_colours(segments(item["text"], matches, field="body"), legend),
+        "legend": legend,
         "explanation": explain(rules, item),
         "label": label.as_dict() if (label := latest_label(engine, item_id)) else None,
         # other feeds that brought this very item, then other items of the same story
@@ -108,15 +61,6 @@ def item_page(engine: Engine, item_id: int, rules: RuleSet | None) -> dict | Non
                              "text); other items with the same text or in the same "
                              "near-duplicate cluster",
     }
-
-
-def term_counts(matches: list[dict]) -> list[dict]:
-    counts: dict[str, dict] = {}
-    for match in matches:
-        entry = counts.setdefault(match["term"], {"term": match["term"], "group": match["group"],
-                                                  "count": 0})
-        entry["count"] += 1
-    return sorted(counts.values(), key=lambda e: (-e["count"], e["term"]))
 
 
 def explain(rules: RuleSet | None, item: dict) -> dict | None:
@@ -140,16 +84,20 @@ def explain(rules: RuleSet | None, item: dict) -> dict | None:
 
 def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
                schedule: ScheduleSettings | None = None,
-               alerts: Sequence[AlertSettings] = ()) -> dict:
-    """Every feed's health and yield, items / relevant items per day over `days` days, and the
+               alerts: Sequence[AlertSettings] = (),
+               configured: Sequence[FeedSpec] | None = None) -> dict:
+    """Every feed's health and yield, its page-error rate, and items / relevant items per day
+    over `days` days; with `configured` (feeds.yaml's feeds), those never polled too; and the
     configured alerts (`alerts_shown`).
 
     Health (unhealthy, stopped, moved, the interval in effect) follows `schedule`, the
-    settings' schedule section; without it, the defaults."""
+    settings' schedule section; without it, the defaults. A feed whose article pages fail
+    `PAGES_FAILING` of the time or more over the window is flagged ``pages_failing``."""
     schedule = schedule or ScheduleSettings()
     today = today or datetime.now(UTC).date()
     first_day = today - timedelta(days=days - 1)
     counts = daily_counts(engine, first_day)
+    page_errors = page_errors_since(engine, day_start(first_day))
     rows = []
     overall: dict[str, list[int]] = {}
     for feed_id, per_day in counts.items():
@@ -159,20 +107,25 @@ def feeds_page(engine: Engine, *, days: int = 30, today: date | None = None,
             total = overall.setdefault(day, [0, 0])
             total[0] += n
             total[1] += r
-    for feed in feed_health(engine, schedule):
-        per_day = counts.get(feed["id"], {})
+    for feed in feed_health(engine, schedule, configured):
+        per_day = counts.get(feed["id"], {}) if feed["id"] is not None else {}
         in_window = sum(n for n, _ in per_day.values())
+        pages = page_errors.get(feed["id"], {"pages": 0, "page_errors": 0})
+        rate = round(pages["page_errors"] / pages["pages"], 3) if pages["pages"] else None
         rows.append({
             **feed,
             "items_per_day": round(in_window / days, 2),
             "relevant_share": (round(feed["relevant_items"] / feed["items"], 3)
                                if feed["items"] else None),
+            **pages, "page_error_rate": rate,
+            "pages_failing": rate is not None and rate >= PAGES_FAILING,
             "days": day_series(first_day, today, per_day),
         })
     return {
         "page": "feeds",
         "days": days, "first_day": first_day.isoformat(), "last_day": today.isoformat(),
-        "feeds": rows,
+        "feeds": rows, "pages_failing": PAGES_FAILING,
+        "never_polled": sum(1 for f in rows if f["last_poll"] is None and f["enabled"]),
         "totals": {"items": sum(f["items"] for f in rows),
                    "relevant_items": sum(f["relevant_items"] for f in rows),
                    "days": day_series(first_day, today, overall)},
@@ -186,7 +139,3 @@ def alerts_shown(engine: Engine, alerts: Sequence[AlertSettings]) -> list[dict]:
         return []
     return alert_status(alerts, alert_figures(engine, failing_after(alerts)))
 
-
-def text_direction(lang: str | None) -> str:
-    """'rtl' for right-to-left languages, else 'auto' (the browser looks at the text)."""
-    return "rtl" if (lang or "").split("-")[0] in RTL_LANGUAGES else "auto"
