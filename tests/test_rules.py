@@ -294,7 +294,7 @@ BAD_RULES = [
      3, "mask", "mask is 'true'"),
     # the rest of the file's shape, checked by its pydantic models
     ("thresold: 2\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1, "thresold",
-     "valid keys here are: groups, rules, threshold, title_weight"),
+     "valid keys here are: conditions, groups, lead_words, rules, threshold, title_weight"),
     ("threshold: '3'\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1, "threshold",
      "'3' is not a number"),
     ("title_weight: 0\n" + GOOD_GROUPS + "rules:\n  - name: r\n    all: [a]\n", 1,
