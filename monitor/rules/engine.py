@@ -64,7 +64,7 @@ class _Counts:
         self.matcher, self.title_weight, self.data = matcher, title_weight, data
         self.folded, self.cut, self.title_len = folded, cut, title_len  # folded: for offsets
         self.lead_words = lead_words
-        self._lead: dict[tuple[str, str | None], int] | None = None  # made when asked
+        self._lead: dict[str, int] | None = None  # lead counts, as `n`; made when asked
         self.hits = hits
         # n: body n[g], title n["^" + g] (absent: 0); present: the groups with a match (title
         # or body), a quick first test for the rules
@@ -93,22 +93,25 @@ class _Counts:
 
     def lead(self, group: str, only: str | None) -> int:
         """Matches of `group` in the lead: the title and the first `lead_words` words of the
-        body (where a story says what it is about), each counting one."""
-        key = (group, only)
+        body (where a story says what it is about), each counting one. Counted for every
+        group in one pass, when first asked."""
         if self._lead is None:
-            self._lead = {}
-        if key not in self._lead:
             start = self.cut + 1 if self.cut else 0
             found = _lead_pattern(self.lead_words).match(self.data, start)
             end = found.end() if found else start
-            units = self.matcher.group_unit_terms.get(group, {})
-            cut, uncounted = self.cut, self.uncounted
-            self._lead[key] = sum(
-                1 for unit, at, _ in self.hits
-                if at < end and unit in units
-                and (only is None or (at < cut) == (only == "title"))
-                and (not uncounted or (at, unit, group) not in uncounted))
-        return self._lead[key]
+            counts: dict[str, int] = {}
+            unit_groups, cut = self.matcher.unit_groups, self.cut
+            for unit, at, _ in self.hits:
+                if at < end:
+                    for name in unit_groups[unit]:
+                        key = name if at >= cut else "^" + name
+                        counts[key] = counts.get(key, 0) + 1
+            for at, _, name in self.uncounted:
+                if at < end:
+                    counts[name if at >= cut else "^" + name] -= 1
+            self._lead = counts
+        title = self._lead.get("^" + group, 0) if only != "body" else 0
+        return title + (self._lead.get(group, 0) if only != "title" else 0)
 
     def distinct(self, group: str, only: str | None) -> int:
         """Different terms of `group` counted (in one field, or both)."""
