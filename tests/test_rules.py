@@ -373,6 +373,36 @@ RELEVANT = [
      "قدمت الوزيرة المنتدبة المكلفة بالانتقال الرقمي الاستراتيجية الجديدة."),
     ("digital-policy", "Morocco launches online platform for building permits",
      "The Ministry of Interior said the new portal lets citizens apply for permits online."),
+    # a headline naming the body, the service and the internet, without a verb of launching
+    ("digital-policy", "Ministry of Health Moves Appointments Online",
+     "The ministry said patients can book from home from Monday."),
+    # Darija: a service 'from the phone', a pilot (تجرب) by a ministry, no country named
+    ("digital-policy", "ما بقاش خاصك تمشي للعمالة باش تطلب الشهادة",
+     "الوزارة بدات كتجرب خدمة جديدة كتخلي المواطن يدير الطلب من التيليفون."),
+    # trust services and e-signature (law 43-20), and the CNIE by its name alone
+    ("digital-policy", "Loi 43-20 : les premiers prestataires de services de confiance agréés",
+     "Ils pourront délivrer des signatures électroniques qualifiées."),
+    ("digital-policy", "شنو كتدير البطاقة الوطنية الإلكترونية؟",
+     "البطاقة الوطنية الإلكترونية كتخليك تدير طلبات إدارية أونلاين."),
+    # the regulation of platforms and apps in the headline
+    ("digital-policy", "Delivery Apps Face New Rules as Morocco Drafts Platform Regulation",
+     "The government presented a draft law to professional bodies."),
+    # a leak of a public body's files, with the national cyber body at work
+    ("cyber", "Fuite : les fichiers d'un organisme public diffusés sur Telegram",
+     "Des fichiers d'assurés circulent en ligne. La DGSSI a été saisie de l'incident."),
+    # a small town and the police acting, no country named
+    ("cyber", "Sextorsion : arrestation à Oued Zem",
+     "Un homme a été arrêté pour chantage sexuel en ligne."),
+    ("cyber", "وادي زم: توقيف شاب متورط في الابتزاز الإلكتروني",
+     "أوقفت عناصر الشرطة القضائية شابا للاشتباه في تورطه."),
+    # a hacked account: the social network is the place of the attack, not a buzz
+    ("cyber", "Piratage de la page Facebook d'un ministre",
+     "Le ministre a dénoncé la publication d'une photo qu'il n'a pas postée."),
+    # a victim's story first, then the ring, its arrest and its legal name
+    ("cyber", "SMS de « colis bloqué » : le piège qui vide des comptes à Tanger",
+     "Fatima a cliqué sur le lien et saisi sa carte. Le lendemain, son compte était vide. "
+     "La police a interpellé trois suspects, poursuivis pour hameçonnage et atteinte aux "
+     "systèmes de traitement automatisé des données."),
 ]
 
 NOT_RELEVANT = [
@@ -398,6 +428,32 @@ NOT_RELEVANT = [
     # crime without the internet
     "Tanger : arrestation d'un escroc\n\n"
     "La police a arrêté un homme soupçonné d'escroquerie immobilière.",
+    # a town name that is also a word: الجديدة 'the new', in a Chinese story
+    "طاكسيات بلا سائق في الصين\n\n"
+    "وكالة الأنباء الجديدة قالت إن السيارات تعمل بالذكاء الاصطناعي.",
+    "سيارات ذاتية القيادة فالشينوا\n\n"
+    "الشينوا بدات كتجرب طاكسيات بالذكاء الاصطناعي.",  # Darija name of China
+    # the other kingdoms are not Morocco ('المملكة')
+    "المملكة العربية السعودية تطلق استراتيجية للذكاء الاصطناعي\n\n"
+    "أعلنت المملكة العربية السعودية عن برنامج وطني للذكاء الاصطناعي.",
+    # stolen fibre cables: a police story, not an infrastructure plan
+    "Tétouan : arrestation pour vol de câbles de fibre optique\n\n"
+    "La police judiciaire a arrêté un homme lié à un réseau de vol de câbles de fibre optique.",
+    # a company's own app and an AI product: consumer launches
+    "Moroccan Bank Launches New Mobile Banking App\n\n"
+    "The bank launched an app offering bill payments and a promotional offer for customers.",
+    "Un opérateur lance un assistant d'intelligence artificielle pour ses clients\n\n"
+    "L'opérateur offre des gigas aux clients qui utilisent l'assistant ce mois-ci.",
+    # regulators in the audience of an industry event
+    "Monétique : un acteur ouvre sa plateforme à de nouveaux acquéreurs\n\n"
+    "L'événement s'est tenu en présence des représentants des régulateurs et des banques.",
+    # an exam leaked on WhatsApp: exam fraud, not a data leak
+    "تسريب مواضيع الامتحان عبر واتساب.. الوزارة تفتح تحقيقا\n\n"
+    "فتحت الأكاديمية الجهوية تحقيقا بعد تداول صور الامتحان.",
+    # a press review: one cyber headline among unrelated ones
+    "Revue de presse du mardi\n\n"
+    "Le gouvernement relève le SMIG. La DGSSI alerte sur une campagne de phishing. Le Raja "
+    "change d'entraîneur. Les barrages remplis à 50 %.",
 ]
 
 
