@@ -10,8 +10,10 @@ demand from the raw hits it keeps.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
 from typing import NamedTuple
@@ -54,12 +56,15 @@ class _Counts:
 
     __slots__ = ("matcher", "title_weight", "data", "folded", "cut", "title_len", "hits",
                  "uncounted", "n", "present", "_words", "_words_at_least", "_word_at",
-                 "_distinct")
+                 "_distinct", "lead_words", "_lead")
 
     def __init__(self, matcher: Matcher, title_weight: float, data: bytes, hits: list[Hit],
-                 cut: int, folded: Folded | None = None, title_len: int = 0) -> None:
+                 cut: int, folded: Folded | None = None, title_len: int = 0,
+                 lead_words: int = 50) -> None:
         self.matcher, self.title_weight, self.data = matcher, title_weight, data
         self.folded, self.cut, self.title_len = folded, cut, title_len  # folded: for offsets
+        self.lead_words = lead_words
+        self._lead: dict[str, int] | None = None  # lead counts, as `n`; made when asked
         self.hits = hits
         # n: body n[g], title n["^" + g] (absent: 0); present: the groups with a match (title
         # or body), a quick first test for the rules
@@ -82,7 +87,31 @@ class _Counts:
             return float(self.distinct(group, only))
         if kind == "density":
             return self.count("hits", group, only) * 1000.0 / max(1, self.words())
+        if kind == "lead":
+            return float(self.lead(group, only))
         raise ValueError(f"unknown count {kind!r}")
+
+    def lead(self, group: str, only: str | None) -> int:
+        """Matches of `group` in the lead: the title and the first `lead_words` words of the
+        body (where a story says what it is about), each counting one. Counted for every
+        group in one pass, when first asked."""
+        if self._lead is None:
+            start = self.cut + 1 if self.cut else 0
+            found = _lead_pattern(self.lead_words).match(self.data, start)
+            end = found.end() if found else start
+            counts: dict[str, int] = {}
+            unit_groups, cut = self.matcher.unit_groups, self.cut
+            for unit, at, _ in self.hits:
+                if at < end:
+                    for name in unit_groups[unit]:
+                        key = name if at >= cut else "^" + name
+                        counts[key] = counts.get(key, 0) + 1
+            for at, _, name in self.uncounted:
+                if at < end:
+                    counts[name if at >= cut else "^" + name] -= 1
+            self._lead = counts
+        title = self._lead.get("^" + group, 0) if only != "body" else 0
+        return title + (self._lead.get(group, 0) if only != "title" else 0)
 
     def distinct(self, group: str, only: str | None) -> int:
         """Different terms of `group` counted (in one field, or both)."""
@@ -168,6 +197,12 @@ class _Counts:
         return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=8)
+def _lead_pattern(words: int) -> re.Pattern[bytes]:
+    """Up to `words` words of a folded text (where every separator is a space)."""
+    return re.compile(rb"(?: *[^ ]+){1,%d}" % words)
+
+
 class _View:
     """`_Counts` restricted to one field, as a rule with `field:` sees them."""
 
@@ -235,7 +270,9 @@ class Verdict:
         return self._rules
 
     def term_counts(self) -> list[dict]:
-        counts = Counter(m.term for m in self.matches)
+        """How many times each term was found (a place matched by two groups counts once)."""
+        places = dict.fromkeys((m.term, m.field, m.start) for m in self.matches)  # in text order
+        counts = Counter(term for term, _, _ in places)
         return [{"term": term, "count": count} for term, count in counts.most_common()]
 
     def matches_with_rules(self) -> list[dict]:
@@ -281,7 +318,8 @@ class RuleSet:
             folded = fold_text(body)
             data, cut = folded.data, 0
         return self._verdict(_Counts(self.matcher, self.spec.title_weight, data,
-                                     self.matcher.find(data), cut, folded, len(title)))
+                                     self.matcher.find(data), cut, folded, len(title),
+                                     self.spec.lead_words))
 
     def _verdict(self, counts: _Counts) -> Verdict:
         spec = self.spec

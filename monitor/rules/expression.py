@@ -12,17 +12,19 @@ Grammar (no Python eval; groups are the names defined under ``groups:``):
              | "distinct(" GROUP ")" # different terms matched
              | "title(" GROUP ")" | "body(" GROUP ")"   # matches in that field
              | "density(" GROUP ")"  # hits per 1000 words of the text
+             | "lead(" GROUP ")"     # matches in the title and the first lead_words of the body
              | "words"               # words in the title and body
 
 Example: ``morocco and (hits(ai) >= 3 or title(ai) >= 1) and not sport``. At most
-`MAX_NESTING` parentheses and ``not``s inside one another.
+`MAX_NESTING` parentheses and ``not``s inside one another. A name may also stand for a named
+condition (rules.yaml's ``conditions:``), parsed once and used as if written in its place.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +34,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
     "==": operator.eq, "!=": operator.ne,
 }
-COUNTS = ("hits", "distinct", "title", "body", "density")
+COUNTS = ("hits", "distinct", "title", "body", "density", "lead")
 # Parentheses and `not`s inside one another: far more than people write, and well within what
 # the recursive parser and the compiled source (`Expr.source`) can nest.
 MAX_NESTING = 50
@@ -78,8 +80,8 @@ def count_source(kind: str, group: str, only: str | None) -> str:
         return "(" + " + ".join(parts) + ")"
     if kind in ("title", "body"):
         return (title if kind == "title" else body) if only in (None, kind) else "0"
-    if kind == "distinct":
-        return f"c.distinct({g}, {only!r})"
+    if kind in ("distinct", "lead"):
+        return f"c.{kind}({g}, {only!r})"
     if kind == "density":
         return f"({count_source('hits', group, only)} * 1000.0 / max(1, c.words()))"
     raise ValueError(kind)
@@ -169,14 +171,15 @@ class _Near(Expr):
         return f"c.near({self.first!r}, {self.second!r}, {self.window!r}, {only!r})"
 
 
-def parse_expression(text: str) -> Expr:
-    """Parse `text`; raises `ExpressionError` naming the position of the problem."""
-    return _Parser(text).parse()
+def parse_expression(text: str, named: Mapping[str, Expr] | None = None) -> Expr:
+    """Parse `text`; a name of `named` stands for that expression. Raises `ExpressionError`
+    naming the position of the problem."""
+    return _Parser(text, named or {}).parse()
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, text: str, named: Mapping[str, Expr]) -> None:
+        self.text, self.named = text, named
         self.tokens: list[tuple[str, str, int]] = []
         pos = 0
         while pos < len(text):
@@ -276,4 +279,6 @@ class _Parser:
             op = self._take(kind="op")
             return _Compare(token[1], group, op, float(self._take(kind="num")))
         group = self._group()
+        if group in self.named:
+            return self.named[group]
         return _Compare("hits", group, ">", 0.0)

@@ -8,6 +8,9 @@ needs the whole file (the groups a rule names, the terms, unique rule names) is 
 
     threshold: 3            # score at or above which an item is relevant
     title_weight: 2         # a match in the title counts this many times (default 1)
+    lead_words: 50          # lead(g) counts the title and this many first words of the body
+    conditions:             # named expressions, used in `when:` by their name
+      moroccan: "title(morocco) >= 1 or hits(morocco) >= 3"
     groups:
       morocco:              # terms per language (fr, ar, en) or 'any' for all of them
         fr: [maroc, marocain*, rabat]      # a trailing * makes the last word a prefix
@@ -62,6 +65,7 @@ TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
 FIELDS = ("title", "body")
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a condition's name, as expressions read it
 MAX_NUMBER = 1e9  # thresholds, weights and counts past it are typos (and .inf is no number)
 ARABIC_ARTICLE = "ال"
 
@@ -112,6 +116,7 @@ class RuleSpec:
     rules: tuple[Rule, ...]
     version: str
     masks: frozenset[str] = frozenset()  # groups whose matches hide the matches inside them
+    lead_words: int = 50    # the lead: the title and this many first words of the body
 
 
 # --- The shape of the file ----------------------------------------------------------------------
@@ -280,9 +285,19 @@ def _mapping_of(what: str, kind: type) -> Any:
 class _RulesFile(ConfigModel):
     threshold: Number = 1.0
     title_weight: PositiveNumber = 1.0
+    lead_words: PositiveNumber = 50.0
+    conditions: Annotated[dict[Annotated[str, BeforeValidator(str)], str],
+                          _mapping_of("a mapping of names to expressions", dict)] = {}
     groups: Annotated[dict[Annotated[str, BeforeValidator(str)], _Group],
                       _mapping_of("a mapping of group names to terms per language", dict)]
     rules: Annotated[tuple[_RuleEntry, ...], _mapping_of("a list of rules", list | tuple)]
+
+    @field_validator("lead_words")
+    @classmethod
+    def _whole_lead(cls, value: float) -> float:
+        if value != int(value):
+            raise ValueError("lead_words is a whole number of words")
+        return value
 
 
 # --- The meaning: terms, the groups rules name --------------------------------------------------
@@ -295,7 +310,9 @@ def load_rules(path: Path) -> RuleSpec:
     terms = [term for name, group in parsed.groups.items()
              for term in _group_terms(doc, name, group)]
     groups = set(parsed.groups)
-    rules = tuple(_rule(doc, index, entry, groups) for index, entry in enumerate(parsed.rules))
+    named = _conditions(doc, parsed.conditions, groups)
+    rules = tuple(_rule(doc, index, entry, groups, named)
+                  for index, entry in enumerate(parsed.rules))
     seen: set[str] = set()
     for index, rule in enumerate(rules):
         if rule.name in seen:
@@ -305,15 +322,19 @@ def load_rules(path: Path) -> RuleSpec:
         path=path, threshold=parsed.threshold, title_weight=parsed.title_weight,
         terms=tuple(terms), groups=tuple(parsed.groups), rules=rules,
         version=rules_version(parsed.threshold, parsed.title_weight, doc.data["groups"],
-                              doc.data["rules"]),
+                              doc.data["rules"], int(parsed.lead_words),
+                              doc.data.get("conditions", {})),
         masks=frozenset(name for name, group in parsed.groups.items() if group.mask),
+        lead_words=int(parsed.lead_words),
     )
 
 
-def rules_version(threshold: float, title_weight: float, groups: Any, rules: Any) -> str:
+def rules_version(threshold: float, title_weight: float, groups: Any, rules: Any,
+                  lead_words: int = 50, conditions: Any = None) -> str:
     """Hash of the rules as parsed (comments, layout and key order do not count)."""
     canonical = json.dumps(
-        {"threshold": threshold, "title_weight": title_weight, "groups": groups, "rules": rules},
+        {"threshold": threshold, "title_weight": title_weight, "groups": groups, "rules": rules,
+         "lead_words": lead_words, "conditions": conditions or {}},
         sort_keys=True, ensure_ascii=False, default=str,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
@@ -361,7 +382,32 @@ def strip_article(word: str) -> str:
     return word
 
 
-def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str]) -> Rule:
+def _conditions(doc: YamlDocument, conditions: dict[str, str],
+                groups: set[str]) -> dict[str, Expr]:
+    """The named conditions, each parsed with the ones written before it."""
+    named: dict[str, Expr] = {}
+    for name, text in conditions.items():
+        loc = ["conditions", name]
+        if not _NAME.match(name) or name in groups:
+            _fail(doc, loc, f"a condition needs a name of its own (letters, digits, - and _), "
+                            f"not a group's: {name!r}")
+        try:
+            expr = parse_expression(text, named)
+        except ExpressionError as exc:
+            _fail(doc, loc, f"invalid expression: {exc}")
+        _known_groups(doc, loc, expr, groups)
+        named[name] = expr
+    return named
+
+
+def _known_groups(doc: YamlDocument, loc: list, expr: Expr, groups: set[str]) -> None:
+    for group in expr.groups():
+        if group not in groups:
+            _fail(doc, loc, f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
+
+
+def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str],
+          named: dict[str, Expr]) -> Rule:
     loc: list = ["rules", index]
     for key in ("all", "any", "none", "near"):
         for position, group in enumerate(getattr(entry, key)):
@@ -371,13 +417,10 @@ def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str]) ->
     when = None
     if entry.when is not None:
         try:
-            when = parse_expression(entry.when)
+            when = parse_expression(entry.when, named)
         except ExpressionError as exc:
             _fail(doc, [*loc, "when"], f"invalid expression: {exc}")
-        for group in when.groups():
-            if group not in groups:
-                _fail(doc, [*loc, "when"],
-                      f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
+        _known_groups(doc, [*loc, "when"], when, groups)
     return Rule(name=entry.name, topic=entry.topic, all=entry.all, any=entry.any,
                 none=entry.none, min_hits=entry.min_hits, min_distinct=int(entry.min_distinct),
                 field=entry.field, near=entry.near,
