@@ -1,9 +1,12 @@
-"""The quality gate of the shipped rules on the labelled dev sets, and `rules eval` itself.
+"""The quality gate of the shipped rules on the frozen split of the labelled texts; rules eval.
 
-The floors are pinned slightly below the measured figures. They may only be raised, or lowered
-with a reason in the commit: the digests below fail the gate when a labelled file changes, so a
-relabelling cannot move the figures silently (re-measure with `monitor rules eval FILE`, then
-update the digest and, if needed, the floors).
+The gate runs on the frozen side only: texts nobody looked at while writing or tuning the rules
+(tests/fixtures/rules/PROVENANCE.md). Its floors are the figures measured there, rounded down;
+they may only be raised, or lowered with a reason in the commit. The digests fail the gate when a
+labelled file or the opened list changes, so a relabelling cannot move the figures silently
+(re-measure with `monitor rules eval tests/fixtures/rules/*.jsonl --split frozen`, then update
+the digests and, if needed, the floors). A failure names the ids in error, never their texts:
+showing them (`--show-errors`) opens them.
 """
 
 from __future__ import annotations
@@ -16,17 +19,26 @@ import pytest
 
 from monitor.rules import load_ruleset
 from monitor.rules.evaluate import Evaluation, evaluate
-from monitor.rules.labelled import LabelError, read_labelled
+from monitor.rules.labelled import LabelError, read_labelled, read_labelled_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules"
+LABELLED = (FIXTURES / "news.jsonl", FIXTURES / "written.jsonl")
+OPENED = FIXTURES / "opened.txt"
 
-# file: (digest of the file, floors: precision, recall, F1); measured: see the comments
-GATES = {
-    # 397 real texts (fr 243, en 82, ar 72): measured P 1.000, R 0.943, F1 0.971
-    "devset.jsonl": ("b278c76eb68a2d08", 0.97, 0.92, 0.95),
-    # 40 Arabic texts written for the purpose: measured P 1.000, R 1.000, F1 1.000
-    "arabic_written.jsonl": ("c7843cea60b419d1", 0.95, 0.95, 0.95),
+DIGESTS = {"news.jsonl": "871c973ed94526ed", "written.jsonl": "50642259f8f319be",
+           "opened.txt": "8051e678edc5d91c"}
+
+# floors (precision, recall, F1) on the frozen split, the measured figures rounded down (rules
+# 46db656f4399, 508 frozen texts, 152 relevant; docs/relevance.md tells how they were reached)
+FLOORS = {
+    "all": (0.98, 0.96, 0.97),          # measured 0.980 0.967 0.974
+    "clear": (0.99, 0.98, 0.99),        # 463 clear texts: 1.000 0.985 0.993
+    "fr": (0.98, 0.98, 0.98),           # 204 texts: 0.982 0.982 0.982
+    "ar": (0.97, 0.95, 0.96),           # 199 texts: 0.979 0.959 0.969
+    "en": (0.97, 0.95, 0.96),           # 105 texts: 0.978 0.957 0.967
+    "news.jsonl": (1.0, 1.0, 1.0),      # 300 real texts, 25 relevant: 1.000 1.000 1.000
+    "written.jsonl": (0.97, 0.96, 0.96),  # 208 written texts: 0.976 0.961 0.968
 }
 
 
@@ -35,27 +47,55 @@ def rules():
     return load_ruleset(ROOT / "config" / "rules.yaml")
 
 
-@pytest.mark.parametrize("name", sorted(GATES))
-def test_quality_gate(rules, name: str) -> None:
-    path = FIXTURES / name
-    digest, precision, recall, f1 = GATES[name]
-    assert hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest, (
-        f"{name} changed: re-measure with `monitor rules eval {path}` and update GATES")
-    result = evaluate(rules, read_labelled(path))
-    report = "\n".join(f"{o.kind} {o.item.id} score={o.verdict.score:g}" for o in result.errors)
-    assert result.precision >= precision, report
-    assert result.recall >= recall, report
-    assert result.f1 >= f1, report
+def _frozen(*paths: Path):
+    return read_labelled_files(paths, opened=OPENED, split="frozen")
 
 
-def test_no_language_is_left_behind(rules) -> None:
-    """Per language of the dev set: no false positive, and French/English recall floors."""
-    lines = [json.loads(x) for x in (FIXTURES / "devset.jsonl").read_text("utf-8").splitlines()]
-    for lang, floor in (("fr", 0.9), ("en", 0.8), ("ar", 1.0)):
-        result = evaluate(rules, (item for item in read_labelled(FIXTURES / "devset.jsonl")
-                                  if lines[item.line - 1]["lang"] == lang))
-        assert result.fp == 0, lang
-        assert result.recall >= floor, lang
+def _check(name: str, figures, result: Evaluation) -> None:
+    precision, recall, f1 = FLOORS[name]
+    errors = " ".join(f"{o.kind}:{o.item.id}" for o in result.frozen_errors)
+    assert figures.precision >= precision, (name, "precision", figures.precision, errors)
+    assert figures.recall >= recall, (name, "recall", figures.recall, errors)
+    assert figures.f1 >= f1, (name, "F1", figures.f1, errors)
+
+
+def test_the_labelled_files_are_those_measured() -> None:
+    for name, digest in DIGESTS.items():
+        assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest()[:16] == digest, (
+            f"{name} changed: re-measure on the frozen split and update DIGESTS and FLOORS")
+
+
+def test_quality_gate_on_the_frozen_split(rules) -> None:
+    result = evaluate(rules, _frozen(*LABELLED))
+    _check("all", result, result)
+    _check("clear", result.clear, result)
+    for lang in ("fr", "ar", "en"):
+        _check(lang, result.by_lang[lang], result)
+    for path in LABELLED:
+        part = evaluate(rules, _frozen(path))
+        _check(path.name, part, part)
+
+
+def test_the_frozen_split_holds_enough_relevant_texts() -> None:
+    """At least 40 % of the relevant texts, in every language, are frozen and unopened."""
+    items = list(read_labelled_files(LABELLED, opened=OPENED))
+    for lang in ("fr", "ar", "en", None):
+        relevant = [i for i in items if i.relevant and lang in (None, i.lang)]
+        frozen = [i for i in relevant if i.split == "frozen"]
+        assert len(frozen) >= 0.4 * len(relevant) > 0, lang
+    assert sum(i.relevant for i in items) >= 150 and sum(not i.relevant for i in items) >= 600
+
+
+def test_every_label_follows_the_format() -> None:
+    topics = {"ai", "cyber", "data-protection", "digital-policy"}
+    for path in LABELLED:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            data = json.loads(line)
+            assert data["split"] in ("tuning", "frozen") and data["confidence"] in (
+                "clear", "borderline"), data["id"]
+            assert set(data["topics"]) <= topics and bool(data["topics"]) == data["relevant"], (
+                data["id"])
+            assert len(data["why"].split()) <= 15, data["id"]
 
 
 def test_figures(tmp_path: Path) -> None:

@@ -175,3 +175,28 @@ def test_rules_suggest_command(project, tmp_path: Path) -> None:
                                      "  nothing to compare: texts of both sides are needed"]
     bad = project.cli("rules", "suggest", str(tmp_path / "missing.jsonl"), check=False)
     assert bad.returncode == 2 and "cannot read the labelled file" in bad.stderr
+
+
+def test_suggest_learns_from_the_tuning_side_alone(project, tmp_path: Path) -> None:
+    """With --split tuning, the frozen lines teach nothing, but those in the opened list do."""
+    (project.root / "config" / "rules.yaml").write_text(RULES, encoding="utf-8")
+    path = _write_labelled(tmp_path / "labelled.jsonl")
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for number, line in enumerate(lines):  # the six planted French texts: four frozen
+        line["id"] = f"t{number}"
+        line["split"] = "frozen" if number in (0, 1, 2, 3) else "tuning"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+                    encoding="utf-8")
+
+    def sides(*options: str) -> tuple[int, int]:
+        rows = [json.loads(line) for line in project.cli(
+            "rules", "suggest", str(path), "--lang", "fr", "--json", *options
+        ).stdout.splitlines()]
+        french = rows[-1]["languages"][0]
+        return french["relevant_texts"], french["not_relevant_texts"]
+
+    assert sides() == (8, 8)
+    assert sides("--split", "tuning") == (4, 8)
+    (tmp_path / "opened.txt").write_text("t0\nt1\n", encoding="utf-8")
+    assert sides("--split", "tuning") == (6, 8)
+    assert sides("--split", "frozen") == (2, 0)

@@ -156,6 +156,11 @@ def _stored_labelled(engine) -> Iterator[Labelled]:
 @click.option("--labels", "stored", is_flag=True,
               help="Learn from the stored labels (each labelled item's latest label, its text "
                    "as stored) instead of files.")
+@click.option("--split", type=click.Choice(SPLITS), default=None,
+              help="Only the lines of this split: learn from the tuning side, never from the "
+                   "frozen one (a frozen line in the opened list counts as tuning).")
+@click.option("--opened", type=click.Path(dir_okay=False), default=None,
+              help=f"The opened list (default: {OPENED_FILE} beside the first FILE).")
 @click.option("--lang", default=None,
               help="Only the texts labelled with this language (fr, ar, en ...); by default "
                    "each language apart.")
@@ -164,24 +169,27 @@ def _stored_labelled(engine) -> Iterator[Labelled]:
 @click.option("--min-count", type=click.IntRange(min=1), default=3, show_default=True,
               help="Texts a candidate must be in, on the side it points to.")
 @json_option("Print JSON Lines: one line per candidate, then a summary line.")
-def rules_suggest(config, labelled: tuple[str, ...], stored: bool, lang: str | None, top: int,
-                  min_count: int, as_json: bool) -> None:
+def rules_suggest(config, labelled: tuple[str, ...], stored: bool, split: str | None,
+                  opened: str | None, lang: str | None, top: int, min_count: int,
+                  as_json: bool) -> None:
     """Words and phrases (1 to 3 words, folded as the rules fold) that tell relevant from not
     relevant texts in labelled JSON Lines files, and that no group of the rules holds yet:
     in how many texts of each side, and a score (z of a log-odds ratio; positive: relevant).
     Candidates only: rules.yaml is not changed.
 
     Each line as for `rules eval`, with "lang" to take each language apart."""
-    from itertools import chain
-
-    from monitor.rules.labelled import read_labelled
+    from monitor.rules.labelled import read_labelled_files
     from monitor.rules.suggest import suggest
 
     if stored == bool(labelled):
         raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
+    if stored and (split or opened):
+        raise click.UsageError("the stored labels have no split: --split and --opened are for "
+                               "labelled files")
     rules_set = load_ruleset(config.settings.rules_file)
+    opened_list = Path(opened) if opened else Path((labelled or ("",))[0]).parent / OPENED_FILE
     texts = (_stored_labelled(read_only(config)) if stored
-             else chain.from_iterable(read_labelled(Path(name)) for name in labelled))
+             else read_labelled_files(map(Path, labelled), opened=opened_list, split=split))
     found = suggest(texts, rules_set, lang=lang, top=top, min_count=min_count)
     if as_json:
         print_json_lines({"lang": s.lang, **c.as_dict()} for s in found for c in s.candidates)
