@@ -147,6 +147,17 @@ def database_url(request, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on a fresh database of each backend, its schema created."""
+    from monitor.store.engine import create_schema, make_engine
+
+    engine = make_engine(database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
 def _postgres_url() -> str | None:
     return os.environ.get("MONITOR_TEST_POSTGRES_URL") or (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test"

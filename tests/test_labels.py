@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from monitor.store.engine import create_schema, make_engine
 from monitor.store.items import NewItem, insert_item
 from monitor.store.labels import (
     NOTE_CHARS,
@@ -34,14 +33,6 @@ def _item(engine: sa.Engine, key: str, **overrides) -> int:
     item_id = insert_item(engine, NewItem(**{**values, **overrides}))
     assert item_id is not None
     return item_id
-
-
-@pytest.fixture
-def engine(database_url: str):
-    engine = make_engine(database_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize(("kwargs", "says"), [

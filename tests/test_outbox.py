@@ -45,14 +45,6 @@ def new_item(number: int, *, alerts: tuple[str, ...] = ("desk",), relevant: bool
         rules_version="old", corpus_file=None, alerts=alerts if relevant else ())
 
 
-@pytest.fixture
-def engine(database_url: str):
-    engine = make_engine(database_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def _states(engine) -> list[tuple[str, int, str]]:
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(

@@ -69,18 +69,49 @@ def rules_explain(config, source: str, as_json: bool) -> None:
         click.echo(line)
 
 
+def labelled_sources(verb: str):
+    """The options of a command that reads labelled texts: FILEs, or --labels for the stored
+    labels; --split and --opened for the files' frozen split."""
+    options = [
+        click.argument("files", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE]..."),
+        click.option("--labels", "stored", is_flag=True,
+                     help=f"{verb} the stored labels (each labelled item's latest label, its "
+                          "text as stored) instead of files."),
+        click.option("--split", type=click.Choice(SPLITS), default=None,
+                     help="Only the lines of this split (a frozen line whose id is in the "
+                          "opened list counts as tuning)."),
+        click.option("--opened", type=click.Path(dir_okay=False), default=None,
+                     help=f"The opened list: ids of frozen lines that were looked at, one a "
+                          f"line (default: {OPENED_FILE} beside the first FILE)."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _labelled_texts(config, files: tuple[str, ...], stored: bool, split: str | None,
+                    opened: str | None) -> tuple[Iterator[Labelled], Path | None]:
+    """The labelled texts of the FILEs, or the stored labels; and the opened list in use."""
+    from monitor.rules.labelled import read_labelled_files
+
+    if stored == bool(files):
+        raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
+    if stored:
+        if split or opened:
+            raise click.UsageError("the stored labels have no frozen split: --split and "
+                                   "--opened are for labelled files")
+        return _stored_labelled(read_only(config)), None
+    opened_list = Path(opened) if opened else Path(files[0]).parent / OPENED_FILE
+    return read_labelled_files(map(Path, files), opened=opened_list, split=split), opened_list
+
+
 @rules.command("eval")
 @config_option
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE]...")
-@click.option("--labels", "stored", is_flag=True,
-              help="Measure on the stored labels (each labelled item's latest label, its text "
-                   "as stored) instead of files.")
-@click.option("--split", type=click.Choice(SPLITS), default=None,
-              help="Only the lines of this split (a frozen line whose id is in the opened list "
-                   "counts as tuning).")
-@click.option("--opened", type=click.Path(dir_okay=False), default=None,
-              help=f"The opened list: ids of frozen lines that were looked at, one a line "
-                   f"(default: {OPENED_FILE} beside the first FILE).")
+@labelled_sources("Measure on")
 @click.option("--show-errors", is_flag=True,
               help="Also print the errors on frozen lines, and add their ids to the opened "
                    "list: a text that was looked at is no longer frozen.")
@@ -97,20 +128,13 @@ def rules_eval(config, files: tuple[str, ...], stored: bool, split: str | None,
     labels export` writes such lines). The errors on frozen lines are counted, not shown,
     unless --show-errors."""
     from monitor.rules.evaluate import evaluate
-    from monitor.rules.labelled import add_opened, read_labelled_files
+    from monitor.rules.labelled import add_opened
 
-    if stored == bool(files):
-        raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
+    if stored and show_errors:
+        raise click.UsageError("the stored labels have no frozen split: --show-errors is for "
+                               "labelled files")
+    labelled, opened_list = _labelled_texts(config, files, stored, split, opened)
     rules_set = load_ruleset(config.settings.rules_file)
-    opened_list = None
-    if stored:
-        if split or opened or show_errors:
-            raise click.UsageError("the stored labels have no frozen split: --split, --opened "
-                                   "and --show-errors are for labelled files")
-        labelled = _stored_labelled(read_only(config))
-    else:
-        opened_list = Path(opened) if opened else Path(files[0]).parent / OPENED_FILE
-        labelled = read_labelled_files(map(Path, files), opened=opened_list, split=split)
     result = evaluate(rules_set, labelled)
     frozen = result.frozen_errors
     shown = result.errors if show_errors else [o for o in result.errors
@@ -152,15 +176,7 @@ def _stored_labelled(engine) -> Iterator[Labelled]:
 
 @rules.command("suggest")
 @config_option
-@click.argument("labelled", nargs=-1, type=click.Path(dir_okay=False), metavar="[FILE]...")
-@click.option("--labels", "stored", is_flag=True,
-              help="Learn from the stored labels (each labelled item's latest label, its text "
-                   "as stored) instead of files.")
-@click.option("--split", type=click.Choice(SPLITS), default=None,
-              help="Only the lines of this split: learn from the tuning side, never from the "
-                   "frozen one (a frozen line in the opened list counts as tuning).")
-@click.option("--opened", type=click.Path(dir_okay=False), default=None,
-              help=f"The opened list (default: {OPENED_FILE} beside the first FILE).")
+@labelled_sources("Learn from")
 @click.option("--lang", default=None,
               help="Only the texts labelled with this language (fr, ar, en ...); by default "
                    "each language apart.")
@@ -169,7 +185,7 @@ def _stored_labelled(engine) -> Iterator[Labelled]:
 @click.option("--min-count", type=click.IntRange(min=1), default=3, show_default=True,
               help="Texts a candidate must be in, on the side it points to.")
 @json_option("Print JSON Lines: one line per candidate, then a summary line.")
-def rules_suggest(config, labelled: tuple[str, ...], stored: bool, split: str | None,
+def rules_suggest(config, files: tuple[str, ...], stored: bool, split: str | None,
                   opened: str | None, lang: str | None, top: int, min_count: int,
                   as_json: bool) -> None:
     """Words and phrases (1 to 3 words, folded as the rules fold) that tell relevant from not
@@ -178,22 +194,14 @@ def rules_suggest(config, labelled: tuple[str, ...], stored: bool, split: str | 
     Candidates only: rules.yaml is not changed.
 
     Each line as for `rules eval`, with "lang" to take each language apart."""
-    from monitor.rules.labelled import read_labelled_files
     from monitor.rules.suggest import suggest
 
-    if stored == bool(labelled):
-        raise click.UsageError("give labelled FILEs, or --labels for the stored labels")
-    if stored and (split or opened):
-        raise click.UsageError("the stored labels have no split: --split and --opened are for "
-                               "labelled files")
+    texts, _ = _labelled_texts(config, files, stored, split, opened)
     rules_set = load_ruleset(config.settings.rules_file)
-    opened_list = Path(opened) if opened else Path((labelled or ("",))[0]).parent / OPENED_FILE
-    texts = (_stored_labelled(read_only(config)) if stored
-             else read_labelled_files(map(Path, labelled), opened=opened_list, split=split))
     found = suggest(texts, rules_set, lang=lang, top=top, min_count=min_count)
     if as_json:
         print_json_lines({"lang": s.lang, **c.as_dict()} for s in found for c in s.candidates)
-        print_json_lines([{"summary": True, "files": list(labelled), "labels": stored,
+        print_json_lines([{"summary": True, "files": list(files), "labels": stored,
                            "rules_version": rules_set.version, "languages": [
                                {"lang": s.lang, "relevant_texts": s.relevant_texts,
                                 "not_relevant_texts": s.not_relevant_texts,
