@@ -637,3 +637,18 @@ def test_version_changes_with_the_rules(tmp_path: Path) -> None:
     other = load_ruleset(_rules_file(tmp_path, base + "    weight: 3\n")).version
     assert first == again != other
 
+
+
+def test_rules_of_one_version_are_compiled_once_per_process(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    text = ("threshold: 1\ngroups:\n  ai:\n    fr: [intelligence artificielle]\n"
+            "rules:\n  - name: ai\n    topic: ai\n    all: [ai]\n    weight: 1\n")
+    path.write_text(text, encoding="utf-8")
+    first = load_ruleset(path)
+    path.write_text("# only a comment more\n" + text, encoding="utf-8")
+    assert load_ruleset(path) is first  # the same version: nothing to compile again
+    path.write_text(text.replace("threshold: 1", "threshold: 2"), encoding="utf-8")
+    changed = load_ruleset(path)
+    assert changed is not first and changed.spec.threshold == 2
+    assert not changed.classify("", "L'intelligence artificielle au Maroc.").relevant
+    assert first.classify("", "L'intelligence artificielle au Maroc.").relevant
