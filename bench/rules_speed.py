@@ -1,13 +1,13 @@
 """Benchmark: classification speed of the shipped rules on real news text, against a naive baseline.
 
-In: config/rules.yaml, the labelled texts of tests/fixtures/rules/*.jsonl and the corpus files
+In: config/rules.yaml (or --rules), the labelled texts of tests/fixtures/rules/ and the corpus files
 storage/corpus/*.txt, repeated to a few MB. Out: MB/s (UTF-8 bytes of input per CPU second of
 this process: one core, normalisation included) of `RuleSet.classify` one text at a time (the
 figure), of its steps, and of a naive baseline measured in the same run:
 one compiled regex per term (case-insensitive, word-bounded) over each text, hits counted per
 group. Prints the ratio. Not a test: figures vary with the machine and its load.
 
-    python bench/rules_speed.py [--mb 4] [--baseline-mb 0.1] [--rounds 3]
+    python bench/rules_speed.py [--mb 4] [--baseline-mb 0.1] [--rounds 3] [--rules FILE]
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from monitor.rules.normalize import fold_text  # noqa: E402
 
 def real_texts() -> list[str]:
     texts = []
-    for path in sorted((ROOT / "tests" / "fixtures" / "rules").glob("*.jsonl")):
-        with path.open(encoding="utf-8") as handle:
-            texts += [json.loads(line)["text"] for line in handle if line.strip()]
+    for name in ("news.jsonl", "written.jsonl"):  # the labelled texts: a title, then the body
+        with (ROOT / "tests" / "fixtures" / "rules" / name).open(encoding="utf-8") as handle:
+            lines = [json.loads(line) for line in handle if line.strip()]
+        texts += [f"{d['title']}\n\n{d['text']}" if d["title"] else d["text"] for d in lines]
     corpus = sorted((ROOT / "storage" / "corpus").glob("*.txt"))
     texts += [p.read_text(encoding="utf-8") for p in corpus]
     return texts
@@ -91,9 +92,11 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=4.0, help="MB of text for our classifier")
     parser.add_argument("--baseline-mb", type=float, default=0.1, help="MB for the baseline")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rules", type=Path, default=ROOT / "config" / "rules.yaml",
+                        help="the rules file to measure (default: the shipped one)")
     args = parser.parse_args()
 
-    rules = load_ruleset(ROOT / "config" / "rules.yaml")
+    rules = load_ruleset(args.rules)
     base = real_texts()
     texts = repeat_to(base, args.mb)
     docs = [split_document(t) for t in texts]

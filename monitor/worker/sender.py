@@ -31,7 +31,6 @@ from monitor.store.outbox import (
     mark_sent,
     record_delivery,
 )
-from monitor.worker.notify import deliver
 
 log = logging.getLogger("monitor.alerts")
 
@@ -64,13 +63,15 @@ def _send(engine: Engine, alert: AlertSettings, entries: list[OutboxEntry], owne
           base_url: str | None, report: SendReport) -> bool:
     """One message of `entries` to each address that has not accepted them yet; True when all
     did."""
+    from monitor.worker import notify  # Apprise loads its ~170 services: only when sending
+
     now = datetime.now(UTC)
     problems = []
     for target in alert.targets:
         waiting = [entry for entry in entries if target.key not in entry.delivered]
         if not waiting:
             continue
-        error = deliver(target.url, _message(alert, waiting, base_url, now))
+        error = notify.deliver(target.url, _message(alert, waiting, base_url, now))
         report.messages += 1
         if error is None:
             record_delivery(engine, owner, [entry.id for entry in waiting], target.key)
