@@ -652,3 +652,11 @@ def test_rules_of_one_version_are_compiled_once_per_process(tmp_path: Path) -> N
     assert changed is not first and changed.spec.threshold == 2
     assert not changed.classify("", "L'intelligence artificielle au Maroc.").relevant
     assert first.classify("", "L'intelligence artificielle au Maroc.").relevant
+    # the spelling a term is shown with (its first in the file) is not in the version
+    both = "groups:\n  a:\n    {}\n    {}\nrules:\n  - name: r\n    all: [a]\n"
+    path.write_text(both.format("en: [Maroc]", "fr: [maroc]"), encoding="utf-8")
+    english_first = load_ruleset(path)
+    path.write_text(both.format("fr: [maroc]", "en: [Maroc]"), encoding="utf-8")
+    french_first = load_ruleset(path)
+    assert french_first is not english_first and french_first.version == english_first.version
+    assert [m.term for m in french_first.classify("", "au maroc").matches] == ["maroc"]

@@ -16,18 +16,19 @@ __all__ = ["Match", "RuleOutcome", "RuleSet", "RuleSpec", "Verdict", "load_rules
            "split_document", "stored_parts"]
 
 
-# Rule sets compiled in this process, by (version, file): compiling ~2,000 terms takes about
-# half a second, and a process loads the same rules many times (each command, each reload).
-_COMPILED: dict[tuple[str, str], RuleSet] = {}
+# Rule sets compiled in this process, by file, version and terms as written (their spelling
+# and order, which the version leaves out, show in explanations): compiling ~2,000 terms takes
+# about half a second, and a process loads the same rules many times (each command, reload).
+_COMPILED: dict[tuple, RuleSet] = {}
 _COMPILED_KEPT = 8
 
 
 def load_ruleset(path: Path) -> RuleSet:
     """Read, validate and compile rules.yaml; raises `RulesError`. The version is a hash of
-    everything that decides a verdict, so rules of the same version from the same file are
-    compiled once per process."""
+    everything that decides a verdict, so rules of the same version and the same terms from the
+    same file are compiled once per process."""
     spec = load_rules(path)
-    key = (spec.version, str(spec.path))
+    key = (str(spec.path), spec.version, spec.groups, spec.terms)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = RuleSet(spec)
