@@ -3,27 +3,26 @@
 In: a title and a body. Out: a `Verdict`: relevant or not, score, topics, and, computed when
 asked, every match (term, group, field, offsets into the title or body) and every rule with the
 weighted hits of the groups it names, whether it fired and why not. Matching is done by
-`compile`; this module counts and decides. Deciding needs only counts per group, so a verdict
-costs a fold, one automaton pass and a few dictionary look-ups; the explanation is built on
-demand from the raw hits it keeps.
+`compile`, deciding by the function `decide` generates; this module counts, and explains.
+Deciding needs only counts per group, so a verdict costs a fold, one automaton pass and a few
+dictionary look-ups; the explanation is built on demand from the raw hits it keeps.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
 from typing import NamedTuple
 
 from monitor.rules.compile import Hit, Matcher
-from monitor.rules.expression import count_source
+from monitor.rules.decide import compile_rules
+from monitor.rules.fileformat import FIELDS
 from monitor.rules.normalize import Folded, fold_text
 from monitor.rules.ruleset import Rule, RuleSpec
 
-FIELDS = ("title", "body")
 # Title and body are folded as one text around a marker no key can cross.
 _JOIN = " \x04 "
 _UNIT = itemgetter(0)  # of a hit
@@ -333,58 +332,6 @@ class RuleSet:
             if len(self._outcomes) < 100_000:
                 self._outcomes[fired] = outcome
         return Verdict(outcome, fired, spec, counts)
-
-
-def compile_rules(rules: tuple[Rule, ...]) -> Callable[..., tuple[bool, ...]]:
-    """All the rules as ONE Python function (n, g, w, c) -> fired per rule, generated from the
-    parsed rules (group names and numbers only: nothing of the file is run as code). `g` is
-    the set of groups with a match: a rule is tested only when the groups it cannot do without
-    are there. It decides exactly as `_unmet` explains, much faster (tests compare the two)."""
-    needs = [set(rule.all) | (rule.when.required() if rule.when else set()) for rule in rules]
-    lines = ["def decide(n, g, w, c):"]
-    if rules:
-        lines.append("    " + " = ".join(f"r{i}" for i in range(len(rules))) + " = False")
-    lines += _nested([(i, needs[i]) for i in range(len(rules))], rules, "    ")
-    lines.append("    return (" + "".join(f"r{i}, " for i in range(len(rules))) + ")")
-    namespace: dict = {"__builtins__": {"bool": bool, "max": max}}
-    exec(compile("\n".join(lines), "<rules>", "exec"), namespace)  # noqa: S102
-    return namespace["decide"]
-
-
-def _nested(todo: list[tuple[int, set[str]]], rules: tuple[Rule, ...], indent: str) -> list[str]:
-    """Source lines setting r<index> for the rules of `todo` (index, groups still to test),
-    the group that most of them need tested once for all of them (`if 'morocco' in g:`)."""
-    lines = [f"{indent}r{i} = bool({rule_source(rules[i])})" for i, left in todo if not left]
-    todo = [(i, left) for i, left in todo if left]
-    while todo:
-        counts = Counter(group for _, left in todo for group in left)
-        group = min(counts, key=lambda name: (-counts[name], name))
-        lines.append(f"{indent}if {group!r} in g:")
-        lines += _nested([(i, left - {group}) for i, left in todo if group in left], rules,
-                         indent + "    ")
-        todo = [(i, left) for i, left in todo if group not in left]
-    return lines
-
-
-def rule_source(rule: Rule) -> str:
-    """One rule as a Python condition (see `compile_rules`)."""
-    only = rule.field
-
-    def meets(group: str) -> str:
-        src = f"{count_source('hits', group, only)} >= {rule.min_hits!r}"
-        if rule.min_distinct > 1:
-            src += f" and {count_source('distinct', group, only)} >= {rule.min_distinct!r}"
-        return f"({src})"
-
-    parts = [meets(g) for g in rule.all]
-    if rule.any:
-        parts.append("(" + " or ".join(meets(g) for g in rule.any) + ")")
-    parts += [f"({count_source('hits', g, only)} == 0)" for g in rule.none]
-    if rule.near and rule.window:
-        parts.append(f"c.near({rule.near[0]!r}, {rule.near[1]!r}, {rule.window!r}, {only!r})")
-    if rule.when is not None:
-        parts.append(rule.when.source(only))
-    return " and ".join(parts) if parts else "True"
 
 
 def _meets(rule: Rule, view: _View, group: str) -> bool:

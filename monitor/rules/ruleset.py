@@ -3,8 +3,9 @@
 In: the path of rules.yaml. Out: `RuleSpec` (terms by group, rules, threshold, title weight and a
 version hash); raises `RulesError` naming the file, line and key for an unknown key or group, a
 bad weight, an empty rule, an invalid term or expression. The shape of the file (keys, types,
-numbers, one rule's own consistency) is checked by pydantic models, as monitor.yaml's is; what
-needs the whole file (the groups a rule names, the terms, unique rule names) is checked after.
+numbers, one rule's own consistency) is checked by the pydantic models of `fileformat`, as
+monitor.yaml's is; what needs the whole file (the groups a rule names, the terms, unique rule
+names) is checked here, after.
 
     threshold: 3            # score at or above which an item is relevant
     title_weight: 2         # a match in the title counts this many times (default 1)
@@ -44,29 +45,17 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from typing import Any
 
 from monitor.errors import RulesError
 from monitor.rules.expression import Expr, ExpressionError, parse_expression
+from monitor.rules.fileformat import GroupEntry, RuleEntry, RulesFile
 from monitor.rules.normalize import fold
-from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
+from monitor.yamlfile import YamlDocument, read_yaml, validated
 
-LANGUAGES = ("fr", "ar", "en", "any")
-TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
-FIELDS = ("title", "body")
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a condition's name, as expressions read it
-MAX_NUMBER = 1e9  # thresholds, weights and counts past it are typos (and .inf is no number)
 ARABIC_ARTICLE = "ال"
 
 
@@ -119,194 +108,13 @@ class RuleSpec:
     lead_words: int = 50    # the lead: the title and this many first words of the body
 
 
-# --- The shape of the file ----------------------------------------------------------------------
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
-    if abs(value) > MAX_NUMBER or value != value:  # huge, .inf or .nan (which equals nothing)
-        raise ValueError(f"{quoted(value)} is not a usable number; write e.g. 3 or 2.5")
-    return float(value)
-
-
-def _positive_number(value: Any) -> float:
-    if _number(value) <= 0:
-        raise ValueError(f"{value!r} must be a positive number")
-    return float(value)
-
-
-def _list_of(what: str) -> Any:
-    def check(value: Any) -> Any:
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"expected a list of {what}")
-        return value
-    return BeforeValidator(check)
-
-
-Number = Annotated[float, BeforeValidator(_number)]  # 3 or 2.5; not "3", not true
-PositiveNumber = Annotated[float, BeforeValidator(_positive_number)]
-GroupNames = Annotated[tuple[str, ...], _list_of("group names")]
-TermList = Annotated[tuple[Any, ...], _list_of("terms")]  # each one read by `parse_term`
-
-
-class _Group(ConfigModel):
-    """A group: terms per language, and whether its matches hide the others' inside them."""
-
-    mask: bool | None = None
-    fr: TermList = ()
-    ar: TermList = ()
-    en: TermList = ()
-    any: TermList = ()
-    _languages: tuple[str, ...] = PrivateAttr(())  # as written: the first spelling of a
-    # term given in two languages is the one shown
-
-    @field_validator("mask", mode="before")
-    @classmethod
-    def _mask(cls, value: Any) -> Any:
-        if value is not None and value is not True:
-            raise ValueError("mask is 'true' or absent")
-        return value
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _some_language(cls, data: Any, handler: Any) -> _Group:
-        if isinstance(data, _Group):
-            return data
-        needs = f"a group needs terms per language: {', '.join(LANGUAGES)}"
-        if not isinstance(data, dict):
-            raise ValueError(needs)
-        group = handler(data)  # unknown keys and bad values first
-        group._languages = tuple(key for key in data if key in LANGUAGES)
-        if not group._languages:
-            raise ValueError(needs)
-        return group
-
-    def by_language(self) -> list[tuple[str, tuple[Any, ...]]]:
-        return [(language, getattr(self, language)) for language in self._languages]
-
-
-class _RuleEntry(ConfigModel):
-    name: str
-    topic: str | None = None
-    all: GroupNames = ()
-    any: GroupNames = ()
-    none: GroupNames = ()
-    min_hits: PositiveNumber = 1.0
-    min_distinct: PositiveNumber = 1.0
-    field: str | None = None
-    window: PositiveNumber | None = None  # before `near`, which is checked with it
-    near: GroupNames = Field((), validate_default=True)
-    when: str | None = None
-    weight: Number = 1.0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, data: Any) -> Any:
-        if not isinstance(data, dict | _RuleEntry):
-            raise ValueError("a rule is a mapping with name, all/any/none or when, weight")
-        return data
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("each rule needs a name")
-        return value
-
-    @field_validator("topic", mode="before")
-    @classmethod
-    def _topic(cls, value: Any) -> Any:
-        if value is not None and value not in TOPICS:
-            raise ValueError(f"unknown topic {value!r}; use one of {', '.join(TOPICS)}")
-        return value
-
-    @field_validator("min_distinct")
-    @classmethod
-    def _whole_terms(cls, value: float) -> float:
-        if value != int(value):
-            raise ValueError("min_distinct is a whole number of different terms")
-        return value
-
-    @field_validator("field", mode="before")
-    @classmethod
-    def _field(cls, value: Any) -> Any:
-        if value is not None and value not in FIELDS:
-            raise ValueError(f"unknown field {value!r}; use title or body")
-        return value
-
-    @field_validator("window")
-    @classmethod
-    def _whole_words(cls, value: float | None) -> float | None:
-        if value is not None and value != int(value):
-            raise ValueError("window is a whole number of words")
-        return value
-
-    @field_validator("near")
-    @classmethod
-    def _near(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        window = info.data.get("window")
-        if value or window is not None:
-            if len(value) != 2:
-                raise ValueError("near names two groups, e.g. near: [morocco, ai]")
-            if window is None:
-                raise ValueError("near needs a window: the most words between the two")
-        return value
-
-    @field_validator("when", mode="before")
-    @classmethod
-    def _when(cls, value: Any) -> Any:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ValueError("expected an expression, e.g. \"morocco and hits(ai) >= 2\"")
-        return value
-
-    @field_validator("weight")
-    @classmethod
-    def _weight(cls, value: float) -> float:
-        if value == 0:
-            raise ValueError("a weight of 0 makes the rule do nothing; remove it instead")
-        return value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> _RuleEntry:
-        if not self.all and not self.any and self.when is None:
-            raise ValueError(f"rule {self.name!r} is empty: give it groups under 'all' or "
-                             "'any', or 'when'")
-        return self
-
-
-def _mapping_of(what: str, kind: type) -> Any:
-    def check(value: Any) -> Any:
-        if not isinstance(value, kind) or not value:
-            raise ValueError(f"expected {what}")
-        return value
-    return BeforeValidator(check)
-
-
-class _RulesFile(ConfigModel):
-    threshold: Number = 1.0
-    title_weight: PositiveNumber = 1.0
-    lead_words: PositiveNumber = 50.0
-    conditions: Annotated[dict[Annotated[str, BeforeValidator(str)], str],
-                          _mapping_of("a mapping of names to expressions", dict)] = {}
-    groups: Annotated[dict[Annotated[str, BeforeValidator(str)], _Group],
-                      _mapping_of("a mapping of group names to terms per language", dict)]
-    rules: Annotated[tuple[_RuleEntry, ...], _mapping_of("a list of rules", list | tuple)]
-
-    @field_validator("lead_words")
-    @classmethod
-    def _whole_lead(cls, value: float) -> float:
-        if value != int(value):
-            raise ValueError("lead_words is a whole number of words")
-        return value
-
-
 # --- The meaning: terms, the groups rules name --------------------------------------------------
 
 def load_rules(path: Path) -> RuleSpec:
     doc = read_yaml(path, error=RulesError)
     if not isinstance(doc.data, dict):
         raise RulesError("expected a mapping with 'groups' and 'rules'", path=str(path), line=1)
-    parsed = validated(_RulesFile, doc.data, doc, error=RulesError)
+    parsed = validated(RulesFile, doc.data, doc, error=RulesError)
     terms = [term for name, group in parsed.groups.items()
              for term in _group_terms(doc, name, group)]
     groups = set(parsed.groups)
@@ -340,7 +148,7 @@ def rules_version(threshold: float, title_weight: float, groups: Any, rules: Any
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
-def _group_terms(doc: YamlDocument, name: str, group: _Group) -> list[Term]:
+def _group_terms(doc: YamlDocument, name: str, group: GroupEntry) -> list[Term]:
     terms: dict[tuple, Term] = {}
     for language, raw_terms in group.by_language():
         for index, raw in enumerate(raw_terms):
@@ -406,7 +214,7 @@ def _known_groups(doc: YamlDocument, loc: list, expr: Expr, groups: set[str]) ->
             _fail(doc, loc, f"unknown group {group!r}; defined groups: {', '.join(sorted(groups))}")
 
 
-def _rule(doc: YamlDocument, index: int, entry: _RuleEntry, groups: set[str],
+def _rule(doc: YamlDocument, index: int, entry: RuleEntry, groups: set[str],
           named: dict[str, Expr]) -> Rule:
     loc: list = ["rules", index]
     for key in ("all", "any", "none", "near"):
