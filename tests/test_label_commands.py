@@ -88,6 +88,8 @@ def test_rules_suggest_learns_from_the_stored_labels(project: Project,
     summary = rows[-1]
     assert summary["labels"] is True and summary["files"] == []
     by_lang = {s["lang"]: s for s in summary["languages"]}
+    assert sum(s["relevant_texts"] + s["not_relevant_texts"] for s in by_lang.values()) == len(
+        fed) > 0 and any(s["relevant_texts"] for s in by_lang.values())
     for lang, part in by_lang.items():
         assert part["relevant_texts"] == sum(1 for i in fed if i["lang"] == lang
                                              and i["relevant"]), lang

@@ -20,7 +20,7 @@ __all__ = ["Match", "RuleOutcome", "RuleSet", "RuleSpec", "Verdict", "load_rules
 # and order, which the version leaves out, show in explanations): compiling ~2,000 terms takes
 # about half a second, and a process loads the same rules many times (each command, reload).
 _COMPILED: dict[tuple, RuleSet] = {}
-_COMPILED_KEPT = 8
+_COMPILED_KEPT = 2  # about 16 MB each: the rules in force and the ones before an edit
 
 
 def load_ruleset(path: Path) -> RuleSet:
