@@ -1,7 +1,7 @@
 """Polling at scale when nothing changed: monitor against bare HTTP clients, and its memory.
 
     python bench/steady_state.py [--feeds 2000] [--hosts 50] [--workers 64]
-                                 [--memory-feeds 10000]
+                                 [--memory-feeds 10000] [--no-reader]
 
 nginx (bench/nginx.py; install it with ``apt-get install -y nginx``) serves FEEDS small RSS
 feeds spread over HOSTS loopback addresses 127.0.1.1..127.0.1.HOSTS, each feed with 0, 1 or 2
@@ -22,11 +22,15 @@ entries whose links point at a small article page on the same host.
    aiohttp loop (one ClientSession, TCPConnector(limit=c), conditional GETs, body read) and a
    bare httpx AsyncClient (max_connections=c), each at c = 8, 16, 32, 64, best kept; every
    answer must be a 304. Ratio = bare aiohttp requests/s / monitor feeds/s by the printed
-   cycle time (target <= 3.0); the ratio by the database span and the httpx one are beside.
+   cycle time (target <= 2.0); the ratio by the database span and the httpx one are beside.
+   Then lemon24/reader (`reader_baseline.py`; --no-reader skips it): its own update cycle on
+   the same URLs, a reader database of its own, one update to fetch them, then one all-304
+   update timed per ``workers=`` setting, best kept. Ratio = monitor feeds/s / reader feeds/s
+   (target >= 4.0).
 3. Memory: a fresh project with MEMORY_FEEDS feeds (0 skips it) over the same hosts, cycle 1
    then the 304 cycle; the peak resident memory of the `monitor run --once` process and of
    its children (extraction processes), sampled from /proc every 20 ms, apart and summed
-   (target: summed peak of the 304 cycle <= 300 MB); wait4's ru_maxrss as a cross-check.
+   (target: summed peak of the 304 cycle <= 200 MB); wait4's ru_maxrss as a cross-check.
 
 Figures go to standard output; nothing is written outside the temporary folder.
 """
@@ -51,10 +55,12 @@ import aiohttp
 import httpx
 from monitor_once import MB, OnceRun, connect_database, make_project, run_once
 from nginx import StaticSite, loopback_addresses, nginx_binary, serve_static
+from reader_baseline import ReaderBaseline, measure_reader
 
 CONCURRENCIES = (8, 16, 32, 64)
-RATIO_TARGET = 3.0
-MEMORY_TARGET_MB = 300
+RATIO_TARGET = 2.0
+READER_TARGET = 4.0
+MEMORY_TARGET_MB = 200
 # Page texts are drawn phrase by phrase from these slots, seeded by the page, so that no two
 # pages are near-duplicates: monitor groups copies of one story, and thousands of copies would
 # make cycle 1 measure that grouping rather than polling.
@@ -261,7 +267,7 @@ def _verdict(passed: bool) -> str:
 
 def _cycle_line(label: str, cycle: Cycle, feeds: int) -> str:
     run = cycle.run
-    printed = (f"{run.reported_seconds:.1f} s ({_rate(feeds, run.reported_seconds)} feeds/s)"
+    printed = (f"{run.reported_seconds:.2f} s ({_rate(feeds, run.reported_seconds)} feeds/s)"
                if run.reported_seconds else "no summary line")
     return (f"  {label}: printed {printed}; polls recorded over {cycle.poll_span:.2f} s "
             f"({_rate(feeds, cycle.poll_span)} feeds/s); wall {run.wall_seconds:.1f} s "
@@ -275,9 +281,10 @@ def _memory_line(label: str, cycle: Cycle) -> str:
             f"{m.kernel_peak / MB:.0f} MB")
 
 
-def measure(args: argparse.Namespace, tmp: Path) -> tuple[Cycle, list[Baseline], Cycle | None]:
-    """Cycles 1 and 2 on FEEDS feeds, the baselines, then the memory run: cycle 2, the
-    baselines and the memory run's cycle 2 (None when skipped)."""
+def measure(args: argparse.Namespace, tmp: Path
+            ) -> tuple[Cycle, list[Baseline], ReaderBaseline | None, Cycle | None]:
+    """Cycles 1 and 2 on FEEDS feeds, the baselines, then the memory run: cycle 2, the bare
+    baselines, reader's (None when skipped) and the memory run's cycle 2 (None when skipped)."""
     hosts = loopback_addresses("127.0.1.0/24", args.hosts)
     with serve_static(tmp / "www", hosts) as site:
         served = publish_feeds(tmp / "www", site, max(args.feeds, args.memory_feeds))
@@ -295,15 +302,20 @@ def measure(args: argparse.Namespace, tmp: Path) -> tuple[Cycle, list[Baseline],
         for b in bare:
             rates = ", ".join(f"c={c}: {r:,.0f}" for c, r in b.per_concurrency.items())
             print(f"  bare {b.client}, {len(requests)} conditional GETs (304): {rates} req/s")
+        reader = None
+        if args.reader:
+            reader = measure_reader(tmp / "reader", [f.url for f in feeds])
+            rates = ", ".join(f"workers={w}: {r:,.0f}" for w, r in reader.per_workers.items())
+            print(f"  reader update_feeds(), {len(feeds)} feeds (304): {rates} feeds/s")
         if not args.memory_feeds:
-            return cycles[1], bare, None
+            return cycles[1], bare, reader, None
         print(f"memory run: {args.memory_feeds} feeds")
         big = served[:args.memory_feeds]
         memory = two_cycles(project(tmp / "memory", big, args.workers), big)
         for label, cycle in zip(("cycle 1 (200)", "cycle 2 (304)"), memory, strict=True):
             print(_cycle_line(label, cycle, len(big)))
             print(_memory_line(label, cycle))
-        return cycles[1], bare, memory[1]
+        return cycles[1], bare, reader, memory[1]
 
 
 def main() -> int:
@@ -312,6 +324,8 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--workers", type=int, default=64, help="schedule.workers for monitor")
     parser.add_argument("--memory-feeds", type=int, default=10_000, help="0: no memory run")
+    parser.add_argument("--no-reader", dest="reader", action="store_false",
+                        help="skip the lemon24/reader baseline")
     args = parser.parse_args()
     if not 1 <= args.hosts <= 254 or args.feeds < 1 or args.memory_feeds < 0:
         parser.error("--hosts must be 1..254 (127.0.1.1..127.0.1.254), --feeds at least 1, "
@@ -319,7 +333,7 @@ def main() -> int:
     nginx_binary()  # says how to install nginx when it is missing
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-steady-") as folder:
-        cycle, bare, memory = measure(args, Path(folder))
+        cycle, bare, reader, memory = measure(args, Path(folder))
 
     headline = cycle.run.reported_seconds or cycle.run.wall_seconds
     monitor_rate = args.feeds / headline
@@ -341,6 +355,12 @@ def main() -> int:
         ("ratio bare httpx / monitor (beside)", f"{bare[1].best_per_second / monitor_rate:.2f}",
          "", ""),
     ]
+    if reader:
+        speedup = monitor_rate / reader.best_per_second
+        rows += [(f"reader update_feeds(), best (workers={reader.best_workers})",
+                  f"{reader.best_per_second:,.0f} feeds/s", "", ""),
+                 ("ratio monitor / reader", f"{speedup:.2f}", f">= {READER_TARGET}",
+                  _verdict(speedup >= READER_TARGET))]
     if memory:
         total = memory.run.memory.total / MB
         rows.append((f"peak RSS, 304 cycle at {args.memory_feeds:,} feeds, parent+children",

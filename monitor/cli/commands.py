@@ -54,7 +54,6 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         quiet: bool) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT. With --once, a
     terminal shows the progress (feeds polled, pages fetched, items so far)."""
-    from monitor.worker.cpupool import start_fork_server
     from monitor.worker.daemon import run_daemon, run_once
     from monitor.worker.initdb import initialise
     from monitor.worker.writable import open_storage
@@ -75,8 +74,6 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         from monitor.worker.notify import check_addresses
 
         check_addresses(settings.alerts, str(settings.config_path))
-    if processes <= 1:
-        start_fork_server()  # it imports the extraction code while the database is prepared
     initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))
     if once:
         with ProgressLine("polling feeds", 0, quiet=quiet) as progress:

@@ -10,8 +10,9 @@ on the loop. They run here, in ``schedule.extract_processes`` processes (0: one 
 fetching never waits on them and extraction uses every core; a feed of up to 64 KiB is parsed on
 the loop all the same (milliseconds; not worth the trip). The pool's processes start when the
 first feed brings news: a steady-state cycle where every feed answers 304 starts none. They are
-made by a fork server (not forked from the multi-threaded worker itself), started with the
-worker, that has already imported the extraction code, so a new process is ready at once.
+made by a fork server (not forked from the multi-threaded worker itself) that imports the
+extraction code once; it too starts with the first news (its imports overlap the fetching of
+that news's pages), not with the worker: a cycle of 304s would hold its ~70 MB for nothing.
 """
 
 from __future__ import annotations
@@ -80,15 +81,20 @@ def _pool_process_start(owner_pid: int) -> None:
 
 
 def start_fork_server() -> None:
-    """Start the fork server now: it imports the extraction code in its own process (about half
-    a second of CPU, overlapping the worker's own start), so the pool is quick to start when the
-    first feed brings news. A cycle of 304s starts no pool process.
+    """Start the fork server now, unless it runs: it imports the extraction code in its own
+    process (about half a second of CPU, overlapping the caller's own work), so the pool is
+    quick to start. `CpuWork` calls it when work is near; a command sure to need the pool (one
+    feed polled now) calls it at once.
 
     The fork server is started with SIGINT ignored, which it keeps across exec (so Python
     installs no KeyboardInterrupt handler in it): a Ctrl-C while it imports would print a
-    traceback (it ignores SIGINT itself only once its imports are done). Call it from the main
-    thread; a SIGINT arriving in the few milliseconds of the start is not seen here."""
+    traceback (it ignores SIGINT itself only once its imports are done). Only the main thread
+    may change a signal's handler: from another (an embedding application's loop) the server
+    starts as it is. A SIGINT arriving in the few milliseconds of the start is not seen here."""
     CpuWork._context()
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
     handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         multiprocessing.forkserver.ensure_running()
@@ -125,6 +131,7 @@ class CpuWork:
         """Start the pool's processes without waiting: work is coming (a feed brought news) and
         its pages are still being fetched."""
         if self._pool is None:
+            start_fork_server()  # from the loop's thread, the main one in `monitor run`
             asyncio.get_running_loop().run_in_executor(None, self._started)
 
     def _started(self) -> ProcessPoolExecutor:
@@ -142,6 +149,8 @@ class CpuWork:
     async def _run(self, function, *args):
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
+            if self._pool is None:
+                start_fork_server()
             pool = self._pool or await loop.run_in_executor(None, self._started)
             try:
                 return await loop.run_in_executor(pool, function, *args)

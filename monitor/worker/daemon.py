@@ -51,7 +51,7 @@ from monitor.store.feeds import (
     sync_feeds,
 )
 from monitor.worker.context import CycleTally, PollContext, now_utc
-from monitor.worker.cpupool import CpuWork, start_fork_server
+from monitor.worker.cpupool import CpuWork
 from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
 from monitor.worker.leases import LeaseKeeper, take_over_dead_leases, worker_identity
 from monitor.worker.pipeline import poll_feed
@@ -238,7 +238,6 @@ def run_once(settings: Settings, *,
 async def _run_once(settings: Settings,
                     progress: Callable[[CycleTally], None] | None) -> CycleReport:
     started = time.monotonic()
-    start_fork_server()
     rules = load_ruleset(settings.rules_file)
     specs = load_feeds(settings.feeds_file)
     owner, stop = worker_identity(), asyncio.Event()
@@ -302,7 +301,6 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
     heartbeat = Heartbeat(heartbeat_folder(settings.config_path))
     try:
         async with worker_context(settings, lambda: rules_watch.value, stop, owner) as ctx:
-            start_fork_server()
             await ctx.db(sync_feeds, feeds_watch.value, now_utc())
             await asyncio.to_thread(take_over_dead_leases, ctx.engine)
 
