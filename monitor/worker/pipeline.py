@@ -175,6 +175,14 @@ def _failure(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollTall
 
 def _log_line(ctx: PollContext, feed: FeedRow, record: PollRecord, seconds: float, streak: int,
               tally: PollTally) -> None:
+    if record.moved_to:
+        log.warning("feed %r moved permanently: %s -> %s; monitor now fetches the new URL "
+                    "(update feeds.yaml to match)", feed.name, feed.fetch_url, record.moved_to)
+    if record.disabled_reason:
+        log.warning("feed %r disabled: %s", feed.name, record.disabled_reason)
+    failed = record.status == "error"
+    if not failed and not log.isEnabledFor(logging.INFO):
+        return  # the line of a good poll is not shown: not worth building, 2,000 times a cycle
     line = (f"poll feed={feed.name!r} status={record.error_reason or record.status} "
             f"http={record.http_status or '-'} entries={record.entries} new={record.new_items} "
             f"relevant={record.relevant_items} page_errors={record.page_errors} "
@@ -185,12 +193,7 @@ def _log_line(ctx: PollContext, feed: FeedRow, record: PollRecord, seconds: floa
         line += f" skipped_empty={tally.empty}"
     if tally.left:
         line += f" left={tally.left} (over http.max_entries: the next polls take them)"
-    if record.moved_to:
-        log.warning("feed %r moved permanently: %s -> %s; monitor now fetches the new URL "
-                    "(update feeds.yaml to match)", feed.name, feed.fetch_url, record.moved_to)
-    if record.disabled_reason:
-        log.warning("feed %r disabled: %s", feed.name, record.disabled_reason)
-    if record.status == "error":
+    if failed:
         log.warning("%s error_streak=%d next=%s: %s", line, streak,
                     record.next_due.strftime("%H:%M:%S"), record.error_message)
         if streak == ctx.settings.schedule.unhealthy_after:
