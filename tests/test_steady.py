@@ -1,13 +1,21 @@
 """The steady state: a cycle where every feed answers 304 Not Modified. It starts no process
-(neither the extraction pool nor its fork server), and the polls it records are the same as
-ever: each feed not-modified, its validators kept, its lease freed, its next poll scheduled."""
+(neither the extraction pool nor its fork server); its claims give each feed's row, most
+overdue first; its outcomes are stored at the instants they happened, whatever the zone of
+the times handed in."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from monitor.settings import FeedSpec
+from monitor.store.engine import create_schema, make_engine
+from monitor.store.feeds import PollRecord, claim_due_feeds, record_polls, sync_feeds
+from monitor.store.schema import feeds, polls
 from tests.conftest import Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import RSS, rss
@@ -45,3 +53,48 @@ def test_a_cycle_of_304s_starts_no_process(project: Project) -> None:
                               cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "3", "0"]  # 3 feeds, 3 ok (not modified), no child
+
+
+NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_a_claim_gives_the_feeds_most_overdue_first_with_their_rows(database_url: str) -> None:
+    engine = make_engine(database_url)
+    create_schema(engine)
+    specs = [FeedSpec(url=f"https://site{n}.example/rss", name=f"feed {n}", interval=60 * n)
+             for n in range(1, 5)]
+    sync_feeds(engine, specs, NOW)
+    with engine.begin() as conn:  # due times in reverse order of the ids; one feed moved
+        for n in range(1, 5):
+            conn.execute(sa.update(feeds).where(feeds.c.url == specs[n - 1].url).values(
+                next_due=NOW - timedelta(minutes=n), etag=f'"e{n}"',
+                fetch_url="https://moved.example/rss" if n == 2 else None))
+    claimed = claim_due_feeds(engine, owner="w:1:a", now=NOW, lease_until=NOW + timedelta(
+        minutes=5), limit=10)
+    engine.dispose()
+    assert [f.name for f in claimed] == ["feed 4", "feed 3", "feed 2", "feed 1"]
+    assert [(f.etag, f.interval, f.error_streak) for f in claimed] == [
+        ('"e4"', 240.0, 0), ('"e3"', 180.0, 0), ('"e2"', 120.0, 0), ('"e1"', 60.0, 0)]
+    assert [f.fetch_url for f in claimed] == [
+        "https://site4.example/rss", "https://site3.example/rss", "https://moved.example/rss",
+        "https://site1.example/rss"]
+
+
+def test_outcomes_are_stored_at_their_instant_whatever_their_zone(database_url: str) -> None:
+    engine = make_engine(database_url)
+    create_schema(engine)
+    sync_feeds(engine, [FeedSpec(url="https://site.example/rss", name="feed")], NOW)
+    [feed] = claim_due_feeds(engine, owner="w:1:a", now=NOW, lease_until=NOW + timedelta(
+        minutes=5), limit=1)
+    casablanca = timezone(timedelta(hours=1))
+    started = NOW.astimezone(casablanca)  # 09:00 +01:00, 08:00 UTC
+    record_polls(engine, [(PollRecord(
+        feed_id=feed.id, started_at=started, finished_at=started + timedelta(seconds=1),
+        status="not-modified", next_due=NOW + timedelta(hours=1), worker="w:1:a"), 0)])
+    with engine.connect() as conn:
+        poll = conn.execute(sa.select(polls.c.started_at, polls.c.finished_at)).one()
+        row = conn.execute(sa.select(feeds.c.last_polled_at, feeds.c.next_due,
+                                     feeds.c.lease_owner)).one()
+    engine.dispose()
+    assert tuple(poll) == (NOW, NOW + timedelta(seconds=1))
+    assert tuple(row) == (NOW + timedelta(seconds=1), NOW + timedelta(hours=1), None)
