@@ -82,6 +82,23 @@ def test_pool_processes_import_no_database_code() -> None:
     assert [name for name in loaded if not name.startswith("monitor.extract")] == []
 
 
+def test_pool_processes_start_warm() -> None:
+    # Asked in a new pool process before it reads any page: what a first page otherwise builds
+    # (justext's stop words of every language, numpy's masked arrays) is there, made once by the
+    # fork server's warm-up.
+    ask = ("__import__('trafilatura.external', fromlist=['JT_STOPLIST']).JT_STOPLIST is not None"
+           " and 'numpy.ma' in __import__('sys').modules")
+
+    async def work() -> bool:
+        cpu = CpuWork(1)
+        try:
+            return await cpu._run(eval, ask)  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    assert asyncio.run(work()) is True
+
+
 def test_a_dead_pool_process_is_replaced() -> None:
     async def work():
         cpu = CpuWork(1)
