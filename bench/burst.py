@@ -1,6 +1,7 @@
 """A burst of new articles: monitor end to end against bare single-process trafilatura.
 
     python bench/burst.py [ARTICLES_DIR] [--workers 32] [--per-host-connections 8]
+                          [--extract-processes 0]
 
 ARTICLES_DIR (default tests/fixtures/articles) holds ``<id>.html`` + ``<id>.json`` (gold) and
 ``INDEX.jsonl``, as bench/extract_quality.py reads them. nginx (bench/nginx.py; install it with
@@ -11,9 +12,10 @@ each host one RSS feed listing that host's pages: every page is new at once.
 1. monitor, through its command line (``python -m monitor run --once`` in a subprocess, on a
    temporary project: config/ copied from the project's, a temporary SQLite database;
    per_host_delay 0, per_host_connections 8, schedule.workers 32, extract_processes 0 = one
-   per core). End to end: articles/s = stored items / the cycle time monitor prints (the
-   process's wall time, Python start-up included, beside). Every page must have become an
-   item (or the bench fails); the count with text_source = page is reported.
+   per core, or as --extract-processes says). End to end: articles/s = stored items / the
+   cycle time monitor prints (the process's wall time, Python start-up included, beside).
+   Every page must have become an item (or the bench fails); the count with text_source =
+   page is reported.
 2. Baseline, in this process, one page after the other over the same pages read from disk:
    ``trafilatura.extract(html_bytes)`` with its defaults (bench/extract_quality.py's ``bare``;
    one warm-up call not counted). Ratio = monitor seconds / bare seconds (target < 1.0: end
@@ -98,6 +100,8 @@ def main() -> int:
     parser.add_argument("articles", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--workers", type=int, default=32, help="schedule.workers for monitor")
     parser.add_argument("--per-host-connections", type=int, default=8)
+    parser.add_argument("--extract-processes", type=int, default=0,
+                        help="schedule.extract_processes for monitor (0: one per core)")
     args = parser.parse_args()
     nginx_binary()  # says how to install nginx when it is missing
     began = time.perf_counter()
@@ -113,7 +117,8 @@ def main() -> int:
                          "per_host_connections": args.per_host_connections,
                          "max_connections": max(args.workers,
                                                 HOSTS * args.per_host_connections)},
-                "schedule": {"workers": args.workers, "extract_processes": 0},
+                "schedule": {"workers": args.workers,
+                             "extract_processes": args.extract_processes},
             })
             run: OnceRun = run_once(config)
             texts, sources = stored_texts(config, by_url)
