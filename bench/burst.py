@@ -18,8 +18,9 @@ each host one RSS feed listing that host's pages: every page is new at once.
    page is reported.
 2. Baseline, in this process, one page after the other over the same pages read from disk:
    ``trafilatura.extract(html_bytes)`` with its defaults (bench/extract_quality.py's ``bare``;
-   one warm-up call not counted). Ratio = monitor seconds / bare seconds (target < 1.0: end
-   to end faster than bare single-process extraction).
+   one warm-up call not counted). Ratio = monitor seconds / bare seconds (target <= 0.65:
+   with one extraction process per core, 2 cores nearly halve the time of one; 0.5 is the
+   limit there, extraction being the whole cost).
 3. Quality on the pages with a full-text gold: token F1 (bench/extract_quality.py's scoring)
    of the texts monitor stored (items.text, matched to pages by URL; none counts as "") and
    of bare trafilatura's output (target: monitor no more than 0.01 below bare).
@@ -48,7 +49,7 @@ from monitor_once import OnceRun, connect_database, make_project, run_once
 from nginx import StaticSite, loopback_addresses, nginx_binary, serve_static
 
 HOSTS = 12
-RATIO_TARGET = 1.0
+RATIO_TARGET = 0.65
 F1_TOLERANCE = 0.01
 
 
@@ -149,7 +150,7 @@ def main() -> int:
          f"{len(texts) / run.wall_seconds:.1f} articles/s", "", ""),
         ("bare trafilatura, one process", f"{bare_speed:.1f} pages/s", "", ""),
         ("ratio monitor s / bare s", f"{monitor_seconds:.1f}/{bare_seconds:.1f} = {ratio:.2f}",
-         f"< {RATIO_TARGET}", "PASS" if ratio < RATIO_TARGET else "FAIL"),
+         f"<= {RATIO_TARGET}", "PASS" if ratio <= RATIO_TARGET else "FAIL"),
         (f"pool utilisation: CPU s / (cycle s x {cpu.pool_processes} processes)",
          f"{cpu.pool:.1f}/{monitor_seconds * cpu.pool_processes:.1f} = {utilisation:.0%}", "", ""),
         ("CPU s: monitor process (start-up included) + pool",
