@@ -4,9 +4,10 @@ In: a folder, the feed URLs, the monitor.yaml keys to set. Out: the project's mo
 (`make_project`: config/ from the project's own config/ with those keys set, feeds.yaml listing
 the feeds, storage/corpus with the seed texts, a SQLite database in storage/); then `run_once`:
 the command's exit checked, its summary line parsed (``polled N feeds in S s``), its wall time
-(Python start-up included) and its peak memory, the process and its children (extraction
-processes) apart. Driving the command line, not the library, keeps the benchmarks valid
-whatever the inside of `monitor run` becomes.
+(Python start-up included), its peak memory, the process and its children (extraction
+processes) apart, and the CPU time of the process and of its pool processes. Driving the
+command line, not the library, keeps the benchmarks valid whatever the inside of `monitor run`
+becomes.
 """
 
 from __future__ import annotations
@@ -44,11 +45,24 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class CpuTimes:
+    """CPU seconds (user + system) as last sampled before each process exited (the last
+    SAMPLE_SECONDS of each are not seen)."""
+
+    parent: float  # the `monitor` process itself, Python start-up included
+    # Its grandchildren: the processes the fork server made (the extraction pool); the fork
+    # server's own imports and the resource tracker, direct children, are not counted.
+    pool: float
+    pool_processes: int
+
+
+@dataclass(frozen=True)
 class OnceRun:
     polled: int | None  # as the summary line says; None when the command prints none
     reported_seconds: float | None  # the cycle time the command prints
     wall_seconds: float  # the process's whole life, Python start-up included
     memory: Memory
+    cpu: CpuTimes
     output: str
 
 
@@ -94,7 +108,7 @@ def run_once(config: Path, *, timeout: float = RUN_TIMEOUT_SECONDS) -> OnceRun:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=logs, env=env, stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=err)
-        watcher = _MemoryWatcher(process.pid)
+        watcher = _ProcessWatcher(process.pid)
         killer = threading.Timer(timeout, process.kill)
         killer.start()
         try:
@@ -106,7 +120,7 @@ def run_once(config: Path, *, timeout: float = RUN_TIMEOUT_SECONDS) -> OnceRun:
         wall = time.perf_counter() - started
         killer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
-    memory = watcher.stop(kernel_peak=usage.ru_maxrss * 1024)
+    memory, cpu = watcher.stop(kernel_peak=usage.ru_maxrss * 1024)
     output = (logs / "once.out").read_text(errors="replace")
     if process.returncode != 0:
         killed = (f" (killed: it had not exited after {timeout:.0f} s, hung or far too slow)"
@@ -116,19 +130,22 @@ def run_once(config: Path, *, timeout: float = RUN_TIMEOUT_SECONDS) -> OnceRun:
     summary = _SUMMARY.search(output)
     return OnceRun(polled=int(summary[1]) if summary else None,
                    reported_seconds=float(summary[2]) if summary else None,
-                   wall_seconds=wall, memory=memory, output=output)
+                   wall_seconds=wall, memory=memory, cpu=cpu, output=output)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-class _MemoryWatcher:
-    """Samples the resident memory of a process and of its descendants, from its own thread."""
+class _ProcessWatcher:
+    """Samples the resident memory and CPU time of a process and of its descendants, from its
+    own thread."""
 
     def __init__(self, pid: int) -> None:
         self.parent = self.children = self.total = 0
         self._seen: set[int] = set()
+        self._parent_cpu = 0.0
+        self._pool_cpu: dict[int, float] = {}  # pid -> CPU seconds last seen
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(pid,), daemon=True)
         self._thread.start()
@@ -140,14 +157,17 @@ class _MemoryWatcher:
             return
         while not self._done.wait(SAMPLE_SECONDS):
             try:
-                parent = process.memory_info().rss
+                parent, cpu = process.memory_info().rss, _cpu_seconds(process)
                 children = process.children(recursive=True)
             except psutil.Error:
                 return  # it has exited
+            self._parent_cpu = cpu
             children_rss = 0
             for child in children:
                 try:
                     children_rss += child.memory_info().rss
+                    if child.ppid() != pid:
+                        self._pool_cpu[child.pid] = _cpu_seconds(child)
                 except psutil.Error:
                     continue  # exited between the listing and the reading
                 self._seen.add(child.pid)
@@ -155,7 +175,13 @@ class _MemoryWatcher:
             self.children = max(self.children, children_rss)
             self.total = max(self.total, parent + children_rss)
 
-    def stop(self, *, kernel_peak: int) -> Memory:
+    def stop(self, *, kernel_peak: int) -> tuple[Memory, CpuTimes]:
         self._done.set()
         self._thread.join()
-        return Memory(self.parent, self.children, self.total, len(self._seen), kernel_peak)
+        return (Memory(self.parent, self.children, self.total, len(self._seen), kernel_peak),
+                CpuTimes(self._parent_cpu, sum(self._pool_cpu.values()), len(self._pool_cpu)))
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system

@@ -60,6 +60,7 @@ from email.utils import parsedate_to_datetime
 import htmldate
 import trafilatura
 from lxml.html import HtmlElement
+from trafilatura.external import jt_stoplist_init
 from trafilatura.utils import decode_file, load_html
 
 from monitor.errors import NoText
@@ -213,6 +214,13 @@ def extract_article(
         lang=_lang(tree),
         canonical_url=_canonical(tree, url),
     )
+
+
+def warm_up() -> None:
+    """Build now what trafilatura builds on its first page that falls back to justext without a
+    language: the stop words of every justext language (about 0.13 s of CPU and 14 MB, in each
+    process otherwise). A process forked afterwards has them already."""
+    jt_stoplist_init()
 
 
 def _looks_binary(head: str) -> bool:

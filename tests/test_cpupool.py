@@ -5,6 +5,7 @@ KeyboardInterrupt traceback from the fork server or a pool process on Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import NotAFeed, NoText
-from monitor.worker.cpupool import INLINE_PARSE_BYTES, CpuWork, pool_size
+from monitor.worker.cpupool import INLINE_PARSE_BYTES, TASK_PIPE_BYTES, CpuWork, pool_size
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import HTML, RSS, rss, seed_article, seed_page
@@ -80,6 +81,38 @@ def test_pool_processes_import_no_database_code() -> None:
     loaded = asyncio.run(work())
     assert "monitor.extract" in loaded  # asked where the extraction runs
     assert [name for name in loaded if not name.startswith("monitor.extract")] == []
+
+
+def test_pool_processes_start_warm() -> None:
+    # Asked in a new pool process before it reads any page: what a first page otherwise builds
+    # (justext's stop words of every language, numpy's masked arrays) is there, made once by the
+    # fork server's warm-up.
+    ask = ("__import__('trafilatura.external', fromlist=['JT_STOPLIST']).JT_STOPLIST is not None"
+           " and 'numpy.ma' in __import__('sys').modules")
+
+    async def work() -> bool:
+        cpu = CpuWork(1)
+        try:
+            return await cpu._run(eval, ask)  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    assert asyncio.run(work()) is True
+
+
+def test_the_task_pipe_holds_several_pages() -> None:
+    # A page of ~160 KB goes to a pool process in one write, not in three turns of 64 KiB.
+    async def work() -> tuple[int, int]:
+        cpu = CpuWork(1)
+        try:
+            first = await cpu.extract_page(PAGE.read_bytes(), "https://x/1", "text/html")
+            pipe = cpu._pool._call_queue._writer.fileno()  # noqa: SLF001
+            return fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ), len(first.article.text)
+        finally:
+            cpu.close()
+
+    size, text = asyncio.run(work())
+    assert size >= TASK_PIPE_BYTES > 64 * 1024 and text > 500
 
 
 def test_a_dead_pool_process_is_replaced() -> None:

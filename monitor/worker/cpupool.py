@@ -11,13 +11,17 @@ fetching never waits on them and extraction uses every core; a feed of up to 64 
 the loop all the same (milliseconds; not worth the trip). The pool's processes start when the
 first feed brings news: a steady-state cycle where every feed answers 304 starts none. They are
 made by a fork server (not forked from the multi-threaded worker itself) that imports the
-extraction code once; it too starts with the first news (its imports overlap the fetching of
-that news's pages), not with the worker: a cycle of 304s would hold its ~70 MB for nothing.
+extraction code and runs it once (`warm_up`, preloaded by `worker/forkwarm.py`), so a new
+process extracts at full speed from its first page. The fork server too starts with the first
+news (its imports overlap the fetching of that news's pages), not with the worker: a cycle of
+304s would hold its ~75 MB for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -31,7 +35,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 
+from monitor.errors import NoText
 from monitor.extract import Article, extract_article
+from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
 from monitor.neardup import merge_hash, signature
@@ -40,6 +46,9 @@ from monitor.worker.liveness import process_alive
 log = logging.getLogger("monitor.cpuwork")
 
 INLINE_PARSE_BYTES = 64 * 1024
+# The pipe that carries pages to the pool processes: a few pages (about 160 KB each) rather than
+# Linux's default 64 KiB, and at most what an unprivileged process may ask (fs.pipe-max-size).
+TASK_PIPE_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,27 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
 
 
+# Under 100 words (so the precise pass runs too) but over 40 (a signature is made), a title, a
+# date for htmldate to find, a language: the paths of a real first page.
+_WARM_UP_PAGE = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Warm-up</title>"
+                 "<meta name='date' content='2025-03-01'>"
+                 "</head><body><nav><a href='/'>Home</a></nav><article><h1>Warm-up</h1>"
+                 + "".join(f"<p>Paragraph {n} of the page every extraction process reads once, "
+                           "before its first real page, to load its code.</p>" for n in range(4))
+                 + "</article></body></html>").encode()
+
+
+def warm_up() -> None:
+    """Run once in the fork server, before any pool process is forked from it: the code and
+    tables a process otherwise loads on its first pages (justext's stop words, the numpy module
+    that ``unique`` imports, htmldate's first run: about 0.15 s of CPU in each pool process, at
+    the start of the first burst) are then inherited."""
+    warm_up_extraction()
+    # A later trafilatura that finds no text in this page only leaves the pool less warm.
+    with contextlib.suppress(NoText):
+        extract_page(_WARM_UP_PAGE, "https://example.org/news/warm-up", "text/html")
+
+
 def _pool_process_start(owner_pid: int) -> None:
     """Pool process initializer: ignore SIGINT, and exit once the worker that started the pool
     is gone.
@@ -82,9 +112,10 @@ def _pool_process_start(owner_pid: int) -> None:
 
 def start_fork_server() -> None:
     """Start the fork server now, unless it runs: it imports the extraction code in its own
-    process (about half a second of CPU, overlapping the caller's own work), so the pool is
-    quick to start. `CpuWork` calls it when work is near; a command sure to need the pool (one
-    feed polled now) calls it at once.
+    process and runs it once (`warm_up`: about half a second of CPU in all, overlapping the
+    caller's own work; 75 MB resident, 16 MB of it justext's stop words), so the pool is quick
+    to start. `CpuWork` calls it when work is near; a command sure to need the pool (one feed
+    polled now) calls it at once.
 
     The fork server is started with SIGINT ignored, which it keeps across exec (so Python
     installs no KeyboardInterrupt handler in it): a Ctrl-C while it imports would print a
@@ -112,6 +143,19 @@ def pool_size(configured: int) -> int:
         return os.cpu_count() or 1
 
 
+def _widen_task_pipe(pool: ProcessPoolExecutor) -> None:
+    """Let the pipe that carries the tasks hold ``TASK_PIPE_BYTES``. Through a 64 KiB pipe a page
+    goes in three writes by the worker's queue-feeding thread, each once the pool process has
+    read the last and once that thread has the GIL again (the database threads hold it for
+    milliseconds at a time): the pool process waited between pages meanwhile. In the burst of
+    bench/burst.py, the time between pages in each pool process fell from 0.6-0.95 s to
+    0.36-0.5 s (of 6-9 s) with the wider pipe. It reaches into the executor's queue (there is no
+    public way): on a Python without it, or off Linux, the pipe stays as it is."""
+    with contextlib.suppress(AttributeError, OSError):
+        writer = pool._call_queue._writer
+        fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, TASK_PIPE_BYTES)
+
+
 class CpuWork:
     """The process pool, started when work is near (`start_soon`) or first asked for; `close()`
     stops it."""
@@ -124,7 +168,7 @@ class CpuWork:
     @staticmethod
     def _context() -> multiprocessing.context.ForkServerContext:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["monitor.worker.cpupool"])
+        context.set_forkserver_preload(["monitor.worker.forkwarm"])
         return context
 
     def start_soon(self) -> None:
@@ -141,6 +185,7 @@ class CpuWork:
             if self._pool is None:
                 pool = ProcessPoolExecutor(self.processes, mp_context=self._context(),
                                            initializer=_pool_process_start, initargs=(os.getpid(),))
+                _widen_task_pipe(pool)
                 for _ in range(self.processes):
                     pool.submit(os.getpid)
                 self._pool = pool
