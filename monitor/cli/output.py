@@ -11,6 +11,7 @@ the French or Arabic texts they are in).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -34,19 +35,25 @@ def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callabl
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def print_json_lines(rows: Iterable[dict]) -> None:
-    """Each row as one line of JSON (UTF-8 kept), as the rows come."""
-    for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False, default=str))
+def print_json_lines(rows: Iterable[dict], batch: int = 1) -> None:
+    """Each row as one line of JSON (UTF-8 kept), as the rows come (`batch` lines at a time)."""
+    _echo_lines((json.dumps(row, ensure_ascii=False, default=str) for row in rows), batch)
 
 
-def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str]) -> None:
-    """JSON Lines with --json, else each row as `render` writes it."""
+def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str],
+               batch: int = 1) -> None:
+    """JSON Lines with --json, else each row as `render` writes it; `batch` lines written at
+    a time (one write and flush for many short lines)."""
     if as_json:
-        print_json_lines(rows)
+        print_json_lines(rows, batch)
         return
-    for row in rows:
-        click.echo(render(row))
+    _echo_lines(map(render, rows), batch)
+
+
+def _echo_lines(lines: Iterable[str], batch: int) -> None:
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, batch)):
+        click.echo("\n".join(chunk))
 
 
 def picked(rows: Iterable[dict], keys: tuple[str, ...]) -> Iterator[dict]:

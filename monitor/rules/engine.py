@@ -29,6 +29,10 @@ _UNIT = itemgetter(0)  # of a hit
 _WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
+def _text_order(hit: Hit) -> tuple[int, int]:
+    return hit[1], -hit[2]  # by start, the longer first
+
+
 class Match(NamedTuple):
     term: str
     group: str
@@ -174,13 +178,26 @@ class _Counts:
             self._word_at = index
         return self._word_at
 
+    def term_counts(self) -> list[tuple[str, int]]:
+        """(term, times found), most found first, then in text order, as `Verdict.matches`
+        gives them, but without working out offsets into the original text (what classifying
+        many files pays for): a place (a term at a folded start) matched by two groups counts
+        once, a hit not counted (`uncounted`) is not there."""
+        names, uncounted = self.matcher.unit_term_names, self.uncounted
+        places: dict[tuple[str, int], None] = {}
+        for unit, start, _ in sorted(self.hits, key=_text_order):
+            for term, group in names[unit]:
+                if not uncounted or (start, unit, group) not in uncounted:
+                    places[term, start] = None
+        return Counter(term for term, _ in places).most_common()
+
     def matches(self) -> list[Match]:
         """Every hit as a `Match`, offsets into the title or the body, in text order."""
         matcher, folded, data = self.matcher, self.folded, self.data
         assert folded is not None, "offsets need the folded text (see Verdict.matches)"
         offset = self.title_len + len(_JOIN) + 1 if self.cut else 0
         out = []
-        for unit, start, end in sorted(self.hits, key=lambda h: (h[1], -h[2])):
+        for unit, start, end in sorted(self.hits, key=_text_order):
             if data[end - 1] != 32:
                 stop = data.find(b" ", end)  # a prefix term: to the end of the word
                 end = stop if stop != -1 else len(data)
@@ -269,10 +286,9 @@ class Verdict:
         return self._rules
 
     def term_counts(self) -> list[dict]:
-        """How many times each term was found (a place matched by two groups counts once)."""
-        places = dict.fromkeys((m.term, m.field, m.start) for m in self.matches)  # in text order
-        counts = Counter(term for term, _, _ in places)
-        return [{"term": term, "count": count} for term, count in counts.most_common()]
+        """How many times each term was found (a place matched by two groups counts once),
+        most found first; the same counts as `matches` has, without their offsets."""
+        return [{"term": term, "count": count} for term, count in self._counts.term_counts()]
 
     def matches_with_rules(self) -> list[dict]:
         """Each match with the fired rules that use its group."""
@@ -307,6 +323,14 @@ class RuleSet:
         self._positive = [rule.weight > 0 for rule in spec.rules]
         self._topics = [rule.topic if rule.weight > 0 else None for rule in spec.rules]
         self._outcomes: dict[tuple[bool, ...], Outcome] = {}
+
+    def __getstate__(self) -> dict:
+        """All but the generated function (no pickle for it): generated again, in ms."""
+        return {name: value for name, value in self.__dict__.items() if name != "_decide"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._decide = compile_rules(self.spec.rules)
 
     def classify(self, title: str, body: str) -> Verdict:
         if title:
