@@ -30,6 +30,9 @@ SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
     "label")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # made once, not once a row
+
+
 def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callable]:
     """The --json flag of a listing command, reaching it as ``as_json``."""
     return click.option("--json", "as_json", is_flag=True, help=help)
@@ -37,7 +40,7 @@ def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callabl
 
 def print_json_lines(rows: Iterable[dict], batch: int = 1) -> None:
     """Each row as one line of JSON (UTF-8 kept), as the rows come (`batch` lines at a time)."""
-    _echo_lines((json.dumps(row, ensure_ascii=False, default=str) for row in rows), batch)
+    _echo_lines(map(_JSON.encode, rows), batch)
 
 
 def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str],

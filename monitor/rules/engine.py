@@ -11,7 +11,7 @@ dictionary look-ups; the explanation is built on demand from the raw hits it kee
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
@@ -26,6 +26,7 @@ from monitor.rules.ruleset import Rule, RuleSpec
 # Title and body are folded as one text around a marker no key can cross.
 _JOIN = " \x04 "
 _UNIT = itemgetter(0)  # of a hit
+_COUNT = itemgetter(1)  # of a (term, count)
 _WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
@@ -185,11 +186,15 @@ class _Counts:
         once, a hit not counted (`uncounted`) is not there."""
         names, uncounted = self.matcher.unit_term_names, self.uncounted
         places: dict[tuple[str, int], None] = {}
-        for unit, start, _ in sorted(self.hits, key=_text_order):
+        # in text order, the longer first: (start, -end) never ties (one key per place)
+        for start, _, unit in sorted([(start, -end, unit) for unit, start, end in self.hits]):
             for term, group in names[unit]:
                 if not uncounted or (start, unit, group) not in uncounted:
                     places[term, start] = None
-        return Counter(term for term, _ in places).most_common()
+        counts: dict[str, int] = {}
+        for term, _ in places:
+            counts[term] = counts.get(term, 0) + 1
+        return sorted(counts.items(), key=_COUNT, reverse=True)  # stable: ties in text order
 
     def matches(self) -> list[Match]:
         """Every hit as a `Match`, offsets into the title or the body, in text order."""
