@@ -6,7 +6,8 @@ per wall second) of the whole command (`python -m monitor classify --json PATH..
 subprocess: start-up, rules, reading the files, printing the JSON Lines), and of a plain loop
 measured in the same run, in this process: read each file, fold it with one str.translate
 table after casefold, find ~300 of the rules' terms with pyahocorasick and count hits per group.
-Prints the ratio, checks that the command printed one object per file, and gives the in-process
+Prints the ratio (of wall times, and of CPU times, which the load of a shared machine
+disturbs less), checks that the command printed one object per file, and gives the in-process
 figures of `RuleSet.classify` on short and long texts. Not a test: figures vary with the load.
 
     python bench/classify_cli.py [--mb 20] [--rounds 2] [--terms 300]
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,15 +95,21 @@ def plain_loop(paths: list[Path], terms: list[tuple[str, str]], table: dict[int,
     return with_hits
 
 
-def run_monitor(folder: Path, names: list[str]) -> tuple[float, list[dict]]:
-    """Wall seconds of `python -m monitor classify --json` over the files, and its objects."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_monitor(folder: Path, names: list[str]) -> tuple[float, float, list[dict]]:
+    """Wall and CPU seconds of `python -m monitor classify --json` over the files, and the
+    objects it printed."""
     command = [sys.executable, "-m", "monitor", "classify", "--config", str(CONFIG), "--json",
                *names]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=folder, env=env, capture_output=True, check=True)
-    seconds = time.perf_counter() - start
-    return seconds, [json.loads(line) for line in done.stdout.splitlines()]
+    seconds, cpu = time.perf_counter() - start, children_cpu() - cpu
+    return seconds, cpu, [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def in_process(texts: list[str]) -> float:
@@ -134,22 +142,25 @@ def main() -> None:
         size = sum(p.stat().st_size for p in paths) / 1e6
         print(f"{len(names)} files, {size:.1f} MB ({size * 1e3 / len(names):.2f} kB a file), "
               f"loop: {len(terms)} terms of {len(spec.terms)}")
-        ratios = []
+        ratios, cpu_ratios = [], []
         for round_ in range(1, args.rounds + 1):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             with_hits = plain_loop(paths, terms, table)
-            loop = time.perf_counter() - start
-            seconds, rows = run_monitor(folder, names)
+            loop, loop_cpu = time.perf_counter() - start, time.process_time() - cpu
+            seconds, monitor_cpu, rows = run_monitor(folder, names)
             if [r["path"] for r in rows] != names or not all(
                     {"path", "relevant", "score", "topics", "matches"} <= r.keys() for r in rows):
                 raise SystemExit(f"monitor classify printed {len(rows)} objects for "
                                  f"{len(names)} files, or not in order / not whole")
             relevant = sum(r["relevant"] for r in rows)
             ratios.append(loop / seconds)
+            cpu_ratios.append(loop_cpu / monitor_cpu)
             print(f"round {round_}: monitor classify --json {size / seconds:.1f} MB/s "
-                  f"({seconds:.2f} s, {relevant} relevant) | plain loop {size / loop:.1f} MB/s "
-                  f"({loop:.2f} s, {with_hits} with hits) | ratio {loop / seconds:.2f}")
-    print(f"ratio (monitor / loop speed): {min(ratios):.2f}-{max(ratios):.2f}")
+                  f"({seconds:.2f} s, CPU {monitor_cpu:.2f} s, {relevant} relevant) | plain loop "
+                  f"{size / loop:.1f} MB/s ({loop:.2f} s, CPU {loop_cpu:.2f} s, {with_hits} "
+                  f"with hits) | ratio {loop / seconds:.2f} (CPU {loop_cpu / monitor_cpu:.2f})")
+    print(f"ratio (monitor / loop speed), wall: {min(ratios):.2f}-{max(ratios):.2f}; "
+          f"CPU time: {min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}")
     short = [t for t in texts if len(t.encode("utf-8")) < 1000]
     long = [t for t in texts if len(t.encode("utf-8")) > LONG_TEXT]
     print(f"in process, RuleSet.classify (CPU): all news {in_process(texts):.1f} MB/s, "

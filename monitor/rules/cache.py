@@ -70,7 +70,8 @@ def cached_compile(path: Path, data: bytes, compile_rules: Callable[[], Compiled
     started = time.process_time()
     compiled = compile_rules()
     if time.process_time() - started >= _WORTH_STORING:
-        with contextlib.suppress(OSError):
+        # no cache (a read-only or missing home, a full disk) only costs the time saved
+        with contextlib.suppress(Exception):
             if path.read_bytes() == data:  # not edited while it was compiled: these bytes'
                 _write(folder, entry, key, compiled)
     return compiled
