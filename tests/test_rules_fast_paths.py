@@ -159,3 +159,11 @@ def test_small_rules_are_not_stored(fresh, tmp_path: Path) -> None:
                      encoding="utf-8")
     assert load_ruleset(rules).classify("", "alpha").relevant
     assert not os.path.exists(tmp_path / "cache" / "monitor")
+
+
+def test_files_classified_before_an_unreadable_one_are_printed(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    proc = run_in_process(["classify", "--config", str(ROOT / "config" / "monitor.yaml"),
+                           "--json", "a.txt", "a.txt", "missing.txt", "a.txt"], cwd=tmp_path)
+    assert proc.returncode == 2 and "cannot read missing.txt" in proc.stderr
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == ["a.txt"] * 2

@@ -11,7 +11,6 @@ the French or Arabic texts they are in).
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -54,9 +53,16 @@ def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str
 
 
 def _echo_lines(lines: Iterable[str], batch: int) -> None:
-    iterator = iter(lines)
-    while chunk := list(itertools.islice(iterator, batch)):
-        click.echo("\n".join(chunk))
+    chunk: list[str] = []
+    try:
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= batch:
+                click.echo("\n".join(chunk))
+                chunk = []
+    finally:  # the lines made before a failure are printed, as they would be one by one
+        if chunk:
+            click.echo("\n".join(chunk))
 
 
 def picked(rows: Iterable[dict], keys: tuple[str, ...]) -> Iterator[dict]:

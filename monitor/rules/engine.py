@@ -30,10 +30,6 @@ _COUNT = itemgetter(1)  # of a (term, count)
 _WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
-def _text_order(hit: Hit) -> tuple[int, int]:
-    return hit[1], -hit[2]  # by start, the longer first
-
-
 class Match(NamedTuple):
     term: str
     group: str
@@ -202,7 +198,7 @@ class _Counts:
         assert folded is not None, "offsets need the folded text (see Verdict.matches)"
         offset = self.title_len + len(_JOIN) + 1 if self.cut else 0
         out = []
-        for unit, start, end in sorted(self.hits, key=_text_order):
+        for unit, start, end in sorted(self.hits, key=lambda h: (h[1], -h[2])):
             if data[end - 1] != 32:
                 stop = data.find(b" ", end)  # a prefix term: to the end of the word
                 end = stop if stop != -1 else len(data)
