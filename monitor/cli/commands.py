@@ -6,6 +6,7 @@ it (`read_only`): they never create, migrate nor write it."""
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -106,6 +107,9 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
 def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
     """Apply the rules to text files (or - for standard input)."""
     rules = load_ruleset(config.settings.rules_file)
+    # The rules and the modules loaded so far live as long as the command: out of the cyclic
+    # garbage collector's way, which would else go through them again and again, and at exit.
+    gc.freeze()
 
     def verdicts():
         for path in paths:
