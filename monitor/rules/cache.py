@@ -7,7 +7,7 @@ and, when that took a while, written there for the next process. Does I/O: files
 `_KEPT` last used.
 
 Compiling the shipped rules (~1,800 terms into ~20,000 automaton keys and their tables) takes
-about 0.4 s of CPU; reading them back about 0.1 s (the automaton itself is not stored: it is
+about 0.4 s of CPU; reading them back about 0.07 s (the automaton itself is not stored: it is
 rebuilt from its keys in a few hundredths of a second). Every process that classifies pays it
 once: `monitor classify` on a folder of files, `rules explain`, each worker.
 
