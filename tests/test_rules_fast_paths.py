@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -124,6 +126,17 @@ def test_compiled_rules_are_read_back_until_the_file_or_the_code_changes(
     monkeypatch.setattr(cache, "_code_digest", lambda: b"another version of monitor")
     load_ruleset(rules)
     assert compiled == [3]
+
+
+def test_rules_compiled_by_one_process_are_read_back_by_another(fresh, tmp_path: Path) -> None:
+    compiled, _ = fresh
+    (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
+    command = [sys.executable, "-m", "monitor", "classify", "--config",
+               str(ROOT / "config" / "monitor.yaml"), "a.txt"]
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    (entry,) = (tmp_path / "cache" / "monitor").glob("rules-*.pickle")  # $XDG_CACHE_HOME's
+    assert load_ruleset(RULES).classify(*split_document(TEXT)).relevant
+    assert compiled == [0]  # this process compiled nothing: it read what the other wrote
 
 
 def test_a_bad_or_foreign_cache_entry_is_not_used(fresh, tmp_path: Path) -> None:
