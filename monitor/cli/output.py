@@ -39,20 +39,24 @@ def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callabl
 
 def print_json_lines(rows: Iterable[dict], batch: int = 1) -> None:
     """Each row as one line of JSON (UTF-8 kept), as the rows come (`batch` lines at a time)."""
-    _echo_lines(map(_JSON.encode, rows), batch)
+    print_lines(map(_JSON.encode, rows), batch)
 
 
 def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str],
                batch: int = 1) -> None:
     """JSON Lines with --json, else each row as `render` writes it; `batch` lines written at
     a time (one write and flush for many short lines)."""
-    if as_json:
-        print_json_lines(rows, batch)
-        return
-    _echo_lines(map(render, rows), batch)
+    print_lines(map(row_printer(as_json, render), rows), batch)
 
 
-def _echo_lines(lines: Iterable[str], batch: int) -> None:
+def row_printer(as_json: bool, render: Callable[[dict], str]) -> Callable[[dict], str]:
+    """The line `print_rows` prints for a row: its JSON with --json, else `render`'s text (for
+    rows made in other processes, which send their lines)."""
+    return _JSON.encode if as_json else render
+
+
+def print_lines(lines: Iterable[str], batch: int = 1) -> None:
+    """Lines as they come, `batch` at a time (one write and flush for many short lines)."""
     chunk: list[str] = []
     try:
         for line in lines:
