@@ -13,7 +13,7 @@ from tests.commandline import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = Path(__file__).resolve().parent / "fixtures" / "rules" / "news.jsonl"
-FILES = 300  # more than two chunks of `_CHUNK`
+FILES = 500  # ~1.2 MB: more than `_PARALLEL_ABOVE`, and three chunks of `_CHUNK`
 
 
 @pytest.fixture
