@@ -108,6 +108,15 @@ class Project:
         return proc
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory):
+    """$XDG_CACHE_HOME in a temporary folder for the whole run (the commands run in processes
+    of their own inherit it): compiled rules are never written into the user's own cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
+        yield
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     proj = Project(tmp_path / "monitor")

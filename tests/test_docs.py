@@ -3,7 +3,10 @@ README's test command."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -43,6 +46,14 @@ def test_every_command_has_help_and_is_in_the_readme(name: str, command: click.C
             assert param.help, f"{name} {param.opts} has no help"
 
 
+def test_every_command_is_found_by_its_name() -> None:
+    """Commands are loaded on demand, by name: each one defined is found under its name."""
+    group = register_commands()
+    context = click.Context(group)
+    assert sorted(group.commands) == group.list_commands(context)
+    assert all(group.get_command(context, name) for name in group.list_commands(context))
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     test_command = next(b for b in blocks if "pytest" in b)
@@ -62,3 +73,11 @@ def test_shell_completion_works_as_the_readme_says(tmp_path: Path) -> None:
     offered = run_in_process([], cwd=tmp_path, env={
         "_MONITOR_COMPLETE": "bash_complete", "COMP_WORDS": "monitor feeds p", "COMP_CWORD": "2"})
     assert offered.stdout.split() == ["plain,poll"]
+    # in a process of its own, where no command is loaded before the completion asks
+    for words, expected in (("monitor cl", "plain,classify"), ("monitor feeds p", "plain,poll"),
+                            ("monitor items s", "plain,search\nplain,show")):
+        completed = subprocess.run(
+            [sys.executable, "-m", "monitor"], cwd=tmp_path, capture_output=True, text=True,
+            check=True, env={**os.environ, "_MONITOR_COMPLETE": "bash_complete",
+                             "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)})
+        assert completed.stdout.split() == expected.split()

@@ -1,4 +1,4 @@
-"""The commands of the contract: init, run, classify, items, feeds, stats.
+"""The commands of the contract: init, run, items, feeds, stats (classify: `classify_command`).
 
 init and run write the database (and bring its schema up to date), once they have checked that
 they may write it and the corpus folder (`open_storage`); items, feeds list and stats only read
@@ -6,15 +6,12 @@ it (`read_only`): they never create, migrate nor write it."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
 from monitor.cli import cli, config_option, read_only, setup_logging
 from monitor.cli.output import json_option, print_rows, shorten
 from monitor.cli.progress import ProgressLine, quiet_option
-from monitor.rules import load_ruleset, split_document
+from monitor.rules import load_ruleset
 from monitor.settings import describe_duration
 from monitor.store.engine import backend_name
 
@@ -95,33 +92,6 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
 
         raise SystemExit(run_workers(settings, processes))
     run_daemon(settings, parent_pid=parent_pid)
-
-
-@cli.command()
-@config_option
-@click.argument("paths", nargs=-1, required=True)
-@json_option()
-def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
-    """Apply the rules to text files (or - for standard input)."""
-    rules = load_ruleset(config.settings.rules_file)
-
-    def verdicts():
-        for path in paths:
-            if path == "-":
-                text = sys.stdin.read()
-            else:
-                try:
-                    text = Path(path).read_text(encoding="utf-8", errors="replace")
-                except OSError as exc:
-                    raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
-            verdict = rules.classify(*split_document(text))
-            yield {"path": path, "relevant": verdict.relevant, "score": verdict.score,
-                   "topics": list(verdict.topics), "matches": verdict.term_counts()}
-
-    print_rows(verdicts(), as_json, lambda r: (
-        f"{r['path']}: {'relevant' if r['relevant'] else 'not relevant'} score={r['score']:g} "
-        f"topics={','.join(r['topics']) or '-'} terms="
-        + ", ".join(f"{m['term']}×{m['count']}" for m in r["matches"][:8])))
 
 
 @cli.group()

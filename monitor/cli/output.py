@@ -29,24 +29,44 @@ SHOWN_ITEM_KEYS = LISTED_ITEM_KEYS + (
     "label")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # made once, not once a row
+
+
 def json_option(help: str = "Print JSON Lines.") -> Callable[[Callable], Callable]:
     """The --json flag of a listing command, reaching it as ``as_json``."""
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def print_json_lines(rows: Iterable[dict]) -> None:
-    """Each row as one line of JSON (UTF-8 kept), as the rows come."""
-    for row in rows:
-        click.echo(json.dumps(row, ensure_ascii=False, default=str))
+def print_json_lines(rows: Iterable[dict], batch: int = 1) -> None:
+    """Each row as one line of JSON (UTF-8 kept), as the rows come (`batch` lines at a time)."""
+    print_lines(map(_JSON.encode, rows), batch)
 
 
-def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str]) -> None:
-    """JSON Lines with --json, else each row as `render` writes it."""
-    if as_json:
-        print_json_lines(rows)
-        return
-    for row in rows:
-        click.echo(render(row))
+def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str],
+               batch: int = 1) -> None:
+    """JSON Lines with --json, else each row as `render` writes it; `batch` lines written at
+    a time (one write and flush for many short lines)."""
+    print_lines(map(row_printer(as_json, render), rows), batch)
+
+
+def row_printer(as_json: bool, render: Callable[[dict], str]) -> Callable[[dict], str]:
+    """The line `print_rows` prints for a row: its JSON with --json, else `render`'s text (for
+    rows made in other processes, which send their lines)."""
+    return _JSON.encode if as_json else render
+
+
+def print_lines(lines: Iterable[str], batch: int = 1) -> None:
+    """Lines as they come, `batch` at a time (one write and flush for many short lines)."""
+    chunk: list[str] = []
+    try:
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= batch:
+                click.echo("\n".join(chunk))
+                chunk = []
+    finally:  # the lines made before a failure are printed, as they would be one by one
+        if chunk:
+            click.echo("\n".join(chunk))
 
 
 def picked(rows: Iterable[dict], keys: tuple[str, ...]) -> Iterator[dict]:

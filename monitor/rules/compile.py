@@ -68,6 +68,11 @@ def keys_of(term: Term) -> list[bytes]:
     return [(" " + text + close).encode(CODEPAGE) for text in texts]
 
 
+def _automaton(keys: list[bytes]) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick(
+        keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+
+
 @dataclass(frozen=True)
 class _Contained:
     offset: int   # where the inner key starts inside the outer one
@@ -105,17 +110,28 @@ class Matcher:
         for unit, by_group in enumerate(self.unit_terms_by_group):
             for group, found in by_group.items():
                 self.group_unit_terms.setdefault(group, {})[unit] = found
+        # (term as written, group) of each unit, for counting terms without offsets
+        self.unit_term_names = [tuple((terms[t].text, terms[t].group) for t in ts)
+                                for ts in self.unit_terms]
         # the same, as counted for a match in the title: "^group" (see `tally`)
         self.title_groups = [tuple("^" + g for g in gs) for gs in self.unit_groups]
         self.has_capitals = any(c is not None for c in self._capitals)
-        self._automaton = ahocorasick_rs.BytesAhoCorasick(
-            self.keys, implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        self._automaton = _automaton(self.keys)
         self.containers = self._containments(masks)
         self._container_units = frozenset(self.containers)
         self._contained = {unit: tuple((c.offset, c.unit, c.groups, c.checked) for c in found)
                            for unit, found in self.containers.items()}  # plain, for speed
         self._plain = {k: g for gs in self.unit_groups for g in gs for k in (g, "^" + g)}
         self._capital_keys = frozenset(k for k, c in enumerate(self._capitals) if c is not None)
+
+    def __getstate__(self) -> dict:
+        """All but the automaton (no pickle for it): rebuilt from the keys, much faster than
+        the rest (see `cache`)."""
+        return {name: value for name, value in self.__dict__.items() if name != "_automaton"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._automaton = _automaton(self.keys)
 
     @property
     def key_count(self) -> int:

@@ -11,7 +11,7 @@ dictionary look-ups; the explanation is built on demand from the raw hits it kee
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
@@ -26,6 +26,7 @@ from monitor.rules.ruleset import Rule, RuleSpec
 # Title and body are folded as one text around a marker no key can cross.
 _JOIN = " \x04 "
 _UNIT = itemgetter(0)  # of a hit
+_COUNT = itemgetter(1)  # of a (term, count)
 _WORDS = bytes(32 if b == 32 else 120 for b in range(256))  # space stays, all else 'x'
 
 
@@ -174,6 +175,23 @@ class _Counts:
             self._word_at = index
         return self._word_at
 
+    def term_counts(self) -> list[tuple[str, int]]:
+        """(term, times found), most found first, then in text order, as `Verdict.matches`
+        gives them, but without working out offsets into the original text (what classifying
+        many files pays for): a place (a term at a folded start) matched by two groups counts
+        once, a hit not counted (`uncounted`) is not there."""
+        names, uncounted = self.matcher.unit_term_names, self.uncounted
+        places: dict[tuple[str, int], None] = {}
+        # in text order, the longer first: (start, -end) never ties (one key per place)
+        for start, _, unit in sorted([(start, -end, unit) for unit, start, end in self.hits]):
+            for term, group in names[unit]:
+                if not uncounted or (start, unit, group) not in uncounted:
+                    places[term, start] = None
+        counts: dict[str, int] = {}
+        for term, _ in places:
+            counts[term] = counts.get(term, 0) + 1
+        return sorted(counts.items(), key=_COUNT, reverse=True)  # stable: ties in text order
+
     def matches(self) -> list[Match]:
         """Every hit as a `Match`, offsets into the title or the body, in text order."""
         matcher, folded, data = self.matcher, self.folded, self.data
@@ -269,10 +287,9 @@ class Verdict:
         return self._rules
 
     def term_counts(self) -> list[dict]:
-        """How many times each term was found (a place matched by two groups counts once)."""
-        places = dict.fromkeys((m.term, m.field, m.start) for m in self.matches)  # in text order
-        counts = Counter(term for term, _, _ in places)
-        return [{"term": term, "count": count} for term, count in counts.most_common()]
+        """How many times each term was found (a place matched by two groups counts once),
+        most found first; the same counts as `matches` has, without their offsets."""
+        return [{"term": term, "count": count} for term, count in self._counts.term_counts()]
 
     def matches_with_rules(self) -> list[dict]:
         """Each match with the fired rules that use its group."""
@@ -307,6 +324,14 @@ class RuleSet:
         self._positive = [rule.weight > 0 for rule in spec.rules]
         self._topics = [rule.topic if rule.weight > 0 else None for rule in spec.rules]
         self._outcomes: dict[tuple[bool, ...], Outcome] = {}
+
+    def __getstate__(self) -> dict:
+        """All but the generated function (no pickle for it): generated again, in ms."""
+        return {name: value for name, value in self.__dict__.items() if name != "_decide"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._decide = compile_rules(self.spec.rules)
 
     def classify(self, title: str, body: str) -> Verdict:
         if title:
