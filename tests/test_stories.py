@@ -26,7 +26,7 @@ from monitor.store.items import (
     add_source,
     find_story,
     insert_items,
-    known_guids,
+    stored_entries,
     stories_by_url,
 )
 from monitor.store.schema import item_bands, item_sources, items
@@ -85,8 +85,8 @@ def test_same_canonical_url_in_two_feeds_is_one_item_with_two_sources(database_u
     assert _sources(engine, first) == [(1, "a-1", "https://www.le360.ma/tech/ia-123"),
                                        (2, "b-77", variant)]
     assert _count(engine, items) == 1
-    assert known_guids(engine, 2, ["b-77", "b-78"]) == {"b-77"}
-    assert known_guids(engine, 1, ["b-77", "a-1"]) == {"a-1"}
+    assert stored_entries(engine, 2, ["b-77", "b-78"], [])[0] == {"b-77"}
+    assert stored_entries(engine, 1, ["b-77", "a-1"], [])[0] == {"a-1"}
     with engine.connect() as conn:
         assert find_story(conn, canonical_urls=[canonical_url(variant)],
                           content_hash=None) == first
@@ -263,7 +263,7 @@ def test_migration_from_0005_gives_every_item_its_source(database_url: str) -> N
         assert [tuple(r[1:4]) for r in rows] == [(feed, "g1", "https://a.ma/1"),
                                                  (None, None, None)]
         assert rows[0].seen_at == NOW
-    assert known_guids(engine, feed, ["g1", "g2"]) == {"g1"}
+    assert stored_entries(engine, feed, ["g1", "g2"], [])[0] == {"g1"}
     # the old item is found by its URL, and a second feed's copy becomes its source
     sync_feeds(engine, [FeedSpec(url="https://a.ma/rss", name="A"),
                         FeedSpec(url="https://b.ma/rss", name="B")], NOW)
