@@ -14,13 +14,13 @@ share `items.cluster`, found through the LSH bands of `item_bands` (monitor/near
 
 A batch of new items is stored in one transaction, in few statements whatever its size: its
 stories looked up together, then the new items that share nothing with each other in one
-SAVEPOINT (rows, bands and sources each one multi-row INSERT; one near-duplicate query per
-item); an item sharing a URL, text, feed + GUID or corpus file with another of the batch goes
-alone, in its own SAVEPOINT, after the ones before it. The unique keys (feed + guid, canonical
-URL, corpus file) stay the final guard when two workers race: a refused SAVEPOINT is done
-again one item at a time, so one item refused by them costs only itself. A new item's alert
-entries (`NewItem.alerts`) are queued in the outbox in its SAVEPOINT: stored together, or
-neither. The outcome is the one of storing the items one after the other.
+SAVEPOINT (a row and a near-duplicate query each, the bands and the sources each in one
+multi-row INSERT); an item sharing a URL, text, feed + GUID or corpus file with another of the
+batch goes alone, in its own SAVEPOINT, after the ones before it. The unique keys (feed +
+guid, canonical URL, corpus file) stay the final guard when two workers race: a refused
+SAVEPOINT is done again one item at a time, so one item refused by them costs only itself. A
+new item's alert entries (`NewItem.alerts`) are queued in the outbox in its SAVEPOINT: stored
+together, or neither. The outcome is the one of storing the items one after the other.
 """
 
 from __future__ import annotations
@@ -332,10 +332,11 @@ def _insert_one(conn: Connection, item: NewItem) -> int | None:
 
 
 def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
-    """New items, their stories not stored: their rows in one INSERT, then their near-duplicate
-    bands in one and their sources in one (each with RETURNING, so that SQLAlchemy sends one
-    multi-row INSERT, not one statement per row: on SQLite each row of an executemany is a
-    step that gives the GIL away and waits to get it back); alert entries per item."""
+    """New items, their stories not stored: their rows (one INSERT each, SQLite giving no
+    order to a multi-row RETURNING), then their near-duplicate bands in one INSERT and their
+    sources in one (RETURNING makes SQLAlchemy send one multi-row INSERT, not one statement
+    per row: on SQLite each row of an executemany is a step that gives the GIL away and waits
+    to get it back); alert entries per item."""
     signatures = [item.signature if item.signature is not None
                   else neardup.signature(item.text) for item in new]
     joins = clusters_to_join(conn, signatures)
