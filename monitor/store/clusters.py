@@ -32,16 +32,15 @@ class InBatch:
     first: int  # the index in the batch of the item whose id names the cluster
 
 
-def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | None]
-                     ) -> list[int | InBatch | None]:
+def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | None],
+                     band_keys: Sequence[set[int]]) -> list[int | InBatch | None]:
     """The cluster each new item joins, as if they were stored one after the other: that of the
     item most like its text (estimated Jaccard at least neardup.THRESHOLD) among the newest
-    `_CANDIDATES` items sharing a band with it, stored ones (one query per item) and the ones
-    before it in the batch; None: none. A stored candidate alone until now opens its cluster
-    under its own id; a candidate of the batch too (`InBatch`: the id is not known yet)."""
+    `_CANDIDATES` items sharing a band with it (`band_keys`: each signature's, an empty set for
+    none), stored ones (one query per item) and the ones before it in the batch; None: none. A
+    stored candidate alone until now opens its cluster under its own id; a candidate of the
+    batch too (`InBatch`: the id is not known yet)."""
     joins: list[int | InBatch | None] = []
-    band_keys = [set(neardup.band_keys(signature)) if signature else set()
-                 for signature in signatures]
     for n, (signature, keys) in enumerate(zip(signatures, band_keys, strict=True)):
         if not signature:
             joins.append(None)

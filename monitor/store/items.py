@@ -339,7 +339,9 @@ def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
     to get it back); alert entries per item."""
     signatures = [item.signature if item.signature is not None
                   else neardup.signature(item.text) for item in new]
-    joins = clusters_to_join(conn, signatures)
+    band_keys = [set(neardup.band_keys(signature)) if signature else set()
+                 for signature in signatures]
+    joins = clusters_to_join(conn, signatures, band_keys)
     rows = []
     for item, signature, join in zip(new, signatures, joins, strict=True):
         values = {name: getattr(item, name) for name in _COLUMNS}  # asdict() would deep-copy
@@ -356,8 +358,7 @@ def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
         conn.execute(items.update().where(items.c.id == bindparam("item"))
                      .values(cluster=bindparam("joined")), opened)
     bands = [{"band": key, "item_id": item_id}
-             for item_id, signature in zip(ids, signatures, strict=True) if signature
-             for key in sorted(set(neardup.band_keys(signature)))]
+             for item_id, keys in zip(ids, band_keys, strict=True) for key in sorted(keys)]
     if bands:
         conn.execute(item_bands.insert().returning(item_bands.c.item_id), bands).all()
     conn.execute(item_sources.insert().returning(item_sources.c.id), [
