@@ -54,6 +54,7 @@ from monitor.store.engine import storage_errors
 from monitor.store.schema import item_bands, item_sources, items
 
 _IN_CHUNK = 500  # values per IN (...) list
+_BANDS_PER_INSERT = 5000  # rows of item_bands per INSERT (SQLite takes 1 MB statements)
 
 
 @dataclass(frozen=True)
@@ -226,10 +227,12 @@ def insert_items(engine: Engine, new_items: Sequence[NewItem]) -> list[int | Non
     ones before it (`_insert_one`). A refused SAVEPOINT of several is done again one at a time:
     an item refused by a unique key costs only itself."""
     with engine.begin() as conn:
-        stored = _stored_stories(conn, new_items)
+        # Once per item: the hash takes the text's words.
+        text_hashes = [neardup.merge_hash(item.text, item.content_hash) for item in new_items]
+        stored = _stored_stories(conn, new_items, text_hashes)
         ids: list[int | None] = []
         run: list[NewItem] = []  # neighbours that share nothing, stored together
-        for item, story, shares in zip(new_items, stored, _sharing_keys(new_items),
+        for item, story, shares in zip(new_items, stored, _sharing_keys(new_items, text_hashes),
                                        strict=True):
             if story is None and not shares:
                 run.append(item)
@@ -254,7 +257,8 @@ def _story_urls(item: NewItem) -> list[str]:
     return [url for url in dict.fromkeys((item.page_canonical_url, item.canonical_url)) if url]
 
 
-def _stored_stories(conn: Connection, new_items: Sequence[NewItem]) -> list[int | None]:
+def _stored_stories(conn: Connection, new_items: Sequence[NewItem],
+                    text_hashes: Sequence[str | None]) -> list[int | None]:
     """`find_story` of each item, as it finds it before any of them is stored: by canonical
     URL in items, else in item_sources, else by text hash; three statements per 500 values."""
     urls = [url for item in new_items for url in _story_urls(item)]
@@ -273,8 +277,8 @@ def _stored_stories(conn: Connection, new_items: Sequence[NewItem]) -> list[int 
         in_items = [by_item[url] for url in story_urls if url in by_item]
         in_sources = [by_source[url] for url in story_urls if url in by_source]
         found.append(min(in_items or in_sources, default=None))
-    text_hashes = [neardup.merge_hash(item.text, item.content_hash) if story is None else None
-                   for item, story in zip(new_items, found, strict=True)]
+    text_hashes = [text_hash if story is None else None
+                   for text_hash, story in zip(text_hashes, found, strict=True)]
     by_hash: dict[str, int] = {}
     for chunk in _chunks([text_hash for text_hash in text_hashes if text_hash]):
         by_hash.update(conn.execute(select(items.c.content_hash, func.min(items.c.id))
@@ -284,13 +288,14 @@ def _stored_stories(conn: Connection, new_items: Sequence[NewItem]) -> list[int 
             for story, text_hash in zip(found, text_hashes, strict=True)]
 
 
-def _sharing_keys(new_items: Sequence[NewItem]) -> list[bool]:
+def _sharing_keys(new_items: Sequence[NewItem], text_hashes: Sequence[str | None]
+                  ) -> list[bool]:
     """Whether each item shares a story URL, a text hash, its feed + GUID or its corpus file
     with another item of the batch (then it must see those stored before it)."""
     keys = []
-    for item in new_items:
+    for item, text_hash in zip(new_items, text_hashes, strict=True):
         item_keys: set[tuple] = {("url", url) for url in _story_urls(item)}
-        if text_hash := neardup.merge_hash(item.text, item.content_hash):
+        if text_hash:
             item_keys.add(("hash", text_hash))
         if item.feed_id is not None and item.guid is not None:
             item_keys.add(("guid", item.feed_id, item.guid))
@@ -332,11 +337,11 @@ def _insert_one(conn: Connection, item: NewItem) -> int | None:
 
 
 def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
-    """New items, their stories not stored: their rows (one INSERT each, SQLite giving no
-    order to a multi-row RETURNING), then their near-duplicate bands in one INSERT and their
-    sources in one (RETURNING makes SQLAlchemy send one multi-row INSERT, not one statement
-    per row: on SQLite each row of an executemany is a step that gives the GIL away and waits
-    to get it back); alert entries per item."""
+    """New items, their stories not stored: their rows (one INSERT on PostgreSQL; one each on
+    SQLite, which gives no order to a multi-row RETURNING), their near-duplicate bands in one
+    INSERT and their sources in one (RETURNING makes SQLAlchemy send one multi-row INSERT, not
+    one statement per row: on SQLite each row of an executemany is a step that gives the GIL
+    away and waits to get it back); alert entries per item."""
     signatures = [item.signature if item.signature is not None
                   else neardup.signature(item.text) for item in new]
     band_keys = [set(neardup.band_keys(signature)) if signature else set()
@@ -357,10 +362,13 @@ def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
     if opened:
         conn.execute(items.update().where(items.c.id == bindparam("item"))
                      .values(cluster=bindparam("joined")), opened)
-    bands = [{"band": key, "item_id": item_id}
+    bands = [f"({key:d},{item_id:d})"
              for item_id, keys in zip(ids, band_keys, strict=True) for key in sorted(keys)]
-    if bands:
-        conn.execute(item_bands.insert().returning(item_bands.c.item_id), bands).all()
+    for start in range(0, len(bands), _BANDS_PER_INSERT):
+        # Integers written in the statement: binding two parameters a row through SQLAlchemy
+        # was the writer's largest Python cost (40 rows an item).
+        conn.exec_driver_sql(f"INSERT INTO {item_bands.name} (band, item_id) VALUES "
+                             + ",".join(bands[start:start + _BANDS_PER_INSERT]))
     conn.execute(item_sources.insert().returning(item_sources.c.id), [
         {"item_id": item_id, "feed_id": item.feed_id, "guid": item.guid, "url": item.url,
          "canonical_url": item.canonical_url, "seen_at": item.fetched_at}
