@@ -48,7 +48,7 @@ class PollContext:
     # for the first of them instead, `Story.same_as`.)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
     # The polls' new items, stored one transaction at a time (what waits meanwhile together).
-    items: ItemWriter = field(default_factory=ItemWriter)
+    item_writer: ItemWriter = field(default_factory=ItemWriter)
     # Told of every poll's outcome as it ends (a progress display); None: nobody listens.
     on_poll: Callable[[PollRecord, PollTally], None] | None = None
 

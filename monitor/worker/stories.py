@@ -250,8 +250,8 @@ def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None
 
 async def _store(ctx: PollContext, stories: list[Story], tally: PollTally) -> None:
     """Store the stories' items, with the other polls' of this worker (`ItemWriter`)."""
-    ids = await ctx.items.store(partial(ctx.db, insert_items),
-                                [story.item for story in stories])
+    ids = await ctx.item_writer.store(partial(ctx.db, insert_items),
+                                      [story.item for story in stories])
     for story, item_id in zip(stories, ids, strict=True):
         if item_id is None:
             tally.sources_added += 1
