@@ -7,8 +7,9 @@ inserted) or None. Reads the LSH bands of `item_bands` (monitor/neardup.py) and 
 cluster of a stored item that a copy opens. Does I/O.
 
 The result is the one of storing the items one after the other, each looking up the items
-sharing a band with it: the stored ones in the database (one query per item), the ones before
-it in the batch in memory (they are not inserted yet), the batch's items ranking as the newest.
+sharing a band with it: the stored ones in the database (two queries for the whole batch: the
+items holding its bands, then their signatures), the ones before it in the batch in memory (they
+are not inserted yet), the batch's items ranking as the newest.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from monitor import neardup
 from monitor.store.schema import item_bands, items
 
 _CANDIDATES = 200  # near-duplicate candidates verified at most (the newest), per item
 _NEWER = 2**62  # above any stored id: how the items of a batch rank among candidates
+_KEYS_PER_QUERY = 5000  # integers in one IN (...) list (SQLite takes 1 MB statements)
 
 
 @dataclass(frozen=True)
@@ -37,27 +39,28 @@ def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | 
     """The cluster each new item joins, as if they were stored one after the other: that of the
     item most like its text (estimated Jaccard at least neardup.THRESHOLD) among the newest
     `_CANDIDATES` items sharing a band with it (`band_keys`: each signature's, an empty set for
-    none), stored ones (one query per item) and the ones before it in the batch; None: none. A
-    stored candidate alone until now opens its cluster under its own id; a candidate of the
-    batch too (`InBatch`: the id is not known yet)."""
+    none), stored ones and the ones before it in the batch; None: none. A stored candidate
+    alone until now opens its cluster under its own id; a candidate of the batch too
+    (`InBatch`: the id is not known yet). The stored candidates of the whole batch are read in
+    two statements (`_stored_candidates`)."""
+    in_batches = [[m for m in reversed(range(n)) if not keys.isdisjoint(band_keys[m])
+                   ][:_CANDIDATES] if signature else []
+                  for n, (signature, keys) in enumerate(zip(signatures, band_keys, strict=True))]
+    wanted = [set() if not signature or len(in_batch) >= _CANDIDATES else keys
+              for signature, keys, in_batch in zip(signatures, band_keys, in_batches,
+                                                   strict=True)]
+    stored_of, rows = _stored_candidates(conn, wanted, [_CANDIDATES - len(in_batch)
+                                                        for in_batch in in_batches])
     joins: list[int | InBatch | None] = []
-    for n, (signature, keys) in enumerate(zip(signatures, band_keys, strict=True)):
+    opened: set[int] = set()  # stored items whose cluster this batch opened
+    for n, (signature, in_batch) in enumerate(zip(signatures, in_batches, strict=True)):
         if not signature:
             joins.append(None)
             continue
-        # The batch's items get the newest ids: the later ones in the batch first.
-        in_batch = [m for m in reversed(range(n))
-                    if not keys.isdisjoint(band_keys[m])][:_CANDIDATES]
-        candidates = (select(item_bands.c.item_id).where(item_bands.c.band.in_(sorted(keys)))
-                      .distinct().order_by(item_bands.c.item_id.desc())
-                      .limit(_CANDIDATES - len(in_batch)))
-        stored = conn.execute(select(items.c.id, items.c.cluster, items.c.signature)
-                              .where(items.c.id.in_(candidates.scalar_subquery()))).all() \
-            if len(in_batch) < _CANDIDATES else []
         # (similarity, tie-break: the oldest first, then the candidate); batch items are newer
         # than every stored one.
-        scored = [(neardup.similarity(signature, neardup.from_bytes(row.signature)), -row.id,
-                   row) for row in stored if row.signature]
+        scored = [(neardup.similarity(signature, rows[item_id].signature), -item_id,
+                   rows[item_id]) for item_id in stored_of[n]]
         scored += [(neardup.similarity(signature, signatures[m]), -(_NEWER + m), m)
                    for m in in_batch]
         best = max((s for s in scored if s[0] >= neardup.THRESHOLD), default=None,
@@ -70,14 +73,51 @@ def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | 
                 joins[first] = InBatch(first)
             joins.append(joins[first])
         else:
-            joins.append(_open_cluster(conn, best[2]))
+            joins.append(_open_cluster(conn, best[2], opened))
     return joins
 
 
-def _open_cluster(conn: Connection, row) -> int:
-    """The cluster of a stored item: its own id if it was alone until now."""
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    cluster: int | None
+    signature: neardup.Signature
+
+
+def _stored_candidates(conn: Connection, wanted: Sequence[set[int]], limits: Sequence[int]
+                       ) -> tuple[list[list[int]], dict[int, _Stored]]:
+    """For each item, the newest `limits[n]` stored items sharing one of the bands
+    `wanted[n]` (with a signature), and those items' clusters and signatures: the bands of the
+    whole batch in one query per `_KEYS_PER_QUERY`, the items in one per `_KEYS_PER_QUERY`
+    ids. The keys and ids are integers written in the statement (no parameter to bind)."""
+    keys = sorted(set().union(*wanted))
+    holders: dict[int, list[int]] = {}  # band key -> the stored items having it
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        listed = ",".join(f"{key:d}" for key in keys[start:start + _KEYS_PER_QUERY])
+        for band, item_id in conn.exec_driver_sql(
+                f"SELECT band, item_id FROM {item_bands.name} WHERE band IN ({listed})"):
+            holders.setdefault(band, []).append(item_id)
+    stored_of = [sorted(set().union(*(holders.get(key, ()) for key in item_keys)),
+                        reverse=True)[:limit]
+                 for item_keys, limit in zip(wanted, limits, strict=True)]
+    ids = sorted(set().union(*stored_of))
+    rows: dict[int, _Stored] = {}
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        listed = ",".join(f"{item_id:d}" for item_id in ids[start:start + _KEYS_PER_QUERY])
+        for item_id, cluster, signature in conn.exec_driver_sql(
+                f"SELECT id, cluster, signature FROM {items.name} WHERE id IN ({listed}) "
+                "AND signature IS NOT NULL"):
+            rows[item_id] = _Stored(item_id, cluster, neardup.from_bytes(signature))
+    return [[item_id for item_id in found if item_id in rows] for found in stored_of], rows
+
+
+def _open_cluster(conn: Connection, row: _Stored, opened: set[int]) -> int:
+    """The cluster of a stored item: its own id if it was alone until now (`opened`: the ones
+    this batch has opened already)."""
     if row.cluster is None:
-        conn.execute(items.update().where(items.c.id == row.id, items.c.cluster.is_(None))
-                     .values(cluster=row.id))
+        if row.id not in opened:
+            conn.execute(items.update().where(items.c.id == row.id, items.c.cluster.is_(None))
+                         .values(cluster=row.id))
+            opened.add(row.id)
         return row.id
     return row.cluster
