@@ -45,6 +45,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
 
 from monitor import neardup
 from monitor.identity import canonical_url as canonical_form
@@ -91,6 +92,27 @@ _COLUMNS = [field.name for field in fields(NewItem) if field.name not in
             ("page_canonical_url", "alerts")]  # NewItem's fields that are items' columns
 
 
+def _entry_look_ups() -> dict[tuple[bool, bool], Executable]:
+    """`stored_entries`'s statement, built once (building and caching a statement anew was
+    most of its cost), by whether it looks up GUIDs, URLs or both: the feed's sources with
+    these GUIDs, the items with these canonical URLs, the sources' first item for them."""
+    by_guid = (select(literal_column("'guid'", String).label("kind"),
+                      item_sources.c.guid.label("key"), cast(null(), Integer).label("item_id"))
+               .where(item_sources.c.feed_id == bindparam("feed_id"),
+                      item_sources.c.guid.in_(bindparam("guids", expanding=True))))
+    in_items = (select(literal_column("'item'", String), items.c.canonical_url, items.c.id)
+                .where(items.c.canonical_url.in_(bindparam("urls", expanding=True))))
+    in_sources = (select(literal_column("'source'", String), item_sources.c.canonical_url,
+                         func.min(item_sources.c.item_id))
+                  .where(item_sources.c.canonical_url.in_(bindparam("urls", expanding=True)))
+                  .group_by(item_sources.c.canonical_url))
+    return {(True, True): union_all(by_guid, in_items, in_sources), (True, False): by_guid,
+            (False, True): union_all(in_items, in_sources)}
+
+
+_ENTRY_LOOK_UPS = _entry_look_ups()
+
+
 @storage_errors
 def stored_entries(engine: Engine, feed_id: int, guids: Sequence[str], urls: Sequence[str]
                    ) -> tuple[set[str], dict[str, int]]:
@@ -100,25 +122,12 @@ def stored_entries(engine: Engine, feed_id: int, guids: Sequence[str], urls: Seq
     known: set[str] = set()
     in_items: dict[str, int] = {}
     in_sources: dict[str, int] = {}
-    kind = literal_column("'guid'", String).label("kind")
     with engine.connect() as conn:
         for guid_chunk, url_chunk in zip_longest(_chunks(guids),
                                                  _chunks([url for url in urls if url])):
-            parts = []
-            if guid_chunk:
-                parts.append(select(kind, item_sources.c.guid.label("key"),
-                                    cast(null(), Integer).label("item_id"))
-                             .where(item_sources.c.feed_id == feed_id,
-                                    item_sources.c.guid.in_(guid_chunk)))
-            if url_chunk:
-                parts.append(select(literal_column("'item'", String), items.c.canonical_url,
-                                    items.c.id).where(items.c.canonical_url.in_(url_chunk)))
-                parts.append(select(literal_column("'source'", String),
-                                    item_sources.c.canonical_url,
-                                    func.min(item_sources.c.item_id))
-                             .where(item_sources.c.canonical_url.in_(url_chunk))
-                             .group_by(item_sources.c.canonical_url))
-            for found, key, item_id in conn.execute(union_all(*parts)):
+            statement = _ENTRY_LOOK_UPS[bool(guid_chunk), bool(url_chunk)]
+            for found, key, item_id in conn.execute(statement, {
+                    "feed_id": feed_id, "guids": guid_chunk, "urls": url_chunk}):
                 if found == "guid":
                     known.add(key)
                 else:
