@@ -79,6 +79,19 @@ def test_a_batch_is_stored_as_if_one_item_after_the_other(database_url: str) -> 
     assert clusters["c-2"] == "old" and clusters["a-1"] is None
 
 
+def test_copies_within_a_batch_open_their_cluster_as_if_stored_one_after_the_other(
+        database_url: str) -> None:
+    engine = _engine(database_url)
+    results = []
+    for together in (False, True):
+        _empty(engine)  # no stored story: the first copy of the batch names the cluster
+        ids = insert_items(engine, _batch()) if together else [
+            insert_items(engine, [item])[0] for item in _batch()]
+        results.append((_stored(engine), [item_id is None for item_id in ids]))
+    assert results[1] == results[0]
+    clusters = {guid: cluster for guid, _, cluster, _ in results[1][0][0]}
+    assert clusters["a-2"] == clusters["b-3"] == clusters["b-1"] == "b-1"
+
 def test_a_batch_of_new_items_takes_a_statement_per_item_and_a_few(database_url: str) -> None:
     engine = _engine(database_url)
     texts = list(dict.fromkeys(record["text"] for record in RECORDS.values()

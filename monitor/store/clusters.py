@@ -43,9 +43,7 @@ def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | 
     alone until now opens its cluster under its own id; a candidate of the batch too
     (`InBatch`: the id is not known yet). The stored candidates of the whole batch are read in
     two statements (`_stored_candidates`)."""
-    in_batches = [[m for m in reversed(range(n)) if not keys.isdisjoint(band_keys[m])
-                   ][:_CANDIDATES] if signature else []
-                  for n, (signature, keys) in enumerate(zip(signatures, band_keys, strict=True))]
+    in_batches = _batch_candidates(band_keys)
     wanted = [set() if not signature or len(in_batch) >= _CANDIDATES else keys
               for signature, keys, in_batch in zip(signatures, band_keys, in_batches,
                                                    strict=True)]
@@ -75,6 +73,19 @@ def clusters_to_join(conn: Connection, signatures: Sequence[neardup.Signature | 
         else:
             joins.append(_open_cluster(conn, best[2], opened))
     return joins
+
+
+def _batch_candidates(band_keys: Sequence[set[int]]) -> list[list[int]]:
+    """For each item, the newest `_CANDIDATES` items before it in the batch sharing a band
+    with it (their indexes, the latest first): by band, not by comparing every pair."""
+    holders: dict[int, list[int]] = {}  # band key -> the items of the batch so far having it
+    candidates = []
+    for n, keys in enumerate(band_keys):
+        sharing = {m for key in keys for m in holders.get(key, ())}
+        candidates.append(sorted(sharing, reverse=True)[:_CANDIDATES])
+        for key in keys:
+            holders.setdefault(key, []).append(n)
+    return candidates
 
 
 @dataclass(frozen=True)
