@@ -51,7 +51,7 @@ from monitor import neardup
 from monitor.identity import canonical_url as canonical_form
 from monitor.store import outbox
 from monitor.store.clusters import InBatch, clusters_to_join
-from monitor.store.engine import storage_errors
+from monitor.store.engine import ONE_STATEMENT, storage_errors
 from monitor.store.schema import item_bands, item_sources, items
 
 _IN_CHUNK = 500  # values per IN (...) list
@@ -122,7 +122,9 @@ def stored_entries(engine: Engine, feed_id: int, guids: Sequence[str], urls: Seq
     known: set[str] = set()
     in_items: dict[str, int] = {}
     in_sources: dict[str, int] = {}
-    with engine.connect() as conn:
+    # One statement, unless there are more than 500 GUIDs or URLs (then no common snapshot is
+    # needed either: what one statement misses, stored meanwhile, is found when it is stored).
+    with engine.connect().execution_options(**{ONE_STATEMENT: True}) as conn:
         for guid_chunk, url_chunk in zip_longest(_chunks(guids),
                                                  _chunks([url for url in urls if url])):
             statement = _ENTRY_LOOK_UPS[bool(guid_chunk), bool(url_chunk)]
