@@ -13,7 +13,8 @@ link is a small article page on the same host (bench/steady_state.py's feeds and
    per_host_delay 0, schedule.workers WORKERS, per_host_connections 8, max_connections
    WORKERS, as bench/steady_state.py). Every feed is new: its feed fetched, its entry's page
    fetched, extracted, classified and stored. Figures: feeds/s by the cycle time monitor prints
-   (the headline), by the span of its polls in the database and by the process's wall time.
+   (the headline), by the span of its polls in the database and by the process's wall time;
+   the CPU seconds of the process itself (steadier than the times on a busy machine).
    FEEDS ``ok`` polls, FEEDS items and every feed a source of one, or the bench fails.
 2. Baseline, in this process, on the same URLs: aiohttp (one ClientSession,
    TCPConnector(limit=c)) fetching every feed, then every entry's page, each page's bytes
@@ -228,6 +229,8 @@ def main() -> int:
          f"{args.feeds / cycle.poll_span:,.0f} feeds/s", "", ""),
         ("monitor, process wall time (with Python start-up)",
          f"{args.feeds / run.wall_seconds:,.0f} feeds/s", "", ""),
+        ("monitor, CPU of the run --once process (extraction processes apart)",
+         f"{run.cpu_seconds:.1f} s", "", ""),
         (f"bare aiohttp + trafilatura pool, best (c={bare.best_concurrency})",
          f"{args.feeds / bare.best_seconds:,.0f} feeds/s", "", ""),
         ("ratio monitor s / bare s", f"{seconds:.1f}/{bare.best_seconds:.1f} = {ratio:.2f}",

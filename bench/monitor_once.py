@@ -4,8 +4,8 @@ In: a folder, the feed URLs, the monitor.yaml keys to set. Out: the project's mo
 (`make_project`: config/ from the project's own config/ with those keys set, feeds.yaml listing
 the feeds, storage/corpus with the seed texts, a SQLite database in storage/); then `run_once`:
 the command's exit checked, its summary line parsed (``polled N feeds in S s``), its wall time
-(Python start-up included) and its peak memory, the process and its children (extraction
-processes) apart. Driving the command line, not the library, keeps the benchmarks valid
+(Python start-up included), its CPU time and its peak memory, the process and its children
+(extraction processes) apart. Driving the command line, not the library, keeps the benchmarks valid
 whatever the inside of `monitor run` becomes.
 """
 
@@ -49,6 +49,9 @@ class OnceRun:
     reported_seconds: float | None  # the cycle time the command prints
     wall_seconds: float  # the process's whole life, Python start-up included
     memory: Memory
+    # CPU time (user + system) of the process itself, its extraction processes apart, at the
+    # last sample (SAMPLE_SECONDS before it exited at most)
+    cpu_seconds: float
     output: str
 
 
@@ -116,7 +119,8 @@ def run_once(config: Path, *, timeout: float = RUN_TIMEOUT_SECONDS) -> OnceRun:
     summary = _SUMMARY.search(output)
     return OnceRun(polled=int(summary[1]) if summary else None,
                    reported_seconds=float(summary[2]) if summary else None,
-                   wall_seconds=wall, memory=memory, output=output)
+                   wall_seconds=wall, memory=memory, cpu_seconds=watcher.cpu_seconds,
+                   output=output)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -128,6 +132,7 @@ class _MemoryWatcher:
 
     def __init__(self, pid: int) -> None:
         self.parent = self.children = self.total = 0
+        self.cpu_seconds = 0.0
         self._seen: set[int] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(pid,), daemon=True)
@@ -141,6 +146,7 @@ class _MemoryWatcher:
         while not self._done.wait(SAMPLE_SECONDS):
             try:
                 parent = process.memory_info().rss
+                cpu = process.cpu_times()
                 children = process.children(recursive=True)
             except psutil.Error:
                 return  # it has exited
@@ -152,6 +158,7 @@ class _MemoryWatcher:
                     continue  # exited between the listing and the reading
                 self._seen.add(child.pid)
             self.parent = max(self.parent, parent)
+            self.cpu_seconds = cpu.user + cpu.system
             self.children = max(self.children, children_rss)
             self.total = max(self.total, parent + children_rss)
 
