@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,6 +59,7 @@ from monitor.worker.daemon import run_once  # noqa: E402
 @dataclass
 class Counter:
     statements: int = 0
+    texts: dict[str, int] = field(default_factory=dict)  # statement (its start) -> how often
 
 
 COUNTER = Counter()
@@ -67,8 +68,10 @@ _LOCK = threading.Lock()
 
 @event.listens_for(sa.Engine, "after_cursor_execute")
 def _count(conn, cursor, statement, parameters, context, executemany):
+    text = " ".join(statement.split())[:120]
     with _LOCK:
         COUNTER.statements += 1
+        COUNTER.texts[text] = COUNTER.texts.get(text, 0) + 1
 
 
 # -- the loopback sites, in their own process ---------------------------------------------
@@ -166,7 +169,7 @@ def one_worker(label: str, database_url: str, args, pipe, feed_urls: list[str]) 
                   f"{stmts_item}")
 
 
-def _schema_url(url: str):
+def schema_url(url: str):
     base = url.partition("?")[0]
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base)
@@ -233,7 +236,7 @@ def _cpu_of(pid: int) -> float:
 
 
 def database_alone(url: str, rows: int, processes: int = 4, threads: int = 4) -> None:
-    scoped, admin, schema = _schema_url(url)
+    scoped, admin, schema = schema_url(url)
     try:
         engine = make_engine(scoped)
         create_schema(engine)
@@ -289,7 +292,7 @@ def _insert_items(url: str, worker: int, count: int):
 
 
 def items_alone(url: str, count: int = 2000, processes: int = 4) -> None:
-    scoped, admin, schema = _schema_url(url)
+    scoped, admin, schema = schema_url(url)
     try:
         create_schema(make_engine(scoped))
         began = time.perf_counter()
@@ -339,7 +342,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     one_worker(label, f"sqlite:///{tmp}/bench.db", args, parent, feed_urls)
             else:
-                scoped, admin, schema = _schema_url(url)
+                scoped, admin, schema = schema_url(url)
                 try:
                     one_worker(label, scoped, args, parent, feed_urls)
                 finally:

@@ -109,14 +109,16 @@ class Baseline:
 
 # -- the sites --------------------------------------------------------------------------------
 
-def publish_feeds(root: Path, site: StaticSite, count: int) -> list[ServedFeed]:
-    """``count`` feeds, feed n on host n mod H with n mod 3 entries, and their pages."""
+def publish_feeds(root: Path, site: StaticSite, count: int,
+                  entries_of: Callable[[int], int] = lambda n: n % 3) -> list[ServedFeed]:
+    """``count`` feeds, feed n on host n mod H with ``entries_of(n)`` entries (default n mod 3),
+    and their pages."""
     feeds, hosts = [], site.addresses
     published = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     for n in range(count):
         host = hosts[n % len(hosts)]
         items = []
-        for k in range(n % 3):
+        for k in range(entries_of(n)):
             title = f"Chronique locale {n}-{k} : la semaine en bref"
             page = f"news/{n}-{k}.html"
             (root / host / page).parent.mkdir(exist_ok=True)
@@ -135,7 +137,7 @@ def publish_feeds(root: Path, site: StaticSite, count: int) -> list[ServedFeed]:
             f"<title>Site {host}, rubrique {n}</title><link>{site.url(host, '/')}</link>"
             "<description>Les nouvelles de la ville</description><language>fr</language>"
             f"{''.join(items)}</channel></rss>\n", encoding="utf-8")
-        feeds.append(ServedFeed(site.url(host, path), f"site {host} feed {n}", n % 3))
+        feeds.append(ServedFeed(site.url(host, path), f"site {host} feed {n}", len(items)))
     for host in hosts:
         (root / host / "robots.txt").write_text("User-agent: *\nAllow: /\n")
     return feeds
@@ -168,18 +170,18 @@ def project(folder: Path, feeds: Sequence[ServedFeed], workers: int) -> Path:
 
 def two_cycles(config: Path, feeds: Sequence[ServedFeed]) -> tuple[Cycle, Cycle]:
     """Cycle 1 (all 200) then cycle 2 (all 304), each checked in the database."""
-    first = _checked_cycle(config, 0, len(feeds), "ok", "cycle 1")
+    first = checked_cycle(config, 0, len(feeds), "ok", "cycle 1")
     with connect_database(config) as db:
         items = db.execute("SELECT count(*) FROM items WHERE feed_id IS NOT NULL").fetchone()[0]
     expected = sum(f.entries for f in feeds)
     if items != expected:
         raise SystemExit(f"cycle 1 stored {items} items from the feeds, not {expected}: every "
                          f"entry's page is served; see {config.parent.parent / 'once.err'}")
-    second = _checked_cycle(config, first.last_poll_id, len(feeds), "not-modified", "cycle 2")
+    second = checked_cycle(config, first.last_poll_id, len(feeds), "not-modified", "cycle 2")
     return first, second
 
 
-def _checked_cycle(config: Path, after: int, feeds: int, status: str, cycle: str) -> Cycle:
+def checked_cycle(config: Path, after: int, feeds: int, status: str, cycle: str) -> Cycle:
     """`monitor run --once`; SystemExit unless it recorded ``feeds`` polls of ``status``."""
     run = run_once(config)
     with connect_database(config) as db:

@@ -167,3 +167,25 @@ def test_the_read_engine_gives_up_on_a_silent_postgresql_server(monkeypatch) -> 
     assert not thread.is_alive(), "still waiting for the server after 20 s"
     assert time.monotonic() - started < 15
     assert failures and "monitor@127.0.0.1" in str(failures[0])
+
+
+def test_a_one_statement_look_up_skips_begin_and_still_cannot_write(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    create_schema(make_engine(url))
+    reader = store_engine.read_engine(url)
+    statements: list[str] = []
+    sa.event.listen(reader, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: statements.append(statement))
+    for options in ({}, {store_engine.ONE_STATEMENT: True}):
+        statements.clear()
+        with reader.connect().execution_options(**options) as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(feeds)).scalar() == 0
+        assert [s for s in statements if s == "BEGIN"] == ([] if options else ["BEGIN"])
+        with reader.connect().execution_options(**options) as conn:
+            try:
+                conn.execute(feeds.delete())
+            except sa.exc.OperationalError as exc:
+                assert "readonly" in str(exc).replace(" ", "")
+            else:
+                raise AssertionError("a read-only connection wrote")
+    reader.dispose()

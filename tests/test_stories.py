@@ -26,7 +26,7 @@ from monitor.store.items import (
     add_source,
     find_story,
     insert_items,
-    known_guids,
+    stored_entries,
     stories_by_url,
 )
 from monitor.store.schema import item_bands, item_sources, items
@@ -85,12 +85,35 @@ def test_same_canonical_url_in_two_feeds_is_one_item_with_two_sources(database_u
     assert _sources(engine, first) == [(1, "a-1", "https://www.le360.ma/tech/ia-123"),
                                        (2, "b-77", variant)]
     assert _count(engine, items) == 1
-    assert known_guids(engine, 2, ["b-77", "b-78"]) == {"b-77"}
-    assert known_guids(engine, 1, ["b-77", "a-1"]) == {"a-1"}
+    assert stored_entries(engine, 2, ["b-77", "b-78"], [])[0] == {"b-77"}
+    assert stored_entries(engine, 1, ["b-77", "a-1"], [])[0] == {"a-1"}
     with engine.connect() as conn:
         assert find_story(conn, canonical_urls=[canonical_url(variant)],
                           content_hash=None) == first
 
+
+def test_stored_entries_finds_guids_and_stories_in_one_statement_per_chunk(
+        database_url: str) -> None:
+    engine = _engine(database_url)
+    first, second = insert_items(engine, [
+        _item(1, "a-1", "https://www.le360.ma/tech/ia-123", OCP),
+        _item(2, "b-1", "https://medias24.ma/autre", OTHER)])
+    guids = [f"a-{n}" for n in range(700)]  # two chunks of GUIDs
+    urls = ["https://www.le360.ma/tech/ia-123", "https://medias24.ma/autre",
+            *(f"https://x.ma/{n}" for n in range(1100))]  # three chunks of URLs
+    selects: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: selects.append(statement)
+                    if "SELECT" in statement.upper() else None)
+    for feed_id, found_guids in ((1, {"a-1"}), (2, set())):
+        selects.clear()
+        assert stored_entries(engine, feed_id, guids, urls) == (
+            found_guids, {urls[0]: first, urls[1]: second})
+        assert len(selects) == 3  # GUIDs and URLs, GUIDs and URLs, URLs
+    assert stored_entries(engine, 1, ["a-1", "b-1"], []) == ({"a-1"}, {})
+    assert stored_entries(engine, 2, [], urls[:2]) == (set(), {urls[0]: first, urls[1]: second})
+    assert stored_entries(engine, 2, [], []) == (set(), {})
+    engine.dispose()
 
 def test_stories_by_url_finds_every_url_in_two_queries(database_url: str) -> None:
     engine = _engine(database_url)
@@ -263,7 +286,7 @@ def test_migration_from_0005_gives_every_item_its_source(database_url: str) -> N
         assert [tuple(r[1:4]) for r in rows] == [(feed, "g1", "https://a.ma/1"),
                                                  (None, None, None)]
         assert rows[0].seen_at == NOW
-    assert known_guids(engine, feed, ["g1", "g2"]) == {"g1"}
+    assert stored_entries(engine, feed, ["g1", "g2"], [])[0] == {"g1"}
     # the old item is found by its URL, and a second feed's copy becomes its source
     sync_feeds(engine, [FeedSpec(url="https://a.ma/rss", name="A"),
                         FeedSpec(url="https://b.ma/rss", name="B")], NOW)

@@ -36,8 +36,9 @@ from sqlalchemy.exc import (
 
 from monitor.errors import ConfigError, StorageError
 
-__all__ = ["Engine", "backend_name", "check_writable", "create_schema", "describe_url",
-           "make_engine", "open_read_only", "read_engine", "sqlite_file", "storage_errors"]
+__all__ = ["ONE_STATEMENT", "Engine", "backend_name", "check_writable", "create_schema",
+           "describe_url", "make_engine", "open_read_only", "read_engine", "sqlite_file",
+           "storage_errors"]
 
 # The largest id there can be (ids are Integer columns: 32 bits in PostgreSQL). An id, cursor or
 # limit past it fails in the database or its driver (integer out of range, OverflowError)
@@ -45,6 +46,8 @@ __all__ = ["Engine", "backend_name", "check_writable", "create_schema", "describ
 # command line imports it at start-up.)
 LARGEST_ID = 2**31 - 1
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The execution option of a read-only connection that runs one statement (see read_engine).
+ONE_STATEMENT = "monitor_one_statement"
 CONNECT_TIMEOUT_SECONDS = 10
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # SQLite's primary result codes
 _Function = TypeVar("_Function", bound=Callable[..., Any])
@@ -155,16 +158,23 @@ def check_writable(engine: Engine) -> None:
 def read_engine(database_url: str) -> Engine:
     """Connections that cannot write: SQLite with ``PRAGMA query_only`` and a deferred
     ``BEGIN`` (a reader never takes the write lock, and one transaction reads one snapshot);
-    PostgreSQL sessions ``READ ONLY``. The schema is made by whoever writes."""
+    PostgreSQL sessions ``READ ONLY``. The schema is made by whoever writes. A connection given
+    the execution option ``ONE_STATEMENT`` (a look-up of one statement, made often) skips the
+    ``BEGIN`` on SQLite: a lone statement reads one snapshot of its own."""
     url = _parse(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
         event.listen(engine, "connect", _sqlite_read_only)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin_read)
         return engine
     return _postgresql_engine(url).execution_options(postgresql_readonly=True)
+
+
+def _sqlite_begin_read(conn: Connection) -> None:
+    if not conn.get_execution_options().get(ONE_STATEMENT):
+        conn.exec_driver_sql("BEGIN")
 
 
 def _sqlite_read_only(dbapi_connection, _record) -> None:

@@ -23,6 +23,7 @@ from monitor.settings import Settings
 from monitor.store.engine import Engine
 from monitor.store.feeds import PollRecord
 from monitor.worker.cpupool import CpuWork
+from monitor.worker.itemwriter import ItemWriter
 from monitor.worker.recorder import PollRecorder
 from monitor.worker.watchdog import Stages
 
@@ -46,6 +47,8 @@ class PollContext:
     # waits for it instead of fetching the page again. (Entries of one poll sharing a URL wait
     # for the first of them instead, `Story.same_as`.)
     in_flight: dict[str, asyncio.Future] = field(default_factory=dict)
+    # The polls' new items, stored one transaction at a time (what waits meanwhile together).
+    item_writer: ItemWriter = field(default_factory=ItemWriter)
     # Told of every poll's outcome as it ends (a progress display); None: nobody listens.
     on_poll: Callable[[PollRecord, PollTally], None] | None = None
 

@@ -40,7 +40,7 @@ from monitor.schedule import (
     success_delay,
 )
 from monitor.store.feeds import FeedRow, PollRecord
-from monitor.store.items import known_guids
+from monitor.store.items import stored_entries
 from monitor.worker.context import PollContext, PollTally, now_utc
 from monitor.worker.stories import Story, handle_stories, skip_stored
 from monitor.worker.watchdog import within_deadline
@@ -105,8 +105,13 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollT
                                ttl_minutes=parsed.ttl_minutes, server_hint=hint,
                                previous=feed.adaptive_interval)
     guids = [entry.guid for entry in parsed.entries if has_content(entry)]  # not bare <guid>s
-    known = await tally.stages.run("look-ups", ctx.read(known_guids, feed.id, guids)) \
-        if guids else set()
+    canonical_of = {entry.link: canonical_url(entry.link)
+                    for entry in parsed.entries if entry.link}
+    # Which entries are stored (by GUID) and which stories (by canonical URL), in one trip to
+    # a database thread: the URLs of the entries found by GUID are looked up for nothing.
+    known, stored = await tally.stages.run("look-ups", ctx.read(
+        stored_entries, feed.id, guids, list(dict.fromkeys(canonical_of.values())))) \
+        if guids else (set(), {})
     new, seen = [], set(known)
     for entry in parsed.entries:
         if entry.guid not in seen:  # a feed may list one entry twice
@@ -114,9 +119,8 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollT
             new.append(entry)
     intake = take_newest(new, settings.http.max_entries)
     tally.left, tally.empty = intake.left, intake.empty
-    fresh = [Story(entry, canonical_url(entry.link) if entry.link else None)
-             for entry in intake.taken]
-    fresh = await skip_stored(ctx, feed, fresh, tally)
+    fresh = [Story(entry, canonical_of.get(entry.link)) for entry in intake.taken]
+    fresh = await skip_stored(ctx, feed, fresh, stored, tally)
     interrupted = await handle_stories(ctx, feed, fresh, tally)
     if interrupted:
         # Leave the validators as they were: the next poll sees the remaining entries again.

@@ -20,7 +20,6 @@ from monitor.errors import ConnectFailed, MonitorError, StorageError
 from monitor.feeds.parse import Entry
 from monitor.identity import content_hash
 from monitor.neardup import merge_hash
-from monitor.store.engine import Engine
 from monitor.store.feeds import FeedRow
 from monitor.store.items import (
     NewItem,
@@ -54,13 +53,10 @@ class Story:
 
 
 async def skip_stored(ctx: PollContext, feed: FeedRow, stories: list[Story],
-                       tally: PollTally) -> list[Story]:
-    """The stories not stored yet; those stored already (the same article through another feed,
-    by canonical URL) get this feed as one more source, and their pages are not fetched again."""
-    urls = [story.canonical for story in stories if story.canonical]
-    if not urls:
-        return stories
-    stored = await tally.stages.run("look-ups", ctx.read(stories_by_url, urls))
+                      stored: dict[str, int], tally: PollTally) -> list[Story]:
+    """The stories not stored yet, by `stored` ({canonical URL: item}, `stories_by_url`); those
+    stored already (the same article through another feed) get this feed as one more source,
+    and their pages are not fetched again."""
     again = [(stored[story.canonical], story.entry) for story in stories
              if story.canonical in stored]
     if again:
@@ -130,7 +126,7 @@ async def _prepare_and_store(
             elif stories[number].item is not None:
                 ready.append(stories[number])
         if ready:
-            await tally.stages.run("store", ctx.db(_store, ctx, feed, ready, tally))
+            await tally.stages.run("store", _store(ctx, ready, tally))
         _release(ctx, mine, [stories[number].canonical for number, _ in finished])
 
     async def prepare(story: Story) -> None:
@@ -193,16 +189,18 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
     if digest is None:  # the feed's summary
         digest = content_hash(text)
         text_hash = merge_hash(text, digest)
-    # The page may show a story stored already (its canonical URL, or the same text); then no
-    # corpus file is written for it. (`insert_items` checks again: another worker may race us.)
-    found = await tally.stages.run("look-ups", ctx.read(story_of, story.canonicals, text_hash))
-    if found is not None:
-        await ctx.db(add_sources, feed.id, _sources([(found, entry)]))
-        tally.sources_added += 1
-        return
     verdict = ctx.rules().classify(title, text)
     corpus_file = None
     if verdict.relevant:
+        # The page may show a story stored already (its canonical URL, or the same text): then
+        # no corpus file is written for it. An item without one needs no look-up here: storing
+        # it finds the story the same way (`insert_items`), and records this entry as a source.
+        found = await tally.stages.run("look-ups", ctx.read(story_of, story.canonicals,
+                                                            text_hash))
+        if found is not None:
+            await ctx.db(add_sources, feed.id, _sources([(found, entry)]))
+            tally.sources_added += 1
+            return
         key = story.canonical or f"guid:{feed.url}#{entry.guid}"
         corpus_file = await tally.stages.run("write corpus file", asyncio.to_thread(
             ctx.corpus.write, key, title, text))
@@ -250,9 +248,10 @@ def _sources(stored: list[tuple[int, Entry]]) -> list[tuple[int, str, str | None
     return [(item_id, entry.guid, entry.link) for item_id, entry in stored]
 
 
-def _store(engine: Engine, ctx: PollContext, feed: FeedRow, stories: list[Story],
-           tally: PollTally) -> None:
-    ids = insert_items(engine, [story.item for story in stories])
+async def _store(ctx: PollContext, stories: list[Story], tally: PollTally) -> None:
+    """Store the stories' items, with the other polls' of this worker (`ItemWriter`)."""
+    ids = await ctx.item_writer.store(partial(ctx.db, insert_items),
+                                      [story.item for story in stories])
     for story, item_id in zip(stories, ids, strict=True):
         if item_id is None:
             tally.sources_added += 1
