@@ -45,7 +45,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from extract_quality import DEFAULT_DIR, Page, bare, load_pages, score, timed
-from monitor_once import OnceRun, connect_database, make_project, run_once
+from monitor_once import OnceRun, connect_database, make_project, print_rows, run_once
 from nginx import StaticSite, loopback_addresses, nginx_binary, serve_static
 
 HOSTS = 12
@@ -88,12 +88,6 @@ def stored_texts(config: Path, by_url: dict[str, Page]) -> tuple[dict[str, str],
         raise SystemExit(f"{len(missing)} of {len(by_url)} pages did not become items, e.g. "
                          f"{missing[:5]}; see {config.parent.parent / 'once.err'}")
     return texts, Counter(source for url, _, source in rows if url in by_url)
-
-
-def _print_rows(rows: list[tuple[str, str, str, str]]) -> None:
-    print(f"{'what':<52}{'value':>16}  {'target':<12}result")
-    for what, value, target, result in rows:
-        print(f"{what:<52}{value:>16}  {target:<12}{result}")
 
 
 def main() -> int:
@@ -143,7 +137,7 @@ def main() -> int:
           f"{HOSTS} hosts (whole bench {time.perf_counter() - began:.0f} s)")
     print(f"stored text sources: {dict(sources)}; monitor printed: "
           f"{run.output.strip().splitlines()[-1] if run.output.strip() else '(nothing)'}")
-    _print_rows([
+    print_rows([
         ("monitor end to end, cycle time it prints (headline)",
          f"{len(texts) / monitor_seconds:.1f} articles/s", "", ""),
         ("monitor end to end, wall time (with start-up)",

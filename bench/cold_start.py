@@ -49,7 +49,7 @@ from pathlib import Path
 import aiohttp
 import trafilatura
 import yaml
-from monitor_once import connect_database
+from monitor_once import connect_database, print_rows
 from nginx import loopback_addresses, nginx_binary, serve_static
 from poll_throughput import COUNTER, schema_url
 from steady_state import Cycle, ServedFeed, checked_cycle, project, publish_feeds
@@ -247,9 +247,7 @@ def main() -> int:
             print(f"  most frequent statements, {c.backend}:")
             for text, n in c.frequent:
                 print(f"    {n / c.polls:6.2f}/poll  {text}")
-    print(f"{'what':<66}{'value':>16}  {'target':<8}result")
-    for what, value, target, result in rows:
-        print(f"{what:<66}{value:>16}  {target:<8}{result}")
+    print_rows(rows)
     return 0
 
 

@@ -185,3 +185,13 @@ class _ProcessWatcher:
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
+
+
+def print_rows(rows: list[tuple[str, str, str, str]]) -> None:
+    """A benchmark's figures as a table: what, value, target, result (PASS/FAIL or blank)."""
+    what_width = max(len("what"), *(len(row[0]) for row in rows)) + 2
+    value_width = max(len("value"), *(len(row[1]) for row in rows))
+    target_width = max(len("target"), *(len(row[2]) for row in rows)) + 2
+    print(f"{'what':<{what_width}}{'value':>{value_width}}  {'target':<{target_width}}result")
+    for what, value, target, result in rows:
+        print(f"{what:<{what_width}}{value:>{value_width}}  {target:<{target_width}}{result}")

@@ -53,7 +53,7 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 import httpx
-from monitor_once import MB, OnceRun, connect_database, make_project, run_once
+from monitor_once import MB, OnceRun, connect_database, make_project, print_rows, run_once
 from nginx import StaticSite, loopback_addresses, nginx_binary, serve_static
 from reader_baseline import ReaderBaseline, measure_reader
 
@@ -368,9 +368,7 @@ def main() -> int:
         rows.append((f"peak RSS, 304 cycle at {args.memory_feeds:,} feeds, parent+children",
                      f"{total:,.0f} MB", f"<= {MEMORY_TARGET_MB} MB",
                      _verdict(total <= MEMORY_TARGET_MB)))
-    print(f"{'what':<60}{'value':>14}  {'target':<11}result")
-    for what, value, target, result in rows:
-        print(f"{what:<60}{value:>14}  {target:<11}{result}")
+    print_rows(rows)
     return 0
 
 
