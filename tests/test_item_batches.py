@@ -109,3 +109,28 @@ def test_a_batch_of_new_items_takes_a_statement_per_item_and_a_few(database_url:
     assert len(near_duplicate_queries) == 1
     assert len(statements) <= 12 + 10, statements
     assert [s[:2] for s in _sources(engine, ids[5])] == [(3, "g-5")]
+
+
+def test_the_newest_stored_items_of_a_band_are_the_candidates(database_url: str,
+                                                              monkeypatch) -> None:
+    """An item's candidates are the newest stored items of its bands together, each band read
+    up to its newest `_CANDIDATES` (a band shared by many stored items stays bounded)."""
+    from monitor.store import clusters
+
+    engine = _engine(database_url)
+    texts = list(dict.fromkeys(record["text"] for record in RECORDS.values()
+                               if len(record["text"]) > 800))[:5]
+    ids = insert_items(engine, [_item(1, f"g-{n}", f"https://site.ma/{n}", text)
+                                for n, text in enumerate(texts)])
+    assert None not in ids and len(ids) == 5
+    with engine.begin() as conn:  # band 7 held by all five, band 8 by the oldest alone
+        conn.execute(item_bands.delete())
+        conn.execute(item_bands.insert(), [{"band": 7, "item_id": item_id} for item_id in ids]
+                     + [{"band": 8, "item_id": ids[0]}])
+    monkeypatch.setattr(clusters, "_CANDIDATES", 3)
+    with engine.connect() as conn:
+        stored_of, rows = clusters._stored_candidates(conn, [{7}, {8}, {7, 8}, set()],
+                                                      [3, 3, 2, 3])
+    assert stored_of == [sorted(ids, reverse=True)[:3], [ids[0]],
+                         sorted(ids, reverse=True)[:2], []]
+    assert sorted(rows) == sorted(ids[2:] + [ids[0]])  # only the candidates' rows are read

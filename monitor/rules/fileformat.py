@@ -8,6 +8,7 @@ or the errors `yamlfile.validated` turns into file, line and key. What needs the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -39,6 +40,13 @@ def _positive_number(value: Any) -> float:
     if _number(value) <= 0:
         raise ValueError(f"{value!r} must be a positive number")
     return float(value)
+
+
+def _one_of(value: Any, allowed: Sequence[str], what: str) -> Any:
+    """`value` (None: not given) if it is one of `allowed`, else the error naming them."""
+    if value is not None and value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
+    return value
 
 
 def _whole(value: float, says: str) -> float:
@@ -128,9 +136,7 @@ class RuleEntry(ConfigModel):
     @field_validator("topic", mode="before")
     @classmethod
     def _topic(cls, value: Any) -> Any:
-        if value is not None and value not in TOPICS:
-            raise ValueError(f"unknown topic {value!r}; use one of {', '.join(TOPICS)}")
-        return value
+        return _one_of(value, TOPICS, "topic")
 
     @field_validator("min_distinct")
     @classmethod
@@ -140,9 +146,7 @@ class RuleEntry(ConfigModel):
     @field_validator("field", mode="before")
     @classmethod
     def _field(cls, value: Any) -> Any:
-        if value is not None and value not in FIELDS:
-            raise ValueError(f"unknown field {value!r}; use title or body")
-        return value
+        return _one_of(value, FIELDS, "field")
 
     @field_validator("window")
     @classmethod

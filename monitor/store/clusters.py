@@ -102,11 +102,16 @@ def _stored_candidates(conn: Connection, wanted: Sequence[set[int]], limits: Seq
     whole batch in one query per `_KEYS_PER_QUERY`, the items in one per `_KEYS_PER_QUERY`
     ids. The keys and ids are integers written in the statement (no parameter to bind)."""
     keys = sorted(set().union(*wanted))
-    holders: dict[int, list[int]] = {}  # band key -> the stored items having it
+    holders: dict[int, list[int]] = {}  # band key -> the newest stored items having it
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         listed = ",".join(f"{key:d}" for key in keys[start:start + _KEYS_PER_QUERY])
+        # The newest `_CANDIDATES` of each band are enough (an item among the newest of all
+        # its bands together is among the newest of its own band), and keep what a band
+        # shared by many stored items sends back bounded as the table grows.
         for band, item_id in conn.exec_driver_sql(
-                f"SELECT band, item_id FROM {item_bands.name} WHERE band IN ({listed})"):
+                f"SELECT band, item_id FROM (SELECT band, item_id, ROW_NUMBER() OVER "
+                f"(PARTITION BY band ORDER BY item_id DESC) AS newest FROM {item_bands.name} "
+                f"WHERE band IN ({listed})) AS held WHERE newest <= {_CANDIDATES:d}"):
             holders.setdefault(band, []).append(item_id)
     stored_of = [sorted(set().union(*(holders.get(key, ()) for key in item_keys)),
                         reverse=True)[:limit]

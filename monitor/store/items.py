@@ -150,18 +150,25 @@ def stories_by_url(engine: Engine, urls: Sequence[str]) -> dict[str, int]:
     """{canonical URL: the item holding its story} for those of `urls` already stored: as
     `find_story` finds it for each URL alone (the item with that canonical URL, else the first
     item a source with that entry URL brought), in two queries per 500 URLs."""
-    found: dict[str, int] = {}
     with engine.connect() as conn:
-        for chunk in _chunks([url for url in urls if url]):
-            found.update(conn.execute(select(items.c.canonical_url, items.c.id)
-                                      .where(items.c.canonical_url.in_(chunk))).all())
-            rest = [url for url in chunk if url not in found]
-            if rest:
-                found.update(conn.execute(
-                    select(item_sources.c.canonical_url, func.min(item_sources.c.item_id))
-                    .where(item_sources.c.canonical_url.in_(rest))
-                    .group_by(item_sources.c.canonical_url)).all())
-    return found
+        in_items, in_sources = _url_holders(conn, urls)
+    return {**in_sources, **in_items}
+
+
+def _url_holders(conn: Connection, urls: Sequence[str | None]
+                 ) -> tuple[dict[str, int], dict[str, int]]:
+    """For those of `urls` stored: {URL: the item with that canonical URL} and {URL: the first
+    item a source with that entry URL brought}; two queries per 500 URLs."""
+    in_items: dict[str, int] = {}
+    in_sources: dict[str, int] = {}
+    for chunk in _chunks([url for url in urls if url]):
+        in_items.update(conn.execute(select(items.c.canonical_url, items.c.id)
+                                     .where(items.c.canonical_url.in_(chunk))).all())
+        in_sources.update(conn.execute(
+            select(item_sources.c.canonical_url, func.min(item_sources.c.item_id))
+            .where(item_sources.c.canonical_url.in_(chunk))
+            .group_by(item_sources.c.canonical_url)).all())
+    return in_items, in_sources
 
 
 @storage_errors
@@ -242,16 +249,17 @@ def insert_items(engine: Engine, new_items: Sequence[NewItem]) -> list[int | Non
         text_hashes = [neardup.merge_hash(item.text, item.content_hash) for item in new_items]
         stored = _stored_stories(conn, new_items, text_hashes)
         ids: list[int | None] = []
-        run: list[NewItem] = []  # neighbours that share nothing, stored together
-        for item, story, shares in zip(new_items, stored, _sharing_keys(new_items, text_hashes),
-                                       strict=True):
+        run: list[tuple[NewItem, str | None]] = []  # neighbours that share nothing, together
+        for item, text_hash, story, shares in zip(new_items, text_hashes, stored,
+                                                  _sharing_keys(new_items, text_hashes),
+                                                  strict=True):
             if story is None and not shares:
-                run.append(item)
+                run.append((item, text_hash))
                 continue
             ids += _store_run(conn, run)
             run = []
             if shares:
-                ids.append(_insert_one(conn, item))
+                ids.append(_insert_one(conn, item, text_hash))
             else:
                 add_source(conn, story, feed_id=item.feed_id, guid=item.guid, url=item.url,
                            seen_at=item.fetched_at)
@@ -272,16 +280,8 @@ def _stored_stories(conn: Connection, new_items: Sequence[NewItem],
                     text_hashes: Sequence[str | None]) -> list[int | None]:
     """`find_story` of each item, as it finds it before any of them is stored: by canonical
     URL in items, else in item_sources, else by text hash; three statements per 500 values."""
-    urls = [url for item in new_items for url in _story_urls(item)]
-    by_item: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    for chunk in _chunks(urls):
-        by_item.update(conn.execute(select(items.c.canonical_url, items.c.id)
-                                    .where(items.c.canonical_url.in_(chunk))).all())
-        by_source.update(conn.execute(
-            select(item_sources.c.canonical_url, func.min(item_sources.c.item_id))
-            .where(item_sources.c.canonical_url.in_(chunk))
-            .group_by(item_sources.c.canonical_url)).all())
+    by_item, by_source = _url_holders(
+        conn, [url for item in new_items for url in _story_urls(item)])
     found: list[int | None] = []
     for item in new_items:
         story_urls = _story_urls(item)
@@ -317,7 +317,8 @@ def _sharing_keys(new_items: Sequence[NewItem], text_hashes: Sequence[str | None
     return [any(counts[key] > 1 for key in item_keys) for item_keys in keys]
 
 
-def _store_run(conn: Connection, run: Sequence[NewItem]) -> list[int | None]:
+def _store_run(conn: Connection, run: Sequence[tuple[NewItem, str | None]]
+               ) -> list[int | None]:
     """New items that share nothing with each other, their stories not stored: in one SAVEPOINT,
     or one at a time if it is refused (another worker stored one of them meanwhile, or took
     one's feed + GUID or corpus file)."""
@@ -325,14 +326,14 @@ def _store_run(conn: Connection, run: Sequence[NewItem]) -> list[int | None]:
         return []
     try:
         with conn.begin_nested():
-            return list(_store_new(conn, run))
+            return list(_store_new(conn, [item for item, _ in run]))
     except IntegrityError:
-        return [_insert_one(conn, item) for item in run]
+        return [_insert_one(conn, item, text_hash) for item, text_hash in run]
 
 
-def _insert_one(conn: Connection, item: NewItem) -> int | None:
+def _insert_one(conn: Connection, item: NewItem, text_hash: str | None) -> int | None:
+    """`item` stored alone, in a SAVEPOINT, unless its story is (`text_hash`: its merge hash)."""
     story_urls = _story_urls(item)
-    text_hash = neardup.merge_hash(item.text, item.content_hash)
     existing = find_story(conn, canonical_urls=story_urls, content_hash=text_hash)
     if existing is None:
         try:
