@@ -17,10 +17,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
-import click
+# monitor uses no pydantic plugin, and looking for them reads the metadata of every installed
+# package at each start (~10 ms of a short command); set this variable to anything else (an
+# empty value, say) to have them looked for.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from monitor.errors import ConfigError, MonitorError
-from monitor.settings import Settings, load_settings, settings_file
+import click  # noqa: E402
+
+from monitor.errors import ConfigError, MonitorError  # noqa: E402
+from monitor.settings import Settings, load_settings, settings_file  # noqa: E402
 
 if TYPE_CHECKING:  # the database code is loaded by the commands that open one, not at start-up
     from monitor.store.engine import Engine

@@ -46,13 +46,7 @@ def print_rows(rows: Iterable[dict], as_json: bool, render: Callable[[dict], str
                batch: int = 1) -> None:
     """JSON Lines with --json, else each row as `render` writes it; `batch` lines written at
     a time (one write and flush for many short lines)."""
-    print_lines(map(row_printer(as_json, render), rows), batch)
-
-
-def row_printer(as_json: bool, render: Callable[[dict], str]) -> Callable[[dict], str]:
-    """The line `print_rows` prints for a row: its JSON with --json, else `render`'s text (for
-    rows made in other processes, which send their lines)."""
-    return _JSON.encode if as_json else render
+    print_lines(map(_JSON.encode if as_json else render, rows), batch)
 
 
 def print_lines(lines: Iterable[str], batch: int = 1) -> None:

@@ -289,7 +289,11 @@ class Verdict:
     def term_counts(self) -> list[dict]:
         """How many times each term was found (a place matched by two groups counts once),
         most found first; the same counts as `matches` has, without their offsets."""
-        return [{"term": term, "count": count} for term, count in self._counts.term_counts()]
+        return [{"term": term, "count": count} for term, count in self.counted_terms()]
+
+    def counted_terms(self) -> list[tuple[str, int]]:
+        """`term_counts` as (term, count) pairs."""
+        return self._counts.term_counts()
 
     def matches_with_rules(self) -> list[dict]:
         """Each match with the fired rules that use its group."""
