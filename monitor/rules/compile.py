@@ -92,35 +92,39 @@ class Matcher:
                 by_key.setdefault(key, []).append(index)
         self.keys = list(by_key)
         count = len(self.keys)
+        # Equal tuples are one object: most keys are variants of a term (articles, gaps) with
+        # the same terms and groups, so the compiled rules pickle small and load fast (see
+        # `cache`), and take less memory.
+        shared: dict = {}
+        one = shared.setdefault
         self.unit_terms: list[tuple[int, ...]] = [()] * (2 * count)
         self._capitals: list[bytes | None] = [None] * count
         for k, key in enumerate(self.keys):
             plain = tuple(t for t in by_key[key] if not terms[t].case_sensitive)
             exact = tuple(t for t in by_key[key] if terms[t].case_sensitive)
-            self.unit_terms[k] = plain
+            self.unit_terms[k] = one(plain, plain)
             if exact:
-                self.unit_terms[count + k] = exact
+                self.unit_terms[count + k] = one(exact, exact)
                 self._capitals[k] = key.upper()  # acronyms are capitals and digits
-        self.unit_groups = [tuple(dict.fromkeys(terms[t].group for t in ts))
-                            for ts in self.unit_terms]
-        self.unit_terms_by_group: list[dict[str, tuple[int, ...]]] = [
-            {g: tuple(t for t in ts if terms[t].group == g) for g in dict.fromkeys(
-                terms[t].group for t in ts)} for ts in self.unit_terms]
-        self.group_unit_terms: dict[str, dict[int, tuple[int, ...]]] = {}  # the same by group
-        for unit, by_group in enumerate(self.unit_terms_by_group):
-            for group, found in by_group.items():
-                self.group_unit_terms.setdefault(group, {})[unit] = found
+        self.unit_groups = [one(gs, gs) for gs in (
+            tuple(dict.fromkeys(terms[t].group for t in ts)) for ts in self.unit_terms)]
+        self.group_unit_terms: dict[str, dict[int, tuple[int, ...]]] = {}  # unit's terms by group
+        for unit, ts in enumerate(self.unit_terms):
+            for group in self.unit_groups[unit]:
+                found = tuple(t for t in ts if terms[t].group == group)
+                self.group_unit_terms.setdefault(group, {})[unit] = one(found, found)
         # (term as written, group) of each unit, for counting terms without offsets
-        self.unit_term_names = [tuple((terms[t].text, terms[t].group) for t in ts)
-                                for ts in self.unit_terms]
+        self.unit_term_names = [one(names, names) for names in (
+            tuple((terms[t].text, terms[t].group) for t in ts) for ts in self.unit_terms)]
         # the same, as counted for a match in the title: "^group" (see `tally`)
-        self.title_groups = [tuple("^" + g for g in gs) for gs in self.unit_groups]
+        titled = {gs: tuple("^" + g for g in gs) for gs in dict.fromkeys(self.unit_groups)}
+        self.title_groups = [titled[gs] for gs in self.unit_groups]
         self.has_capitals = any(c is not None for c in self._capitals)
         self._automaton = _automaton(self.keys)
-        self.containers = self._containments(masks)
-        self._container_units = frozenset(self.containers)
+        containers = self._containments(masks)
+        self._container_units = frozenset(containers)
         self._contained = {unit: tuple((c.offset, c.unit, c.groups, c.checked) for c in found)
-                           for unit, found in self.containers.items()}  # plain, for speed
+                           for unit, found in containers.items()}  # plain, for speed
         self._plain = {k: g for gs in self.unit_groups for g in gs for k in (g, "^" + g)}
         self._capital_keys = frozenset(k for k, c in enumerate(self._capitals) if c is not None)
 
