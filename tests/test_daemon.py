@@ -116,7 +116,7 @@ def test_log_lines_stay_one_line_whatever_they_quote() -> None:
     line or forge the next one; a traceback still follows on lines of its own."""
     script = (
         "import logging\n"
-        "from monitor.cli import setup_logging\n"
+        "from monitor.cli.logsetup import setup_logging\n"
         "setup_logging('info')\n"
         "log = logging.getLogger('monitor.poll')\n"
         "log.warning('feed %s moved: %s', 'Le\\u2028Site', "

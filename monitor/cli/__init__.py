@@ -9,9 +9,7 @@ database without writing it (`read_only`).
 from __future__ import annotations
 
 import importlib
-import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -122,32 +120,6 @@ class _CommandsOnDemand(click.Group):
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """monitor: watch news feeds for Moroccan AI, cyber-security and digital policy."""
     ctx.obj = {"config_path": config_path}
-
-
-class OneLineFormatter(logging.Formatter):
-    """Log records as one line each, whatever they quote: control characters (CR, LF, ESC ...,
-    and the Unicode line separators) in a message are written as escapes (``\\r``, ``\\n``), so
-    a feed URL, a feed name or a requested path cannot split a line or forge the next one.
-    A traceback still follows on lines of its own."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return _CONTROL_CHARACTERS.sub(_escaped, super().formatMessage(record))
-
-
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return repr(match.group())[1:-1]  # "\r", "\x1b", "\u2028"
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
-    for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "courlan",
-                  "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def register_commands() -> click.Group:

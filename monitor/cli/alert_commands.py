@@ -7,7 +7,8 @@ from __future__ import annotations
 import click
 
 from monitor.alerts.status import alert_status, failing_after
-from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli import cli, config_option, read_only
+from monitor.cli.logsetup import setup_logging
 from monitor.cli.output import json_option, print_rows
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli import cli, config_option, read_only
+from monitor.cli.logsetup import setup_logging
 from monitor.cli.output import json_option, print_rows, shorten
 from monitor.cli.progress import ProgressLine, quiet_option
 from monitor.rules import load_ruleset

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime
 
 import click
 
-from monitor.cli import cli, config_option, read_only, setup_logging
+from monitor.cli import cli, config_option, read_only
+from monitor.cli.logsetup import setup_logging
 from monitor.cli.output import write_output
 from monitor.cli.progress import ProgressLine, quiet_option
 
