@@ -126,7 +126,7 @@ class _Child:
         if code != 0:
             raise click.ClickException(
                 f"a process classifying files stopped with exit status {code}; the lines "
-                "printed are those of the files before its first one")
+                "printed are those of the files before the ones it had taken")
         self.output.seek(0)
         return pickle.load(self.output)
 
