@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import classify_command
-from monitor.cli.classify_processes import _Chunks
+from monitor.cli import classify_command, classify_processes
 from monitor.cli.output import _JSON
 from monitor.rules import load_ruleset
 from tests.commandline import run_in_process
@@ -69,7 +68,7 @@ def test_an_unreadable_file_stops_several_processes_as_it_stops_one(
 
 
 def test_chunks_taken_from_both_ends_by_two_processes_are_each_taken_once() -> None:
-    chunks = _Chunks(2000)
+    chunks = classify_processes._Chunks(2000)
     reading, writing = os.pipe()
     pid = os.fork()
     if pid == 0:  # the forked process: takes from the back, sends what it took
@@ -119,3 +118,16 @@ def test_many_bytes_of_files_go_to_a_pool_and_standard_input_never(
     assert classify_command._processes_for(["-", *news_files]) == 1
     few = news_files[:len(news_files) * classify_command._PARALLEL_ABOVE // size // 2]
     assert classify_command._processes_for(few) == 1
+
+
+def test_a_forked_process_that_dies_makes_the_command_fail_saying_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, news_files: list[str]) -> None:
+    def dies(*args: object) -> None:
+        os._exit(3)  # only ever called in the forked process
+
+    monkeypatch.setattr(classify_processes, "_take_from_back", dies)
+    proc = _classify(tmp_path, monkeypatch, 2, "--json", *news_files)
+    assert proc.returncode == 1
+    assert "a process classifying files stopped with exit status 3" in proc.stderr
+    printed = [json.loads(line)["path"] for line in proc.stdout.splitlines()]
+    assert printed == news_files  # it took nothing: this process classified every file
