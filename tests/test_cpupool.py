@@ -100,6 +100,20 @@ def test_pool_processes_start_warm() -> None:
     assert asyncio.run(work()) is True
 
 
+def test_numpy_starts_no_blas_threads_in_the_pool() -> None:
+    # The fork server imports numpy (no linear algebra is done with it): OpenBLAS would start a
+    # thread per extra core there, spinning for a while after the import, CPU taken from the
+    # start of a burst. Its setting is inherited by the pool processes.
+    async def work() -> str | None:
+        cpu = CpuWork(1)
+        try:
+            return await cpu._run(os.getenv, "OPENBLAS_NUM_THREADS")  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    assert asyncio.run(work()) == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
 def test_the_task_pipe_holds_several_pages() -> None:
     # A page of ~160 KB goes to a pool process in one write, not in three turns of 64 KiB.
     async def work() -> tuple[int, int]:
