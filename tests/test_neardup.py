@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from monitor import neardup
+from monitor.identity import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ROOT / "tests" / "fixtures" / "neardup" / "texts.jsonl"
@@ -214,6 +215,13 @@ def test_short_texts_get_no_signature() -> None:
     assert neardup.signature("Le Maroc lance sa stratégie numérique.") is None
     assert neardup.signature("") is None
     assert neardup.signature(" ".join(["mot"] * neardup.MIN_WORDS)) is not None
+
+
+def test_signature_and_merge_hash_at_once(docs: list[Doc]) -> None:
+    for text in (docs[0].text, "Un texte court.", ""):
+        digest = content_hash(text)
+        assert neardup.signature_and_merge_hash(text, digest) == (
+            neardup.signature(text), neardup.merge_hash(text, digest))
 
 
 def test_signature_is_small_picklable_and_the_same_in_another_process(docs: list[Doc]) -> None:

@@ -40,7 +40,7 @@ from monitor.extract import Article, extract_article
 from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.neardup import merge_hash, signature
+from monitor.neardup import signature_and_merge_hash
 from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.cpuwork")
@@ -68,7 +68,8 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     """Extract one page (runs in a pool process); `NoText` crosses back as itself."""
     article = extract_article(content, url=url, content_type=content_type)
     digest = content_hash(article.text)
-    return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
+    near, merge = signature_and_merge_hash(article.text, digest)
+    return PageText(article, near, content_hash=digest, merge_hash=merge)
 
 
 # Under 100 words (so the precise pass runs too) but over 40 (a signature is made), a title, a
