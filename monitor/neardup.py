@@ -30,10 +30,16 @@ Mersenne-prime permutations) took 1.3 ms for the same text, so its few lines are
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 
-import numpy as np
+# numpy serves here for its arrays, never for linear algebra: without this, its OpenBLAS starts
+# a thread per extra core on import, which spins for a while (about 0.05 s of CPU in the worker
+# and as much in the fork server, taken from a burst's start). The environment may say otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402  (it reads the setting when it loads)
 
 SHINGLE_WORDS = 4
 NUM_PERM = 120

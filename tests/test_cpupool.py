@@ -101,9 +101,9 @@ def test_pool_processes_start_warm() -> None:
 
 
 def test_numpy_starts_no_blas_threads_in_the_pool() -> None:
-    # The fork server imports numpy (no linear algebra is done with it): OpenBLAS would start a
-    # thread per extra core there, spinning for a while after the import, CPU taken from the
-    # start of a burst. Its setting is inherited by the pool processes.
+    # The fork server imports numpy (no linear algebra is done with it, `neardup`): OpenBLAS
+    # would start a thread per extra core there, spinning for a while after the import, CPU
+    # taken from the start of a burst. Its setting is inherited by the pool processes.
     async def work() -> str | None:
         cpu = CpuWork(1)
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pickle
 import random
 import re
@@ -215,6 +216,16 @@ def test_short_texts_get_no_signature() -> None:
     assert neardup.signature("Le Maroc lance sa stratégie numérique.") is None
     assert neardup.signature("") is None
     assert neardup.signature(" ".join(["mot"] * neardup.MIN_WORDS)) is not None
+
+
+def test_numpy_starts_no_blas_thread() -> None:
+    # No linear algebra here: an OpenBLAS thread would only spin for a while after the import.
+    code = ("import os; import monitor.neardup; "
+            "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])")
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=ROOT)
+    assert ran.stdout.split() == ["1", "1"]
 
 
 def test_signature_and_merge_hash_at_once(docs: list[Doc]) -> None:
