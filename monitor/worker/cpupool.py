@@ -183,7 +183,7 @@ class CpuWork:
         """The pool being made (`_started`, in one of the loop's default threads): one thread
         for every poll and page that asks before the pool is ready. A thread each would hold
         the few default threads that the database calls need too, until the fork server is
-        ready (its imports take about half a second): in the burst of bench/burst.py the look-ups
+        ready (its imports take a third of a second): in the burst of bench/burst.py the look-ups
         of the 12 feeds, and so the fetching of their pages, waited for the pool."""
         loop = asyncio.get_running_loop()
         if self._starting is None or self._starting.done() or self._starting.get_loop() is not loop:
