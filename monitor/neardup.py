@@ -30,10 +30,16 @@ Mersenne-prime permutations) took 1.3 ms for the same text, so its few lines are
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 
-import numpy as np
+# numpy serves here for its arrays, never for linear algebra: without this, its OpenBLAS starts
+# a thread per extra core on import, which spins for a while (about 0.05 s of CPU in the worker
+# and as much in the fork server, taken from a burst's start). The environment may say otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402  (it reads the setting when it loads)
 
 SHINGLE_WORDS = 4
 NUM_PERM = 120
@@ -63,7 +69,17 @@ def words(text: str) -> list[str]:
 
 def signature(text: str) -> Signature | None:
     """The MinHash signature of a text; None when it has fewer than ``MIN_WORDS`` words."""
+    return _signature(words(text))
+
+
+def signature_and_merge_hash(text: str, content_hash: str
+                             ) -> tuple[Signature | None, str | None]:
+    """`signature` and `merge_hash` of one text, its words read once."""
     tokens = words(text)
+    return _signature(tokens), _merge_hash(len(tokens), content_hash)
+
+
+def _signature(tokens: list[str]) -> Signature | None:
     if len(tokens) < MIN_WORDS:
         return None
     hashed = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in tokens), dtype=np.uint64,
@@ -81,7 +97,11 @@ def signature(text: str) -> Signature | None:
 def merge_hash(text: str, content_hash: str) -> str | None:
     """The content hash (`identity.content_hash` of `text`) to merge stories on, or None for a
     text too short to tell stories apart (fewer than ``MIN_MERGE_WORDS`` words)."""
-    return content_hash if len(words(text)) >= MIN_MERGE_WORDS else None
+    return _merge_hash(len(words(text)), content_hash)
+
+
+def _merge_hash(word_count: int, content_hash: str) -> str | None:
+    return content_hash if word_count >= MIN_MERGE_WORDS else None
 
 
 def band_keys(sig: Signature) -> list[int]:

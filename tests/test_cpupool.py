@@ -100,6 +100,20 @@ def test_pool_processes_start_warm() -> None:
     assert asyncio.run(work()) is True
 
 
+def test_numpy_starts_no_blas_threads_in_the_pool() -> None:
+    # The fork server imports numpy (no linear algebra is done with it, `neardup`): OpenBLAS
+    # would start a thread per extra core there, spinning for a while after the import, CPU
+    # taken from the start of a burst. Its setting is inherited by the pool processes.
+    async def work() -> str | None:
+        cpu = CpuWork(1)
+        try:
+            return await cpu._run(os.getenv, "OPENBLAS_NUM_THREADS")  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    assert asyncio.run(work()) == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
 def test_the_task_pipe_holds_several_pages() -> None:
     # A page of ~160 KB goes to a pool process in one write, not in three turns of 64 KiB.
     async def work() -> tuple[int, int]:
@@ -128,6 +142,38 @@ def test_a_dead_pool_process_is_replaced() -> None:
             cpu.close()
 
     assert asyncio.run(work()).article is not None
+
+
+def test_the_pool_starts_in_one_thread_however_many_wait_for_it(monkeypatch) -> None:
+    # Every poll of a burst asks for the pool before it is ready; the database calls must still
+    # find a free thread meanwhile (one thread per asker would take all of the loop's).
+    made = []
+    start = CpuWork._started  # noqa: SLF001
+
+    def slow_start(cpu: CpuWork):
+        made.append(cpu)
+        time.sleep(0.5)  # a fork server still importing
+        return start(cpu)
+
+    monkeypatch.setattr(CpuWork, "_started", slow_start)
+
+    async def work():
+        cpu = CpuWork(1)
+        try:
+            for _ in range(64):
+                cpu.start_soon()
+            pages = [asyncio.ensure_future(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
+                                                            "text/html")) for i in range(8)]
+            began = time.monotonic()
+            await asyncio.to_thread(time.sleep, 0)  # a database call meanwhile
+            waited = time.monotonic() - began
+            return waited, await asyncio.gather(*pages)
+        finally:
+            cpu.close()
+
+    waited, pages = asyncio.run(work())
+    assert waited < 0.25 and len(made) == 1
+    assert all(page.article is not None for page in pages)
 
 
 def test_pool_size_follows_the_cores() -> None:

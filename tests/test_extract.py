@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from lxml.etree import tostring
+from trafilatura.utils import load_html
 
 from monitor.errors import NoText
-from monitor.extract import Article, decode_html, extract_article
+from monitor.extract import Article, _decode, _parse, decode_html, extract_article
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ARTICLES = FIXTURES / "articles"
@@ -174,6 +176,36 @@ def test_byte_order_mark_wins() -> None:
 def test_str_input_is_taken_as_is() -> None:
     html = (ARTICLES / "rdb-liberation-1.html").read_bytes().decode("utf-8")
     assert "séisme" in extract_article(html).text
+
+
+def _edge_pages() -> list[bytes]:
+    page = (ARTICLES / "rdb-lemonde-1.html").read_bytes()
+    xhtml = (b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+             b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n')
+    return [
+        page.replace(b"<head>", b"<head>\x00\x0b", 1),  # control characters to delete
+        page.replace(b"<head>", "<head>\ufffe".encode(), 1),
+        xhtml + page,  # a doctype load_html removes
+        b"<!doctype html><html><body><p>" + b"word " * 50 + b"</p></body></html>",  # one line
+        b"<html/>\n<body><p>" + b"word " * 50 + b"</p></body>",  # a self-closing <html/>
+        b"<p>One block, no html tag.</p>",  # refused by load_html's check
+        b"<div><p>Two blocks</p></div><div><p>no html tag</p></div>",
+        b'<?xml version="1.0" encoding="utf-8"?>\n<html><body><p>x</p></body></html>',
+    ]
+
+
+@pytest.mark.parametrize("html", [
+    *(path.read_bytes() for path in sorted(ARTICLES.glob("*.html"))),
+    *(path.read_bytes() for path in sorted(ENCODING.glob("*.html"))),
+    *_edge_pages(),
+])
+def test_pages_parse_to_the_tree_trafilatura_makes(html: bytes) -> None:
+    # From the page's UTF-8 bytes when load_html would not change its text: the same tree.
+    page, utf8 = _decode(html, None)
+    ours, theirs = _parse(page, utf8), load_html(page)
+    assert (ours is None) == (theirs is None)
+    if ours is not None:
+        assert tostring(ours) == tostring(theirs)
 
 
 # --- no text ----------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ statements do not grow with the batch but for a row and a near-duplicate query p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from sqlalchemy import Engine, select
 
+from monitor import neardup
 from monitor.store.items import NewItem, insert_items
 from monitor.store.schema import item_bands, item_sources, items
 from tests.test_stories import (
@@ -77,6 +80,27 @@ def test_a_batch_is_stored_as_if_one_item_after_the_other(database_url: str) -> 
     clusters = {guid: cluster for guid, _, cluster, _ in stored}
     assert clusters["b-1"] == clusters["a-2"] == clusters["b-3"] == "old"
     assert clusters["c-2"] == "old" and clusters["a-1"] is None
+
+
+def test_merge_hashes_given_with_the_items_are_those_used(database_url: str) -> None:
+    # The extraction processes compute each text's merge hash with its signature; the store
+    # takes it as given (the same as it would compute) and computes the others.
+    engine = _engine(database_url)
+    results = []
+    for given in (False, True):
+        _empty(engine)
+        batch = _batch()
+        if given:
+            batch = [replace(item, merge_hash=neardup.merge_hash(item.text, item.content_hash))
+                     for item in batch]
+        results.append((insert_items(engine, batch), _stored(engine)))
+    assert [item_id is None for item_id in results[1][0]] == [
+        item_id is None for item_id in results[0][0]]
+    assert results[1][1] == results[0][1]
+    # A given hash is the one the story is found by: another text, said to be the same one.
+    said_same = _item(2, "b-9", "https://b.ma/9", "Un autre texte.",
+                      merge_hash=_batch()[0].content_hash)
+    assert insert_items(engine, [said_same]) == [None]
 
 
 def test_copies_within_a_batch_open_their_cluster_as_if_stored_one_after_the_other(

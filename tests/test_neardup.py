@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pickle
 import random
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from monitor import neardup
+from monitor.identity import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ROOT / "tests" / "fixtures" / "neardup" / "texts.jsonl"
@@ -214,6 +216,23 @@ def test_short_texts_get_no_signature() -> None:
     assert neardup.signature("Le Maroc lance sa stratégie numérique.") is None
     assert neardup.signature("") is None
     assert neardup.signature(" ".join(["mot"] * neardup.MIN_WORDS)) is not None
+
+
+def test_numpy_starts_no_blas_thread() -> None:
+    # No linear algebra here: an OpenBLAS thread would only spin for a while after the import.
+    code = ("import os; import monitor.neardup; "
+            "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])")
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=ROOT)
+    assert ran.stdout.split() == ["1", "1"]
+
+
+def test_signature_and_merge_hash_at_once(docs: list[Doc]) -> None:
+    for text in (docs[0].text, "Un texte court.", ""):
+        digest = content_hash(text)
+        assert neardup.signature_and_merge_hash(text, digest) == (
+            neardup.signature(text), neardup.merge_hash(text, digest))
 
 
 def test_signature_is_small_picklable_and_the_same_in_another_process(docs: list[Doc]) -> None:

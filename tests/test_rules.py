@@ -12,7 +12,7 @@ from monitor.errors import RulesError
 from monitor.rules import load_ruleset, split_document
 from monitor.rules.engine import _unmet, _View
 from monitor.rules.expression import ExpressionError, parse_expression
-from monitor.rules.normalize import fold, words
+from monitor.rules.normalize import CODEPAGE, fold, fold_char, fold_text, words
 from tests.test_settings import PYDANTIC_WORDING
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +73,23 @@ def test_arabic_normalisation() -> None:
 def test_word_offsets_point_into_the_original(text: str) -> None:
     for start, end, word in words(text):
         assert fold(text[start:end]) == word
+
+
+@pytest.mark.parametrize("text", [
+    "Straße ﬁnance", "한국 인공지능 산업, AI 기본법…", "Ｌ’État الذَّكَاءُ\u200b ½ \x04X\x01",
+])
+def test_texts_with_multi_letter_folds_map_every_letter_to_its_character(text: str) -> None:
+    # The exact path (ligatures, ß, Hangul syllables, which decompose into their letters):
+    # each character's folded letters (A-Z and the boundary byte kept), each letter pointing
+    # back at its character.
+    folded = fold_text(text)
+    letters, origin = " ", [0]
+    for offset, char in enumerate(text):
+        kept = char if "A" <= char <= "Z" or char == "\x04" else fold_char(char)
+        letters += kept
+        origin += [offset] * len(kept)
+    assert folded.data == (letters + " ").encode(CODEPAGE)
+    assert [folded.start(pos) for pos in range(len(folded.data))] == [*origin, len(text)]
 
 
 def test_arabic_proclitics_and_article(tmp_path: Path) -> None:

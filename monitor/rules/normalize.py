@@ -29,7 +29,7 @@ import codecs
 import re
 import unicodedata
 from functools import lru_cache
-from itertools import accumulate, compress
+from itertools import accumulate, chain, compress, repeat
 
 CODEPAGE = "cp1256"
 SPACE, DELETE, SPECIAL, OTHER, BOUNDARY = b" ", b"\x01", b"\x02", b"\x03", b"\x04"
@@ -207,17 +207,28 @@ def _fold_deleted(data: bytes, length: int) -> Folded:
 
 
 def _fold_exact(text: str) -> Folded:
-    """Character by character, for the rare texts with multi-letter folds (ligatures, ß)."""
-    out = bytearray(b" ")
-    origin = [0]
-    for index, char in enumerate(text):
-        pieces = char if "A" <= char <= "Z" or char == "\x04" else fold_char(char)
-        for piece in pieces:
-            out += piece.encode(CODEPAGE)
-            origin.append(index)
-    out += b" "
-    origin.append(len(text))
-    return Folded(bytes(out), len(text), exact=tuple(origin))
+    """Character by character, for the texts with multi-letter folds (ligatures, ß, and every
+    Hangul syllable, which decomposes into its letters): each character's bytes, and the
+    character's offset once per byte. No Python step per character: a Korean article of 50,000
+    characters took 25 ms that way."""
+    pieces = list(map(_exact_bytes, text))
+    origin = chain.from_iterable(map(repeat, range(len(text)), map(len, pieces)))
+    return Folded(b" " + b"".join(pieces) + b" ", len(text),
+                  exact=(0, *origin, len(text)))
+
+
+_EXACT_BYTES: dict[str, bytes] = {}
+
+
+def _exact_bytes(char: str) -> bytes:
+    """What `_fold_exact` makes of one character (A-Z and the boundary byte kept as they are)."""
+    found = _EXACT_BYTES.get(char)
+    if found is None:
+        kept = "A" <= char <= "Z" or char == "\x04"
+        found = (char if kept else fold_char(char)).encode(CODEPAGE)
+        if len(_EXACT_BYTES) < 100_000:
+            _EXACT_BYTES[char] = found
+    return found
 
 
 def fold(text: str) -> str:

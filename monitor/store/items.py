@@ -84,12 +84,14 @@ class NewItem:
     page_canonical_url: str | None = None
     # neardup.signature(text), computed where the text was extracted; None: computed here.
     signature: tuple[int, ...] | None = None
+    # neardup.merge_hash(text, content_hash), computed with the signature; None: computed here.
+    merge_hash: str | None = None
     # The alerts to announce it (queued in the outbox with it), if it is stored as a new item.
     alerts: tuple[str, ...] = ()
 
 
 _COLUMNS = [field.name for field in fields(NewItem) if field.name not in
-            ("page_canonical_url", "alerts")]  # NewItem's fields that are items' columns
+            ("page_canonical_url", "merge_hash", "alerts")]  # NewItem's fields that are columns
 
 
 def _entry_look_ups() -> dict[tuple[bool, bool], Executable]:
@@ -245,8 +247,8 @@ def insert_items(engine: Engine, new_items: Sequence[NewItem]) -> list[int | Non
     ones before it (`_insert_one`). A refused SAVEPOINT of several is done again one at a time:
     an item refused by a unique key costs only itself."""
     with engine.begin() as conn:
-        # Once per item: the hash takes the text's words.
-        text_hashes = [neardup.merge_hash(item.text, item.content_hash) for item in new_items]
+        text_hashes = [item.merge_hash or neardup.merge_hash(item.text, item.content_hash)
+                       for item in new_items]  # once per item, if not given: it reads the words
         stored = _stored_stories(conn, new_items, text_hashes)
         ids: list[int | None] = []
         run: list[tuple[NewItem, str | None]] = []  # neighbours that share nothing, together

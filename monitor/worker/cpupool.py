@@ -40,7 +40,7 @@ from monitor.extract import Article, extract_article
 from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.neardup import merge_hash, signature
+from monitor.neardup import signature_and_merge_hash
 from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.cpuwork")
@@ -68,7 +68,8 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     """Extract one page (runs in a pool process); `NoText` crosses back as itself."""
     article = extract_article(content, url=url, content_type=content_type)
     digest = content_hash(article.text)
-    return PageText(article, signature(article.text), digest, merge_hash(article.text, digest))
+    near, merge = signature_and_merge_hash(article.text, digest)
+    return PageText(article, near, content_hash=digest, merge_hash=merge)
 
 
 # Under 100 words (so the precise pass runs too) but over 40 (a signature is made), a title, a
@@ -164,6 +165,7 @@ class CpuWork:
         self.processes = pool_size(processes)
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # the pool is made once, in a thread (see `_started`)
+        self._starting: asyncio.Future | None = None  # that thread's work (`_pool_starting`)
 
     @staticmethod
     def _context() -> multiprocessing.context.ForkServerContext:
@@ -175,8 +177,19 @@ class CpuWork:
         """Start the pool's processes without waiting: work is coming (a feed brought news) and
         its pages are still being fetched."""
         if self._pool is None:
+            self._pool_starting()
+
+    def _pool_starting(self) -> asyncio.Future:
+        """The pool being made (`_started`, in one of the loop's default threads): one thread
+        for every poll and page that asks before the pool is ready. A thread each would hold
+        the few default threads that the database calls need too, until the fork server is
+        ready (its imports take a third of a second): in the burst of bench/burst.py the look-ups
+        of the 12 feeds, and so the fetching of their pages, waited for the pool."""
+        loop = asyncio.get_running_loop()
+        if self._starting is None or self._starting.done() or self._starting.get_loop() is not loop:
             start_fork_server()  # from the loop's thread, the main one in `monitor run`
-            asyncio.get_running_loop().run_in_executor(None, self._started)
+            self._starting = loop.run_in_executor(None, self._started)
+        return self._starting
 
     def _started(self) -> ProcessPoolExecutor:
         """The pool, its processes started. Blocks until the fork server is ready (it may still
@@ -194,9 +207,8 @@ class CpuWork:
     async def _run(self, function, *args):
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            if self._pool is None:
-                start_fork_server()
-            pool = self._pool or await loop.run_in_executor(None, self._started)
+            # Shielded: a poll cancelled while it waits must not cancel the others' wait.
+            pool = self._pool or await asyncio.shield(self._pool_starting())
             try:
                 return await loop.run_in_executor(pool, function, *args)
             except BrokenProcessPool:

@@ -212,7 +212,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
         text_error_message=text_error_message, content_hash=digest,
         relevant=verdict.relevant, score=verdict.score, topics=list(verdict.topics),
         matches=verdict.matches_with_rules(), rules_version=verdict.version,
-        corpus_file=corpus_file, signature=signature,
+        corpus_file=corpus_file, signature=signature, merge_hash=text_hash,
         alerts=alerts_for(ctx.settings.alerts, Candidate(
             verdict.topics, lang, feed.name, feed.url, verdict.score, published))
         if verdict.relevant else (),
