@@ -1,5 +1,6 @@
 """The steady state: a cycle where every feed answers 304 Not Modified. It starts no process
-(neither the extraction pool nor its fork server); its claims give each feed's row, most
+(neither the extraction pool nor its fork server), where a feed never fetched starts them with
+the cycle, news or not; its claims give each feed's row, most
 overdue first; its outcomes are stored at the instants they happened, whatever the zone of
 the times handed in."""
 
@@ -53,6 +54,20 @@ def test_a_cycle_of_304s_starts_no_process(project: Project) -> None:
                               cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "3", "0"]  # 3 feeds, 3 ok (not modified), no child
+
+
+def test_a_feed_never_fetched_starts_the_extraction_processes_with_the_cycle(
+        project: Project) -> None:
+    with LoopbackServer("127.0.0.61") as site:
+        site.route("/feed.xml", Reply(b"busy", status=503))  # no news after all
+        project.write_feeds([{"url": site.url("/feed.xml"), "name": "new"}])
+        project.cli("init")
+        done = subprocess.run([sys.executable, "-c", _ONCE_THEN_CHILDREN, str(project.config)],
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    feeds_polled, ok, children = map(int, done.stdout.split())
+    assert (feeds_polled, ok) == (1, 0) and children >= 1  # the fork server, at least
 
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -47,6 +47,11 @@ class FeedRow:
     fetch_url: str  # where to fetch it: where it moved to for good, else `url`
     adaptive_interval: float | None  # seconds learnt from its publication rate
 
+    @property
+    def never_fetched(self) -> bool:
+        """No body of it was ever read (no validators, no body hash): every entry is news."""
+        return self.body_hash is None and self.etag is None and self.last_modified is None
+
 
 @dataclass(frozen=True)
 class SyncReport:

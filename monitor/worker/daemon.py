@@ -159,6 +159,7 @@ async def poll_all(ctx: PollContext, batches: AsyncIterator[list[FeedRow]],
     async def fill() -> None:
         try:
             async for batch in batches:
+                _start_pool_for_news(ctx, batch)
                 for feed in interleave_by_host(batch):
                     queue.put_nowait(feed)
         finally:
@@ -172,6 +173,15 @@ async def poll_all(ctx: PollContext, batches: AsyncIterator[list[FeedRow]],
 
     await asyncio.gather(fill(), *(lane() for _ in range(concurrency)))
     return records
+
+
+def _start_pool_for_news(ctx: PollContext, feeds: list[FeedRow]) -> None:
+    """Start the extraction processes now when a feed never fetched is among `feeds`: all its
+    entries are news, and the processes' start (a third of a second) overlaps the fetching of
+    its feed and pages instead of following it. A cycle of known feeds starts them only when
+    one brings news (`poll_feed`): a cycle of 304s starts none."""
+    if any(feed.never_fetched for feed in feeds):
+        ctx.cpu.start_soon()
 
 
 @asynccontextmanager
@@ -314,6 +324,7 @@ async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ..
                     feeds = await ctx.db(
                         claim_due_feeds, owner=owner, now=now, limit=free,
                         lease_until=now + timedelta(seconds=settings.schedule.lease))
+                    _start_pool_for_news(ctx, feeds)
                     for feed in interleave_by_host(feeds):
                         task = asyncio.create_task(poll_feed(ctx, feed))
                         running.add(task)
