@@ -9,7 +9,8 @@ CPU-bound (milliseconds to tens of milliseconds each) and would stall every othe
 on the loop. They run here, in ``schedule.extract_processes`` processes (0: one per core), so the
 fetching never waits on them and extraction uses every core; a feed of up to 64 KiB is parsed on
 the loop all the same (milliseconds; not worth the trip). The pool's processes start when the
-first feed brings news: a steady-state cycle where every feed answers 304 starts none. They are
+first feed brings news, or with the claim of a feed never fetched (`worker/daemon.py`): a
+steady-state cycle where every feed answers 304 starts none. They are
 made by a fork server (not forked from the multi-threaded worker itself) that imports the
 extraction code and runs it once (`warm_up`, preloaded by `worker/forkwarm.py`), so a new
 process extracts at full speed from its first page. The fork server too starts with the first
