@@ -11,11 +11,18 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from monitor.settings import FeedSpec
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import PollRecord, claim_due_feeds, record_polls, sync_feeds
+from monitor.store.feeds import (
+    PollRecord,
+    claim_due_feeds,
+    lists_a_feed_never_fetched,
+    record_polls,
+    sync_feeds,
+)
 from monitor.store.schema import feeds, polls
 from tests.conftest import Project
 from tests.httpserver import LoopbackServer, Reply
@@ -68,6 +75,48 @@ def test_a_feed_never_fetched_starts_the_extraction_processes_with_the_cycle(
     assert done.returncode == 0, done.stderr
     feeds_polled, ok, children = map(int, done.stdout.split())
     assert (feeds_polled, ok) == (1, 0) and children >= 1  # the fork server, at least
+
+
+def test_run_once_starts_the_fork_server_before_its_set_up_when_a_feed_was_never_fetched(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.worker import cpupool, forkstart, initdb
+
+    events: list[str] = []
+    real_initialise = initdb.initialise
+    monkeypatch.setattr(forkstart, "start_fork_server", lambda: events.append("fork server"))
+    monkeypatch.setattr(cpupool, "start_fork_server", lambda: events.append("fork server"))
+
+    def initialise(*args):
+        events.append("set-up")
+        return real_initialise(*args)
+
+    monkeypatch.setattr(initdb, "initialise", initialise)
+    with LoopbackServer("127.0.0.61") as site:
+        project.write_feeds(_feeds(site, 2))
+        project.cli("init")
+        events.clear()
+        project.cli("run", "--once")  # new feeds: news
+        first, events[:] = list(events), []
+        project.cli("run", "--once")  # 304s
+    assert first[:2] == ["fork server", "set-up"]
+    assert events == ["set-up"]  # no news: no process
+
+
+def test_a_feed_never_fetched_is_told_apart_before_the_feeds_are_synced(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    specs = [FeedSpec(url=f"https://site{n}.example/rss", name=f"feed {n}") for n in range(3)]
+    assert lists_a_feed_never_fetched(engine, specs)  # no tables yet: a first run
+    create_schema(engine)
+    sync_feeds(engine, specs, NOW)
+    assert lists_a_feed_never_fetched(engine, specs)
+    with engine.begin() as conn:  # fetched once: a body hash, or validators
+        conn.execute(sa.update(feeds).values(body_hash="h"))
+    assert not lists_a_feed_never_fetched(engine, specs)
+    added = FeedSpec(url="https://new.example/rss", name="new")
+    assert lists_a_feed_never_fetched(engine, [*specs, added])
+    assert not lists_a_feed_never_fetched(engine, [*specs, added.model_copy(
+        update={"enabled": False})])
+    engine.dispose()
 
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -13,8 +13,9 @@ from monitor.cli.logsetup import setup_logging
 from monitor.cli.output import json_option, print_rows, shorten
 from monitor.cli.progress import ProgressLine, quiet_option
 from monitor.rules import load_ruleset
-from monitor.settings import describe_duration
+from monitor.settings import describe_duration, load_feeds
 from monitor.store.engine import backend_name
+from monitor.store.feeds import lists_a_feed_never_fetched
 
 
 @cli.command()
@@ -52,8 +53,6 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         quiet: bool) -> None:
     """Run the daemon: poll due feeds on schedule until SIGTERM/SIGINT. With --once, a
     terminal shows the progress (feeds polled, pages fetched, items so far)."""
-    from monitor.worker.daemon import run_daemon, run_once
-    from monitor.worker.initdb import initialise
     from monitor.worker.writable import open_storage
 
     settings = config.settings
@@ -72,10 +71,21 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         from monitor.worker.notify import check_addresses
 
         check_addresses(settings.alerts, str(settings.config_path))
-    initialise(settings, open_storage(settings), load_ruleset(settings.rules_file))
-    if once:
+    engine = open_storage(settings)
+    specs = load_feeds(settings.feeds_file) if once else None
+    if specs is not None and lists_a_feed_never_fetched(engine, specs):
+        # Its entries are all news: the extraction processes' server starts now, its imports
+        # overlapping those below and the set-up, not the cycle (a third of a second).
+        from monitor.worker.forkstart import start_fork_server
+
+        start_fork_server()
+    from monitor.worker.daemon import run_daemon, run_once
+    from monitor.worker.initdb import initialise
+
+    initialise(settings, engine, load_ruleset(settings.rules_file))
+    if specs is not None:
         with ProgressLine("polling feeds", 0, quiet=quiet) as progress:
-            report = run_once(settings, progress=lambda counts: progress.update(
+            report = run_once(settings, specs=specs, progress=lambda counts: progress.update(
                 counts.polled, counts.feeds, pages=counts.pages, new_items=counts.new_items,
                 relevant=counts.relevant_items))
         click.echo(f"polled {report.feeds} feeds in {report.seconds:.2f}s "

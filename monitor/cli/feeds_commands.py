@@ -145,7 +145,7 @@ def feeds_poll(config, feed: str, as_json: bool) -> None:
     """Poll one feed of feeds.yaml now, whatever its schedule, and store what it brings (as
     the daemon would; a running daemon is not disturbed). Exits 1 when the poll failed."""
     from monitor.feeds.feedsfile import find_listed
-    from monitor.worker.cpupool import start_fork_server
+    from monitor.worker.forkstart import start_fork_server
     from monitor.worker.pollnow import poll_feed_now
     from monitor.worker.writable import open_storage
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, inspect, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.settings import FeedSpec
@@ -115,6 +115,23 @@ def sync_feeds(engine: Engine, specs: Iterable[FeedSpec], now: datetime) -> Sync
                 conn.execute(update(feeds).where(feeds.c.id == row.id).values(in_config=False))
                 removed.append(url)
     return SyncReport(tuple(added), tuple(removed), tuple(changed))
+
+
+@storage_errors
+def lists_a_feed_never_fetched(engine: Engine, specs: Iterable[FeedSpec]) -> bool:
+    """True when an enabled feed of `specs` was never fetched (or is not stored yet, or the
+    store has no feeds table yet): all its entries will be news. Read only, before the feeds
+    are synced."""
+    urls = {spec.url for spec in specs if spec.enabled}
+    if not urls:
+        return False
+    if not inspect(engine).has_table(feeds.name):
+        return True
+    never = and_(feeds.c.body_hash.is_(None), feeds.c.etag.is_(None),
+                 feeds.c.last_modified.is_(None))
+    with engine.connect() as conn:
+        fetched = set(conn.scalars(select(feeds.c.url).where(~never)))
+    return not urls <= fetched
 
 
 def feed_is_active() -> ColumnElement[bool]:

@@ -24,8 +24,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -42,6 +40,7 @@ from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
 from monitor.neardup import signature_and_merge_hash
+from monitor.worker.forkstart import fork_server_context, start_fork_server
 from monitor.worker.liveness import process_alive
 
 log = logging.getLogger("monitor.cpuwork")
@@ -112,29 +111,6 @@ def _pool_process_start(owner_pid: int) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
-def start_fork_server() -> None:
-    """Start the fork server now, unless it runs: it imports the extraction code in its own
-    process and runs it once (`warm_up`: about half a second of CPU in all, overlapping the
-    caller's own work; 75 MB resident, 16 MB of it justext's stop words), so the pool is quick
-    to start. `CpuWork` calls it when work is near; a command sure to need the pool (one feed
-    polled now) calls it at once.
-
-    The fork server is started with SIGINT ignored, which it keeps across exec (so Python
-    installs no KeyboardInterrupt handler in it): a Ctrl-C while it imports would print a
-    traceback (it ignores SIGINT itself only once its imports are done). Only the main thread
-    may change a signal's handler: from another (an embedding application's loop) the server
-    starts as it is. A SIGINT arriving in the few milliseconds of the start is not seen here."""
-    CpuWork._context()
-    if threading.current_thread() is not threading.main_thread():
-        multiprocessing.forkserver.ensure_running()
-        return
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        multiprocessing.forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, handler)
-
-
 def pool_size(configured: int) -> int:
     """`configured` processes, or one per core this process may run on when it is 0."""
     if configured > 0:
@@ -168,12 +144,6 @@ class CpuWork:
         self._lock = threading.Lock()  # the pool is made once, in a thread (see `_started`)
         self._starting: asyncio.Future | None = None  # that thread's work (`_pool_starting`)
 
-    @staticmethod
-    def _context() -> multiprocessing.context.ForkServerContext:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["monitor.worker.forkwarm"])
-        return context
-
     def start_soon(self) -> None:
         """Start the pool's processes without waiting: work is coming (a feed brought news) and
         its pages are still being fetched."""
@@ -197,7 +167,7 @@ class CpuWork:
         be importing): runs in a thread, never on the loop."""
         with self._lock:
             if self._pool is None:
-                pool = ProcessPoolExecutor(self.processes, mp_context=self._context(),
+                pool = ProcessPoolExecutor(self.processes, mp_context=fork_server_context(),
                                            initializer=_pool_process_start, initargs=(os.getpid(),))
                 _widen_task_pipe(pool)
                 for _ in range(self.processes):

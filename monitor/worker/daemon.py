@@ -23,7 +23,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -238,18 +238,20 @@ def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
     return restore
 
 
-def run_once(settings: Settings, *,
+def run_once(settings: Settings, *, specs: Sequence[FeedSpec] | None = None,
              progress: Callable[[CycleTally], None] | None = None) -> CycleReport:
-    """Poll every enabled feed once, whatever its schedule; `progress` is called with the
-    counts so far as feeds are claimed and as each poll ends."""
-    return asyncio.run(_run_once(settings, progress))
+    """Poll every enabled feed once, whatever its schedule: those of feeds.yaml, or `specs`
+    when the caller has read it already; `progress` is called with the counts so far as feeds
+    are claimed and as each poll ends."""
+    return asyncio.run(_run_once(settings, specs, progress))
 
 
-async def _run_once(settings: Settings,
+async def _run_once(settings: Settings, specs: Sequence[FeedSpec] | None,
                     progress: Callable[[CycleTally], None] | None) -> CycleReport:
     started = time.monotonic()
     rules = load_ruleset(settings.rules_file)
-    specs = load_feeds(settings.feeds_file)
+    if specs is None:
+        specs = load_feeds(settings.feeds_file)
     owner, stop = worker_identity(), asyncio.Event()
     restore = _on_signals(stop)
     try:
