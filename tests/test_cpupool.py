@@ -17,6 +17,7 @@ import pytest
 
 from monitor.errors import NotAFeed, NoText
 from monitor.worker.cpupool import INLINE_PARSE_BYTES, TASK_PIPE_BYTES, CpuWork, pool_size
+from monitor.worker.forkstart import start_fork_server
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import HTML, RSS, rss, seed_article, seed_page
@@ -174,6 +175,23 @@ def test_the_pool_starts_in_one_thread_however_many_wait_for_it(monkeypatch) -> 
     waited, pages = asyncio.run(work())
     assert waited < 0.25 and len(made) == 1
     assert all(page.article is not None for page in pages)
+
+
+def test_the_pool_starts_all_its_processes_at_once_when_the_fork_server_is_up() -> None:
+    """With the server already up, the executor alone would start one process for a first page
+    (one more only when no process is idle): the pool starts them all when it is made."""
+    start_fork_server()
+
+    async def work():
+        cpu = CpuWork(2)
+        try:
+            page = await cpu.extract_page(PAGE.read_bytes(), "https://x/1", "text/html")
+            return page, len(cpu._pool._processes)  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    page, processes = asyncio.run(work())
+    assert page.article is not None and processes == 2
 
 
 def test_pool_size_follows_the_cores() -> None:

@@ -121,6 +121,19 @@ def pool_size(configured: int) -> int:
         return os.cpu_count() or 1
 
 
+def _start_every_process(pool: ProcessPoolExecutor, processes: int) -> None:
+    """Start all the pool's processes now. The executor starts one more at a task only when no
+    process is idle: N quick tasks sent in a row start fewer than N when the first process is
+    done before the next task is sent (as happens when the fork server is already up), and the
+    others would start under load instead. Its own way of starting them all at once (for the
+    fork start method) is not public: without it, one task a process, as before."""
+    try:
+        pool._launch_processes()
+    except AttributeError:
+        for _ in range(processes):
+            pool.submit(os.getpid)
+
+
 def _widen_task_pipe(pool: ProcessPoolExecutor) -> None:
     """Let the pipe that carries the tasks hold ``TASK_PIPE_BYTES``. Through a 64 KiB pipe a page
     goes in three writes by the worker's queue-feeding thread, each once the pool process has
@@ -170,8 +183,7 @@ class CpuWork:
                 pool = ProcessPoolExecutor(self.processes, mp_context=fork_server_context(),
                                            initializer=_pool_process_start, initargs=(os.getpid(),))
                 _widen_task_pipe(pool)
-                for _ in range(self.processes):
-                    pool.submit(os.getpid)
+                _start_every_process(pool, self.processes)
                 self._pool = pool
             return self._pool
 
