@@ -194,6 +194,25 @@ def test_the_pool_starts_all_its_processes_at_once_when_the_fork_server_is_up() 
     assert page.article is not None and processes == 2
 
 
+def test_a_pool_closed_before_any_work_leaves_no_process_behind() -> None:
+    """A pool started for news that did not come (the feed failed) and closed: its processes
+    end, and so does the program (it would wait for them for ever at exit)."""
+    script = (
+        "import asyncio\n"
+        "from monitor.worker.cpupool import CpuWork\n"
+        "async def main():\n"
+        "    cpu = CpuWork(2)\n"
+        "    cpu.start_soon()\n"
+        "    await cpu._pool_starting()\n"
+        "    cpu.close()\n"
+        "asyncio.run(main())\n"
+        "print('closed')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0 and done.stdout == "closed\n", done.stderr
+
+
 def test_pool_size_follows_the_cores() -> None:
     assert pool_size(3) == 3
     assert pool_size(0) == len(os.sched_getaffinity(0))

@@ -122,16 +122,16 @@ def pool_size(configured: int) -> int:
 
 
 def _start_every_process(pool: ProcessPoolExecutor, processes: int) -> None:
-    """Start all the pool's processes now. The executor starts one more at a task only when no
-    process is idle: N quick tasks sent in a row start fewer than N when the first process is
-    done before the next task is sent (as happens when the fork server is already up), and the
-    others would start under load instead. Its own way of starting them all at once (for the
-    fork start method) is not public: without it, one task a process, as before."""
-    try:
+    """Start all the pool's processes now, and the executor's thread that hands them work and
+    stops them at shutdown. The executor starts one more process at a task only when none is
+    idle: N quick tasks sent in a row start fewer than N when the first process is done before
+    the next task is sent (as happens when the fork server is already up), and the others would
+    start under load instead. Its own way of starting them all at once (for the fork start
+    method) is not public: without it, the tasks alone start them, as before."""
+    with contextlib.suppress(AttributeError):
         pool._launch_processes()
-    except AttributeError:
-        for _ in range(processes):
-            pool.submit(os.getpid)
+    for _ in range(processes):  # the first starts the executor's thread
+        pool.submit(os.getpid)
 
 
 def _widen_task_pipe(pool: ProcessPoolExecutor) -> None:
