@@ -66,8 +66,7 @@ class _Counts:
         self.lead_words = lead_words
         self._lead: dict[str, int] | None = None  # lead counts, as `n`; made when asked
         self.hits = hits
-        # n: body n[g], title n["^" + g] (absent: 0); present: the groups with a match (title
-        # or body), a quick first test for the rules
+        # n: body n[g], title n["^" + g] (absent: 0); present: the groups matched, a first test
         self.n, self.present, self.uncounted = matcher.tally(hits, cut)
         self._words: int | None = None
         self._words_at_least = -1  # the words of a beginning of the text, once counted
@@ -250,8 +249,7 @@ class Verdict:
     __slots__ = ("relevant", "score", "topics", "threshold", "version", "fired", "_spec",
                  "_counts", "_rules", "_matches")
 
-    # Positional and few: one is made per text, and keyword arguments would cost about 1%
-    # of a short text's classification.
+    # Positional and few: one is made per text (keyword arguments cost 1% of a short text)
     def __init__(self, outcome: Outcome, fired: tuple[bool, ...], spec: RuleSpec,
                  counts: _Counts) -> None:
         self.score, self.relevant, self.topics = outcome
@@ -287,12 +285,11 @@ class Verdict:
         return self._rules
 
     def term_counts(self) -> list[dict]:
-        """How many times each term was found (a place matched by two groups counts once),
-        most found first; the same counts as `matches` has, without their offsets."""
+        """`counted_terms` as {"term", "count"} objects."""
         return [{"term": term, "count": count} for term, count in self.counted_terms()]
 
     def counted_terms(self) -> list[tuple[str, int]]:
-        """`term_counts` as (term, count) pairs."""
+        """(term, times found) as in `matches`, most found first; a place counts once."""
         return self._counts.term_counts()
 
     def matches_with_rules(self) -> list[dict]:
