@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import NotAFeed, NoText
+from monitor.worker import cpupool
 from monitor.worker.cpupool import INLINE_PARSE_BYTES, TASK_PIPE_BYTES, CpuWork, pool_size
 from monitor.worker.forkstart import start_fork_server
 from tests.conftest import FIXTURES, SEEDS, Project
@@ -177,9 +179,22 @@ def test_the_pool_starts_in_one_thread_however_many_wait_for_it(monkeypatch) -> 
     assert all(page.article is not None for page in pages)
 
 
-def test_the_pool_starts_all_its_processes_at_once_when_the_fork_server_is_up() -> None:
+class _EachTaskDoneBeforeTheNext(ProcessPoolExecutor):
+    """An executor whose tasks each end before the next is sent: the timing, made certain,
+    of quick tasks sent in a row once the fork server is up."""
+
+    def submit(self, *args, **kwargs):
+        future = super().submit(*args, **kwargs)
+        future.result()
+        time.sleep(0.05)  # and the process is counted idle again
+        return future
+
+
+def test_the_pool_starts_all_its_processes_at_once_when_the_fork_server_is_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """With the server already up, the executor alone would start one process for a first page
     (one more only when no process is idle): the pool starts them all when it is made."""
+    monkeypatch.setattr(cpupool, "ProcessPoolExecutor", _EachTaskDoneBeforeTheNext)
     start_fork_server()
 
     async def work():
@@ -211,6 +226,7 @@ def test_a_pool_closed_before_any_work_leaves_no_process_behind() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0 and done.stdout == "closed\n", done.stderr
+    assert done.stderr == ""  # no pool process failed to start (nor any traceback)
 
 
 def test_pool_size_follows_the_cores() -> None:

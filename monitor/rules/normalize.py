@@ -217,18 +217,10 @@ def _fold_exact(text: str) -> Folded:
                   exact=(0, *origin, len(text)))
 
 
-_EXACT_BYTES: dict[str, bytes] = {}
-
-
+@lru_cache(maxsize=100_000)
 def _exact_bytes(char: str) -> bytes:
     """What `_fold_exact` makes of one character (A-Z and the boundary byte kept as they are)."""
-    found = _EXACT_BYTES.get(char)
-    if found is None:
-        kept = "A" <= char <= "Z" or char == "\x04"
-        found = (char if kept else fold_char(char)).encode(CODEPAGE)
-        if len(_EXACT_BYTES) < 100_000:
-            _EXACT_BYTES[char] = found
-    return found
+    return (char if "A" <= char <= "Z" or char == "\x04" else fold_char(char)).encode(CODEPAGE)
 
 
 def fold(text: str) -> str:

@@ -49,8 +49,12 @@ class FeedRow:
 
     @property
     def never_fetched(self) -> bool:
-        """No body of it was ever read (no validators, no body hash): every entry is news."""
-        return self.body_hash is None and self.etag is None and self.last_modified is None
+        """No body of it was ever read (none of `FETCH_MARKS`): every entry is news."""
+        return all(getattr(self, column) is None for column in FETCH_MARKS)
+
+
+# What a feed's first fetched body leaves behind: its hash, and the validators sent with it.
+FETCH_MARKS = ("body_hash", "etag", "last_modified")
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,9 @@ def lists_a_feed_never_fetched(engine: Engine, specs: Iterable[FeedSpec]) -> boo
         return False
     if not inspect(engine).has_table(feeds.name):
         return True
-    never = and_(feeds.c.body_hash.is_(None), feeds.c.etag.is_(None),
-                 feeds.c.last_modified.is_(None))
+    fetched_once = or_(*(feeds.c[column].is_not(None) for column in FETCH_MARKS))
     with engine.connect() as conn:
-        fetched = set(conn.scalars(select(feeds.c.url).where(~never)))
+        fetched = set(conn.scalars(select(feeds.c.url).where(fetched_once)))
     return not urls <= fetched
 
 

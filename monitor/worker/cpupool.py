@@ -15,7 +15,8 @@ made by a fork server (not forked from the multi-threaded worker itself) that im
 extraction code and runs it once (`warm_up`, preloaded by `worker/forkwarm.py`), so a new
 process extracts at full speed from its first page. The fork server too starts with the first
 news (its imports overlap the fetching of that news's pages), not with the worker: a cycle of
-304s would hold its ~75 MB for nothing.
+304s would hold its ~75 MB for nothing; `monitor run --once` starts it before its own imports
+when feeds.yaml lists a feed never fetched (`worker/forkstart.py`).
 """
 
 from __future__ import annotations
