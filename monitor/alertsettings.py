@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, PrivateAttr, field_validator
 
+from monitor.configmodel import ConfigModel
 from monitor.configvalues import language_code, parse_duration
-from monitor.yamlfile import ConfigModel, YamlDocument, quoted
+from monitor.yamlfile import YamlDocument, quoted
 
 _ALERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
 _DIGEST_TIME = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)(?:\s+(\S+))?\s*$")

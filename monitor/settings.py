@@ -23,11 +23,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from monitor.alertsettings import AlertSettings, with_targets
+from monitor.configmodel import ConfigModel, validated
+from monitor.configpaths import FEEDS_FILE, RULES_FILE, named_file, settings_file
 from monitor.configvalues import describe_duration, language_code, parse_duration, parse_size
 from monitor.errors import ConfigError
-from monitor.yamlfile import ConfigModel, YamlDocument, quoted, read_yaml, validated
+from monitor.yamlfile import YamlDocument, quoted, read_yaml
 
-DEFAULT_CONFIG = Path("config/monitor.yaml")
 # the corpus folder's subfolder of the files whose items the rules no longer keep
 WITHDRAWN_FOLDER = "withdrawn"
 POLL_DEADLINE_REQUESTS = 5  # the default poll deadline, in request deadlines (http.deadline)
@@ -120,8 +121,8 @@ class WebSettings(ConfigModel):
 class _MonitorFile(ConfigModel):
     storage_dir: str = "../storage"
     database_url: str | None = None
-    feeds_file: str = "feeds.yaml"
-    rules_file: str = "rules.yaml"
+    feeds_file: str = FEEDS_FILE
+    rules_file: str = RULES_FILE
     log_level: str = "info"
     http: HttpSettings = HttpSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -196,11 +197,6 @@ class Settings:
         return self.schedule.poll_deadline or POLL_DEADLINE_REQUESTS * self.http.deadline
 
 
-def settings_file(config_path: str | Path | None, environ: Mapping[str, str]) -> Path:
-    """The monitor.yaml to read: the explicit path, else ``MONITOR_CONFIG``, else the default."""
-    return Path(config_path or environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG).resolve()
-
-
 def load_settings(
     config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -217,26 +213,21 @@ def load_settings(
         or parsed.database_url
         or f"sqlite:///{storage_dir / 'monitor.db'}"
     )
-    settings = Settings(
+    alerts = with_targets(parsed.alerts, doc, env)
+    rules_file = named_file(doc, "rules_file", parsed.rules_file)
+    return Settings(
         config_path=path,
         storage_dir=storage_dir,
         corpus_dir=storage_dir / "corpus",
         database_url=database_url,
-        feeds_file=(base / parsed.feeds_file).resolve(),
-        rules_file=(base / parsed.rules_file).resolve(),
+        feeds_file=named_file(doc, "feeds_file", parsed.feeds_file),
+        rules_file=rules_file,
         log_level=parsed.log_level,
         http=parsed.http,
         schedule=parsed.schedule,
         web=parsed.web,
-        alerts=with_targets(parsed.alerts, doc, env),
+        alerts=alerts,
     )
-    if not settings.rules_file.is_file():
-        raise doc.error(["rules_file"],
-                        f"rules file {settings.rules_file} not found; create it or fix the path")
-    if not settings.feeds_file.is_file():
-        raise doc.error(["feeds_file"],
-                        f"feeds file {settings.feeds_file} not found; create it or fix the path")
-    return settings
 
 
 def load_feeds(path: Path, *, empty_ok: bool = False) -> tuple[FeedSpec, ...]:

@@ -22,10 +22,14 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import click  # noqa: E402
 
+from monitor.configpaths import rules_file_named, settings_file  # noqa: E402
 from monitor.errors import ConfigError, MonitorError  # noqa: E402
-from monitor.settings import Settings, load_settings, settings_file  # noqa: E402
+from monitor.yamlfile import read_yaml  # noqa: E402
 
 if TYPE_CHECKING:  # the database code is loaded by the commands that open one, not at start-up
+    from pathlib import Path
+
+    from monitor.settings import Settings
     from monitor.store.engine import Engine
 
 CONFIG_HELP = "monitor.yaml to use (default: $MONITOR_CONFIG, else ./config/monitor.yaml)."
@@ -55,18 +59,34 @@ class _ConfigHandle:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            path = settings_file(self.path, os.environ)
-            if not path.exists():
-                given = ("--config" if self.path else
-                         "$MONITOR_CONFIG" if os.environ.get("MONITOR_CONFIG") else None)
-                raise ConfigError(
-                    (f"{path} (given by {given}) does not exist" if given else
-                     f"no configuration file: {path} (the default) does not exist")
-                    + "; give monitor.yaml's path with --config PATH or the environment "
-                    "variable MONITOR_CONFIG, or run monitor in the folder holding "
-                    "config/monitor.yaml")
-            self._settings = load_settings(path)
+            from monitor.settings import load_settings
+
+            self._settings = load_settings(self._config_file())
         return self._settings
+
+    @property
+    def rules_file(self) -> Path:
+        """The rules file, for the commands that need nothing else from monitor.yaml: its
+        ``rules_file`` read alone, without loading the settings' models (pydantic, a tenth of
+        a second of a short command); an unusual value is left to the whole file's check."""
+        if self._settings is None:
+            found = rules_file_named(read_yaml(self._config_file()))
+            if found is not None:
+                return found
+        return self.settings.rules_file
+
+    def _config_file(self) -> Path:
+        path = settings_file(self.path, os.environ)
+        if not path.exists():
+            given = ("--config" if self.path else
+                     "$MONITOR_CONFIG" if os.environ.get("MONITOR_CONFIG") else None)
+            raise ConfigError(
+                (f"{path} (given by {given}) does not exist" if given else
+                 f"no configuration file: {path} (the default) does not exist")
+                + "; give monitor.yaml's path with --config PATH or the environment "
+                "variable MONITOR_CONFIG, or run monitor in the folder holding "
+                "config/monitor.yaml")
+        return path
 
 
 def read_only(config: _ConfigHandle) -> Engine:

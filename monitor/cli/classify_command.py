@@ -33,7 +33,7 @@ from monitor.rules import RuleSet, Verdict, load_ruleset, split_document
 @json_option()
 def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
     """Apply the rules to text files (or - for standard input)."""
-    rules = load_ruleset(config.settings.rules_file)
+    rules = load_ruleset(config.rules_file)
     # The rules and the modules loaded so far live as long as the command: out of the cyclic
     # garbage collector's way, which would else go through them again and again, and at exit.
     gc.freeze()

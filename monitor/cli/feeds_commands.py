@@ -16,9 +16,9 @@ from monitor.cli import config_option
 from monitor.cli.commands import feeds
 from monitor.cli.output import json_option, print_json_lines
 from monitor.cli.progress import ProgressLine, quiet_option
+from monitor.configmodel import first_problem
 from monitor.errors import NotAFeed
 from monitor.settings import FeedSpec, load_feeds
-from monitor.yamlfile import first_problem
 
 
 @feeds.command("check")

@@ -19,7 +19,7 @@ from monitor.cli.output import (
     shorten,
     write_output,
 )
-from monitor.rules.fileformat import TOPICS
+from monitor.rules.ruleset import TOPICS
 from monitor.store.engine import LARGEST_ID
 
 # A line of `labels export`: what `rules eval` needs to score the item exactly as it was stored

@@ -51,7 +51,7 @@ def rules_explain(config, source: str, as_json: bool) -> None:
 
     TEXT-OR-FILE is a file to read, - for standard input, or the text itself. Its first line is
     the title when a blank line follows it."""
-    rules_set = load_ruleset(config.settings.rules_file)
+    rules_set = load_ruleset(config.rules_file)
     origin, text = _read_source(source)
     title, body = split_document(text)
     verdict = rules_set.classify(title, body)
@@ -134,7 +134,7 @@ def rules_eval(config, files: tuple[str, ...], stored: bool, split: str | None,
         raise click.UsageError("the stored labels have no frozen split: --show-errors is for "
                                "labelled files")
     labelled, opened_list = _labelled_texts(config, files, stored, split, opened)
-    rules_set = load_ruleset(config.settings.rules_file)
+    rules_set = load_ruleset(config.rules_file)
     result = evaluate(rules_set, labelled)
     frozen = result.frozen_errors
     shown = result.errors if show_errors else [o for o in result.errors
@@ -197,7 +197,7 @@ def rules_suggest(config, files: tuple[str, ...], stored: bool, split: str | Non
     from monitor.rules.suggest import suggest
 
     texts, _ = _labelled_texts(config, files, stored, split, opened)
-    rules_set = load_ruleset(config.settings.rules_file)
+    rules_set = load_ruleset(config.rules_file)
     found = suggest(texts, rules_set, lang=lang, top=top, min_count=min_count)
     if as_json:
         print_json_lines({"lang": s.lang, **c.as_dict()} for s in found for c in s.candidates)

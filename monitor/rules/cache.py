@@ -39,7 +39,8 @@ Compiled = TypeVar("Compiled")
 _FORMAT = b"monitor-rules-cache 1"
 _KEPT = 4  # entries: the rules in force and a few before, each ~2 MB for the shipped rules
 _WORTH_STORING = 0.02  # s of CPU: a rule set compiled faster is not stored (reading costs more)
-_CODE = [Path(__file__).parent, Path(__file__).parent.parent / "yamlfile.py"]
+_CODE = [Path(__file__).parent, *(Path(__file__).parent.parent / name
+                                    for name in ("yamlfile.py", "configmodel.py"))]
 
 
 def cache_dir(env: dict[str, str] | os._Environ = os.environ) -> Path:

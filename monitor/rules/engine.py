@@ -19,9 +19,8 @@ from typing import NamedTuple
 
 from monitor.rules.compile import Hit, Matcher
 from monitor.rules.decide import compile_rules
-from monitor.rules.fileformat import FIELDS
 from monitor.rules.normalize import Folded, fold_text
-from monitor.rules.ruleset import Rule, RuleSpec
+from monitor.rules.ruleset import FIELDS, Rule, RuleSpec
 
 # Title and body are folded as one text around a marker no key can cross.
 _JOIN = " \x04 "

@@ -20,11 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.yamlfile import ConfigModel, quoted
+from monitor.configmodel import ConfigModel
+from monitor.rules.ruleset import FIELDS, LANGUAGES, TOPICS
+from monitor.yamlfile import quoted
 
-LANGUAGES = ("fr", "ar", "en", "any")
-TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
-FIELDS = ("title", "body")
 MAX_NUMBER = 1e9  # thresholds, weights and counts past it are typos (and .inf is no number)
 
 

@@ -45,18 +45,23 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.errors import RulesError
 from monitor.rules.expression import Expr, ExpressionError, parse_expression
-from monitor.rules.fileformat import GroupEntry, RuleEntry, RulesFile
 from monitor.rules.normalize import fold
-from monitor.yamlfile import YamlDocument, read_yaml, validated
+from monitor.yamlfile import YamlDocument, read_yaml
+
+if TYPE_CHECKING:
+    from monitor.rules.fileformat import GroupEntry, RuleEntry
 
 _ACRONYM = re.compile(r"^[A-Z0-9][A-Z0-9-]*[A-Z][A-Z0-9-]*$")
 _ARABIC = re.compile("[\u0600-\u06ff]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")  # a condition's name, as expressions read it
 ARABIC_ARTICLE = "ال"
+LANGUAGES = ("fr", "ar", "en", "any")  # a group's terms are given per language, or for any
+TOPICS = ("ai", "cyber", "data-protection", "digital-policy")
+FIELDS = ("title", "body")
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,11 @@ class RuleSpec:
 # --- The meaning: terms, the groups rules name --------------------------------------------------
 
 def load_rules(path: Path) -> RuleSpec:
+    # The file's models are pydantic's, loaded here, when a file is read: a compiled rule set
+    # read back from the cache needs neither (a tenth of a second of a short command).
+    from monitor.configmodel import validated
+    from monitor.rules.fileformat import RulesFile
+
     doc = read_yaml(path, error=RulesError)
     if not isinstance(doc.data, dict):
         raise RulesError("expected a mapping with 'groups' and 'rules'", path=str(path), line=1)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
-from monitor.rules.fileformat import TOPICS
+from monitor.rules.ruleset import TOPICS
 from monitor.store.engine import storage_errors
 from monitor.store.listings import BATCH, ITEMS_WITH_FEED, iso
 from monitor.store.schema import feeds, items, labels

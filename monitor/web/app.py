@@ -39,7 +39,7 @@ from monitor.errors import MonitorError, StorageError
 from monitor.report.digest import http_url
 from monitor.report.export import export_items
 from monitor.rules import load_ruleset
-from monitor.rules.fileformat import TOPICS
+from monitor.rules.ruleset import TOPICS
 from monitor.settings import Settings, WatchedFile, describe_duration, load_feeds
 from monitor.store.engine import Engine, make_engine, read_engine
 from monitor.store.labels import record_label

@@ -9,7 +9,7 @@ template and the ``.json`` twin both render.
 from __future__ import annotations
 
 from monitor.rules import RuleSet
-from monitor.rules.fileformat import TOPICS
+from monitor.rules.ruleset import TOPICS
 from monitor.store.engine import Engine
 from monitor.store.facets import Facets
 from monitor.store.listings import feed_choices, newest_items, previous_page
