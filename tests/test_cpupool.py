@@ -229,6 +229,28 @@ def test_a_pool_closed_before_any_work_leaves_no_process_behind() -> None:
     assert done.stderr == ""  # no pool process failed to start (nor any traceback)
 
 
+def test_work_that_outlived_its_poll_does_not_hold_the_close() -> None:
+    """At the close every poll has ended or been given up: an extraction still running (a page
+    that took longer than its poll's deadline) is nobody's, and ends with the pool, instead of
+    keeping `run --once` from exiting for as long as it takes."""
+
+    async def main() -> tuple[float, list]:
+        cpu = CpuWork(2)
+        waiting = asyncio.ensure_future(cpu._run(time.sleep, 120))  # as a hung extraction
+        await asyncio.sleep(0)
+        await cpu._pool_starting()
+        processes = list(cpu._pool._processes.values())
+        await asyncio.sleep(0.5)  # taken by a process
+        waiting.cancel()  # its poll gave up
+        started = time.monotonic()
+        await asyncio.to_thread(cpu.close)
+        return time.monotonic() - started, processes
+
+    seconds, processes = asyncio.run(main())
+    assert seconds < 10
+    assert not any(process.is_alive() for process in processes)
+
+
 def test_pool_size_follows_the_cores() -> None:
     assert pool_size(3) == 3
     assert pool_size(0) == len(os.sched_getaffinity(0))

@@ -220,16 +220,16 @@ class CpuWork:
     async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
         return await self._run(extract_page, content, url, content_type)
 
-    def close(self, *, finish: bool = True) -> None:
-        """Stop the processes. With `finish` false, work still running is ended, not waited
-        for: the worker is stopping and nobody waits for it (a large feed takes seconds to
-        parse)."""
+    def close(self) -> None:
+        """Stop the processes, and the work still running: the worker closes the pool once
+        every poll has ended or been given up, so that work is nobody's (a page whose
+        extraction outlived its poll's deadline, a large feed of a poll stopped by a signal),
+        and waiting for it could keep `run --once` from exiting for as long as it takes."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        if not finish:
-            # No public way to end running work before Python 3.14 (`terminate_workers`).
-            for process in list(pool._processes.values()):
-                process.terminate()
+        # No public way to end running work before Python 3.14 (`terminate_workers`).
+        for process in list(pool._processes.values()):
+            process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)

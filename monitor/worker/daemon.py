@@ -204,7 +204,7 @@ async def worker_context(settings: Settings, rules: Callable[[], RuleSet], stop:
             log.error("leases not released; their feeds are polled again once they expire: %s",
                       exc)
         await ctx.fetcher.close()
-        await asyncio.to_thread(ctx.cpu.close, finish=not stop.is_set())
+        await asyncio.to_thread(ctx.cpu.close)
         ctx.reader.dispose()
         ctx.engine.dispose()
 
