@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import neardup
 from monitor.errors import NotAFeed, NoText
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.worker import cpupool
@@ -65,6 +66,7 @@ def test_parse_and_extract_in_pool_processes() -> None:
     assert len(parsed.entries) == 10 and parsed.entries == small.entries
     assert all(page.article is not None and len(page.article.text) > 500 for page in pages)
     assert len({page.signature for page in pages}) == 1 and pages[0].signature is not None
+    assert pages[0].band_keys == tuple(neardup.band_keys(pages[0].signature))  # made there
     # Raised in a pool process, the error comes back as itself, as when parsed inline.
     assert type(bad) is type(inline) is NotAFeed
     assert bad.reason == inline.reason == "not-a-feed" and "https://x/" in bad.message

@@ -44,7 +44,7 @@ from monitor.extract import Article, extract_article
 from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.neardup import signature_and_merge_hash
+from monitor.neardup import band_keys, signature_and_merge_hash
 from monitor.worker.forkstart import fork_server_context, start_fork_server
 from monitor.worker.liveness import process_alive
 
@@ -67,6 +67,7 @@ class PageText:
     signature: tuple[int, ...] | None
     content_hash: str | None = None  # of the article's text
     merge_hash: str | None = None  # the hash to merge stories on (None: text too short)
+    band_keys: tuple[int, ...] | None = None  # the signature's LSH bands, as the store keeps them
     error_reason: str | None = None
     error_message: str | None = None
 
@@ -76,7 +77,8 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     article = extract_article(content, url=url, content_type=content_type)
     digest = content_hash(article.text)
     near, merge = signature_and_merge_hash(article.text, digest)
-    return PageText(article, near, content_hash=digest, merge_hash=merge)
+    return PageText(article, near, content_hash=digest, merge_hash=merge,
+                    band_keys=tuple(band_keys(near)) if near else None)
 
 
 def _parse(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
