@@ -100,8 +100,8 @@ def test_small_feeds_go_to_the_running_pool_and_parse_as_inline() -> None:
         run = cpu._run  # noqa: SLF001
 
         async def counted(function, *args):
-            if function is cpupool.run_each and args[0] is cpupool._parse:  # noqa: SLF001
-                batches.append(len(args[1]))
+            if function is cpupool.parse_feeds:
+                batches.append(len(args[0]))
             return await run(function, *args)
 
         cpu._run = counted  # noqa: SLF001
@@ -199,44 +199,6 @@ def test_a_small_feed_survives_the_pool_failing(monkeypatch) -> None:
     assert small == parse_feed(feed, url=url)
     assert isinstance(not_a_feed, NotAFeed) and "an HTML page" in not_a_feed.message
     assert isinstance(large, BrokenProcessPool)
-
-
-def test_pages_go_to_the_pool_in_batches_each_with_its_own_outcome(monkeypatch) -> None:
-    """Pages asked for in one turn of the loop share a trip to each pool process; a page
-    without text fails alone; a batch the pool failed is sent again a page a task."""
-    sent: list[int] = []
-    run = CpuWork._run  # noqa: SLF001
-
-    async def counted(cpu, function, *args):
-        if function is cpupool.run_each:
-            sent.append(len(args[1]))
-            if fail_batches:
-                raise BrokenProcessPool("a process died")
-        return await run(cpu, function, *args)
-
-    monkeypatch.setattr(CpuWork, "_run", counted)
-
-    async def work():
-        cpu = CpuWork(2)
-        try:
-            pages = [cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}", "text/html")
-                     for i in range(5)]
-            pages.insert(2, cpu.extract_page(b"<html><body></body></html>", "https://x/e", None))
-            return await asyncio.gather(*pages, return_exceptions=True)
-        finally:
-            cpu.close()
-
-    fail_batches = False
-    outcomes = asyncio.run(work())
-    assert sent == [3, 3]  # a batch for each process
-    assert isinstance(outcomes.pop(2), NoText)
-    assert all(page.article is not None for page in outcomes)
-    sent.clear()
-    fail_batches = True
-    outcomes = asyncio.run(work())
-    assert sent == [3, 3]
-    assert isinstance(outcomes.pop(2), NoText)
-    assert all(page.article is not None for page in outcomes)
 
 
 def test_pool_processes_import_no_database_code() -> None:

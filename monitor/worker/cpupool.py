@@ -9,10 +9,10 @@ CPU-bound (milliseconds to tens of milliseconds each) and would stall every othe
 on the loop. They run here, in ``schedule.extract_processes`` processes (0: one per core), so the
 fetching never waits on them and extraction uses every core. A feed of up to 64 KiB is parsed on
 the loop until the pool runs (a millisecond or so: not worth starting it for); once it runs
-(news is coming: the worker's core is then the busy one, the pool's far less), it goes there
-too. Work goes to the pool in batches, the calls asked for in one turn of the loop together, a
-batch for each process: a trip to the pool costs the worker about half of what parsing a small
-feed does, a batch's trip shared by its calls far less. The pool's processes start when the
+(news is coming: the worker's core is then the busy one, the pool's far less), such feeds go to
+it in batches, those asked for in one turn of the loop together, a batch for each process: a
+trip to the pool costs the worker about half of what parsing a small feed does, a batch's trip
+shared by its feeds far less. The pool's processes start when the
 first feed brings news, or with the claim of a feed never fetched (`worker/daemon.py`): a
 steady-state cycle where every feed answers 304 starts none. They are
 made by a fork server (not forked from the multi-threaded worker itself) that imports the
@@ -33,11 +33,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, _ExceptionWithTraceback
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
 
 from monitor.errors import NoText
 from monitor.extract import Article, extract_article
@@ -54,8 +54,7 @@ INLINE_PARSE_BYTES = 64 * 1024
 # The pipe that carries pages to the pool processes: a few pages (about 160 KB each) rather than
 # Linux's default 64 KiB, and at most what an unprivileged process may ask (fs.pipe-max-size).
 TASK_PIPE_BYTES = 2**20
-T = TypeVar("T")
-Batch = list[tuple[tuple, asyncio.Future]]  # the arguments of each call, and its outcome's waiter
+FeedToParse = tuple[bytes, str, dict[str, str]]  # content, url, headers (`parse_feed`'s)
 
 
 @dataclass(frozen=True)
@@ -81,24 +80,20 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
                     band_keys=tuple(band_keys(near)) if near else None)
 
 
-def _parse(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
-    return parse_feed(content, url=url, headers=headers)
-
-
-def _outcome(function: Callable[..., T], item: tuple) -> T | Exception:
+def _parsed(feed: FeedToParse) -> ParsedFeed | Exception:
+    content, url, headers = feed
     try:
-        return function(*item)
+        return parse_feed(content, url=url, headers=headers)
     except Exception as exc:
         return exc
 
 
-def run_each(function: Callable[..., T], items: list[tuple]) -> list[T | object]:
-    """`function` on each item's arguments (in a pool process): its result, or the exception it
-    raised, which comes back as itself with its traceback as its cause, as a task's does (one
-    item's error does not stop the others)."""
+def parse_feeds(feeds: list[FeedToParse]) -> list[object]:
+    """Parse each feed (in a pool process): its `ParsedFeed`, or the exception it raised, which
+    comes back as itself with its traceback as its cause, as a task's does (one broken feed
+    does not stop the others)."""
     return [_ExceptionWithTraceback(outcome, outcome.__traceback__)
-            if isinstance(outcome, Exception) else outcome
-            for outcome in (_outcome(function, item) for item in items)]
+            if isinstance(outcome, Exception) else outcome for outcome in map(_parsed, feeds)]
 
 
 # Under 100 words (so the precise pass runs too) but over 40 (a signature is made), a title, a
@@ -185,7 +180,7 @@ class CpuWork:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # the pool is made once, in a thread (see `_started`)
         self._starting: asyncio.Future | None = None  # that thread's work (`_pool_starting`)
-        self._waiting: dict[Callable, Batch] = {}  # the calls to send to the pool (`_batched`)
+        self._feeds_to_parse: list[tuple[FeedToParse, asyncio.Future]] = []  # `_parse_soon`
         self._batches: set[asyncio.Task] = set()
 
     def start_soon(self) -> None:
@@ -240,66 +235,47 @@ class CpuWork:
 
     async def parse_feed(self, content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
         """`monitor.feeds.parse.parse_feed`, in a pool process for a large feed, and for a small
-        one once the pool runs (in a batch, `_batched`); before, a small one is parsed at once
-        rather than start the pool. Raises what it raises, wherever it was parsed."""
+        one once the pool runs (in a batch, `_parse_soon`); before, a small one is parsed at
+        once rather than start the pool. Raises what it raises, wherever it was parsed."""
         if len(content) > INLINE_PARSE_BYTES:
             # NotAFeed raised in the pool process comes back pickled, as itself (see errors.py).
-            return await self._run(_parse, content, url, dict(headers))
+            return await self._run(partial(parse_feed, content, url=url, headers=dict(headers)))
         if self._pool is None:
             return parse_feed(content, url=url, headers=headers)
-        return await self._batched(_parse, (content, url, dict(headers)), self._parse_here)
+        return await self._parse_soon((content, url, dict(headers)))
 
-    async def _parse_here(self, feed: tuple) -> ParsedFeed:
-        """A small feed of a batch the pool failed: parsed here, as without a pool."""
-        return _parse(*feed)
-
-    async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
-        return await self._batched(extract_page, (content, url, content_type),
-                                   self._extract_alone)
-
-    async def _extract_alone(self, page: tuple) -> PageText:
-        """A page of a batch the pool failed: sent alone (a page that ends its process then
-        fails alone)."""
-        return await self._run(extract_page, *page)
-
-    def _batched(self, function: Callable[..., T], arguments: tuple,
-                 alone: Callable[[tuple], Awaitable[T]]) -> asyncio.Future:
-        """`function(*arguments)`, run in a pool process with the other calls of `function`
-        asked for in this turn of the loop (a trip to the pool costs the worker about what
-        parsing a small feed does: a batch shares it); `alone` does each call of a batch the
-        pool failed."""
+    def _parse_soon(self, feed: FeedToParse) -> asyncio.Future:
+        """The feed's outcome, once it is parsed with the others asked for in this turn of the
+        loop."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        waiting = self._waiting.setdefault(function, [])
-        if not waiting:
-            loop.call_soon(self._send, function, alone)
-        waiting.append((arguments, waiter))
+        if not self._feeds_to_parse:
+            loop.call_soon(self._send_feeds)
+        self._feeds_to_parse.append((feed, waiter))
         return waiter
 
-    def _send(self, function: Callable, alone: Callable[[tuple], Awaitable]) -> None:
-        """The calls of `function` asked for: a batch for each pool process."""
-        waiting = self._waiting.pop(function)
+    def _send_feeds(self) -> None:
+        """The feeds asked for, a batch for each pool process."""
+        waiting, self._feeds_to_parse = self._feeds_to_parse, []
         share = -(-len(waiting) // self.processes)
         for start in range(0, len(waiting), share):
-            task = asyncio.ensure_future(
-                self._run_batch(function, alone, waiting[start:start + share]))
+            task = asyncio.ensure_future(self._parse_batch(waiting[start:start + share]))
             self._batches.add(task)  # referenced until done (the loop keeps weak references)
             task.add_done_callback(self._batches.discard)
 
-    async def _run_batch(self, function: Callable, alone: Callable[[tuple], Awaitable],
-                         batch: Batch) -> None:
-        calls = [arguments for arguments, _ in batch]
+    async def _parse_batch(self, batch: list[tuple[FeedToParse, asyncio.Future]]) -> None:
+        feeds = [feed for feed, _ in batch]
         try:
-            outcomes = await self._run(run_each, function, calls)
+            outcomes = await self._run(parse_feeds, feeds)
         except asyncio.CancelledError:  # the pool closed: the worker stops
             for _, waiter in batch:
                 waiter.cancel()
             raise
         except Exception as exc:  # the pool failed twice (`_run`), or the batch could not
-            # come back: each call is done on its own (`alone`), none lost for another's sake.
-            log.warning("a batch of %d failed in the pool (%s: %s); each done on its own",
-                        len(calls), type(exc).__name__, exc)
-            outcomes = await asyncio.gather(*map(alone, calls), return_exceptions=True)
+            # come back: its feeds are parsed here, as without a pool, none lost for another.
+            log.warning("%d feeds parsed in the worker: the pool failed (%s: %s)",
+                        len(feeds), type(exc).__name__, exc)
+            outcomes = [_parsed(feed) for feed in feeds]
         for (_, waiter), outcome in zip(batch, outcomes, strict=True):
             if waiter.done():  # its poll was cancelled
                 continue
@@ -307,6 +283,9 @@ class CpuWork:
                 waiter.set_exception(outcome)
             else:
                 waiter.set_result(outcome)
+
+    async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
+        return await self._run(extract_page, content, url, content_type)
 
     def close(self, *, finish: bool = True) -> None:
         """Stop the processes. With `finish` false, work still running is ended, not waited
