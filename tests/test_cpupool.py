@@ -12,17 +12,23 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
+from monitor import neardup
 from monitor.errors import NotAFeed, NoText
+from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.worker import cpupool
 from monitor.worker.cpupool import INLINE_PARSE_BYTES, TASK_PIPE_BYTES, CpuWork, pool_size
 from monitor.worker.forkstart import start_fork_server
 from tests.conftest import FIXTURES, SEEDS, Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import HTML, RSS, rss, seed_article, seed_page
+from tests.test_feeds import ALL_FILES as FEED_FILES
+from tests.test_feeds import FIXTURES as FEED_FIXTURES
+from tests.test_feeds import feed_url, served_headers
 
 PAGE = FIXTURES / "articles" / "aeb-14cc2a0ca59c62a8.html"
 
@@ -39,13 +45,13 @@ def test_parse_and_extract_in_pool_processes() -> None:
         cpu = CpuWork(2)
         try:
             small = await cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {})
+            with pytest.raises(NotAFeed) as inline:
+                await cpu.parse_feed(page, "https://x/", {})
             assert cpu._pool is None  # noqa: SLF001  (a small feed is parsed inline)
             parsed = await cpu.parse_feed(big, "https://donthitsave.com/comic.rss", {})
             assert cpu._pool is not None  # noqa: SLF001  (a large one went to the pool)
             pages = await asyncio.gather(*(cpu.extract_page(PAGE.read_bytes(), f"https://x/{i}",
                                                             "text/html") for i in range(4)))
-            with pytest.raises(NotAFeed) as inline:
-                await cpu.parse_feed(page, "https://x/", {})
             with pytest.raises(NotAFeed) as bad:
                 await cpu.parse_feed(not_a_feed, "https://x/", {})
             with pytest.raises(NoText) as empty:
@@ -60,11 +66,139 @@ def test_parse_and_extract_in_pool_processes() -> None:
     assert len(parsed.entries) == 10 and parsed.entries == small.entries
     assert all(page.article is not None and len(page.article.text) > 500 for page in pages)
     assert len({page.signature for page in pages}) == 1 and pages[0].signature is not None
+    assert pages[0].band_keys == tuple(neardup.band_keys(pages[0].signature))  # made there
     # Raised in a pool process, the error comes back as itself, as when parsed inline.
     assert type(bad) is type(inline) is NotAFeed
     assert bad.reason == inline.reason == "not-a-feed" and "https://x/" in bad.message
     assert type(empty) is NoText and empty.reason == "no-text"  # crossed back as itself
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+def _parsed_or_error(parse, name: str) -> object:
+    """What parsing a fixture file gives: its `ParsedFeed`, or its error as (type, reason,
+    message)."""
+    content = (FEED_FIXTURES / name).read_bytes()
+    try:
+        return parse(content, feed_url(name), served_headers(name))
+    except Exception as exc:
+        return type(exc), getattr(exc, "reason", None), str(exc)
+
+
+def test_small_feeds_go_to_the_running_pool_and_parse_as_inline() -> None:
+    """Once the pool runs (news is coming), small feeds are parsed in it, in batches, leaving
+    the worker's core to the fetching: each fixture feed gives the same entries, GUIDs, links,
+    dates and warnings, or the same error, as when parsed on the loop; a broken feed does not
+    stop the others of its batch."""
+    inline = {name: _parsed_or_error(lambda c, u, h: parse_feed(c, url=u, headers=h), name)
+              for name in FEED_FILES}
+    small = [name for name in FEED_FILES
+             if (FEED_FIXTURES / name).stat().st_size <= INLINE_PARSE_BYTES]
+    batches: list[int] = []
+
+    async def work():
+        cpu = CpuWork(2)
+        run = cpu._run  # noqa: SLF001
+
+        async def counted(function, *args):
+            if function is cpupool.parse_feeds:
+                batches.append(len(args[0]))
+            return await run(function, *args)
+
+        cpu._run = counted  # noqa: SLF001
+        try:
+            cpu.start_soon()
+            await cpu._pool_starting()  # noqa: SLF001
+            results = await asyncio.gather(*(_async_parsed_or_error(cpu, name)
+                                             for name in FEED_FILES))
+            return dict(zip(FEED_FILES, results, strict=True))
+        finally:
+            cpu.close()
+
+    pooled = asyncio.run(work())
+    assert pooled == inline
+    # Every small feed went to the pool, asked for together: a batch for each process.
+    assert sum(batches) == len(small) > 300 and len(batches) == 2
+    assert sum(isinstance(result, ParsedFeed) for result in pooled.values()) >= 250
+    errors = [result for name, result in pooled.items() if name in small
+              and isinstance(result, tuple)]
+    assert len(errors) > 10 and {error[0] for error in errors} == {NotAFeed}
+
+
+async def _async_parsed_or_error(cpu: CpuWork, name: str) -> object:
+    try:
+        return await cpu.parse_feed((FEED_FIXTURES / name).read_bytes(), feed_url(name),
+                                    served_headers(name))
+    except Exception as exc:
+        return type(exc), getattr(exc, "reason", None), str(exc)
+
+
+def test_an_error_from_a_batch_keeps_its_pool_traceback() -> None:
+    """An unexpected error raised by one feed of a batch comes back as itself, with the pool
+    process's traceback as its cause, as any task's error does; the batch's others parse."""
+    feed = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
+
+    async def work():
+        cpu = CpuWork(1)
+        try:
+            cpu.start_soon()
+            await cpu._pool_starting()  # noqa: SLF001
+            return await asyncio.gather(
+                cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {}),
+                cpu.parse_feed(feed, "https://donthitsave.com/comic.rss", {"Content-Type": None}),
+                return_exceptions=True)
+        finally:
+            cpu.close()
+
+    parsed, error = asyncio.run(work())
+    assert isinstance(parsed, ParsedFeed) and len(parsed.entries) == 10
+    assert isinstance(error, AttributeError)  # None.strip(), in the pool process
+    assert "parse.py" in str(error.__cause__)
+
+
+def test_a_small_feed_survives_the_pool_failing(monkeypatch) -> None:
+    """A pool process that dies is replaced (one more try); a pool that fails again leaves the
+    small feeds to be parsed on the loop, as without a pool, each with its own outcome; a large
+    one fails as before."""
+    feed = (FIXTURES / "feeds" / "rsparser" / "donthitsave.xml").read_bytes()
+    url = "https://donthitsave.com/comic.rss"
+    big = feed.replace(b"</channel>", b"<!-- " + b"x" * INLINE_PARSE_BYTES + b" --></channel>")
+
+    async def killed_then_parsed():
+        cpu = CpuWork(1)
+        try:
+            cpu.start_soon()
+            pool = await cpu._pool_starting()  # noqa: SLF001
+            for pid in list(pool._processes):  # noqa: SLF001
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            parsed = await cpu.parse_feed(feed, url, {})
+            return parsed, cpu._pool is not pool  # noqa: SLF001
+        finally:
+            cpu.close()
+
+    parsed, replaced = asyncio.run(killed_then_parsed())
+    assert replaced and parsed == parse_feed(feed, url=url)
+
+    async def broken(self, function, *args):
+        raise BrokenProcessPool("a process died")
+
+    monkeypatch.setattr(CpuWork, "_run", broken)
+
+    async def pool_failing():
+        cpu = CpuWork(1)
+        cpu._pool = ProcessPoolExecutor(1)  # noqa: SLF001  (running, as far as parsing knows)
+        try:
+            outcomes = await asyncio.gather(cpu.parse_feed(feed, url, {}),
+                                            cpu.parse_feed(b"<html></html>", url, {}),
+                                            cpu.parse_feed(big, url, {}), return_exceptions=True)
+        finally:
+            cpu.close()
+        return outcomes
+
+    small, not_a_feed, large = asyncio.run(pool_failing())
+    assert small == parse_feed(feed, url=url)
+    assert isinstance(not_a_feed, NotAFeed) and "an HTML page" in not_a_feed.message
+    assert isinstance(large, BrokenProcessPool)
 
 
 def test_pool_processes_import_no_database_code() -> None:

@@ -158,3 +158,32 @@ def test_the_newest_stored_items_of_a_band_are_the_candidates(database_url: str,
     assert stored_of == [sorted(ids, reverse=True)[:3], [ids[0]],
                          sorted(ids, reverse=True)[:2], []]
     assert sorted(rows) == sorted(ids[2:] + [ids[0]])  # only the candidates' rows are read
+
+
+def _bands(engine: Engine) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(items.c.guid, item_bands.c.band)
+                                   .join(item_bands, item_bands.c.item_id == items.c.id)).all())
+
+
+def test_band_keys_made_with_the_signature_are_stored_as_given(database_url: str,
+                                                              monkeypatch) -> None:
+    """A page's band keys come with its signature, made in the extraction process: the store
+    writes them as given (it computes none), the bands and clusters it would have made."""
+    engine = _engine(database_url)
+    insert_items(engine, _batch())
+    computed = (_stored(engine), _bands(engine))
+    _empty(engine)
+    given = []
+    for item in _batch():
+        signature = neardup.signature(item.text)
+        given.append(replace(item, signature=signature, band_keys=tuple(
+            neardup.band_keys(signature)) if signature else None))
+
+    def no_band_keys(signature):
+        raise AssertionError("band keys computed again")
+
+    monkeypatch.setattr(neardup, "band_keys", no_band_keys)
+    insert_items(engine, given)
+    assert (_stored(engine), _bands(engine)) == computed
+    assert len(computed[1]) > 5 * neardup.BANDS

@@ -84,14 +84,15 @@ class NewItem:
     page_canonical_url: str | None = None
     # neardup.signature(text), computed where the text was extracted; None: computed here.
     signature: tuple[int, ...] | None = None
-    # neardup.merge_hash(text, content_hash), computed with the signature; None: computed here.
+    # neardup's merge_hash and band_keys, computed with the signature; None: computed here.
     merge_hash: str | None = None
+    band_keys: tuple[int, ...] | None = None
     # The alerts to announce it (queued in the outbox with it), if it is stored as a new item.
     alerts: tuple[str, ...] = ()
 
 
-_COLUMNS = [field.name for field in fields(NewItem) if field.name not in
-            ("page_canonical_url", "merge_hash", "alerts")]  # NewItem's fields that are columns
+_COLUMNS = [field.name for field in fields(NewItem) if field.name not in  # those of the table
+            ("page_canonical_url", "merge_hash", "band_keys", "alerts")]
 
 
 def _entry_look_ups() -> dict[tuple[bool, bool], Executable]:
@@ -356,10 +357,9 @@ def _store_new(conn: Connection, new: Sequence[NewItem]) -> list[int]:
     INSERT and their sources in one (RETURNING makes SQLAlchemy send one multi-row INSERT, not
     one statement per row: on SQLite each row of an executemany is a step that gives the GIL
     away and waits to get it back); alert entries per item."""
-    signatures = [item.signature if item.signature is not None
-                  else neardup.signature(item.text) for item in new]
-    band_keys = [set(neardup.band_keys(signature)) if signature else set()
-                 for signature in signatures]
+    signatures = [item.signature or neardup.signature(item.text) for item in new]
+    band_keys = [set(item.band_keys or neardup.band_keys(signature)) if signature else set()
+                 for item, signature in zip(new, signatures, strict=True)]
     joins = clusters_to_join(conn, signatures, band_keys)
     rows = []
     for item, signature, join in zip(new, signatures, joins, strict=True):

@@ -7,8 +7,12 @@ extracted article, its near-duplicate signature and text hashes; or the NoText i
 Fetching is I/O and runs on one event loop; parsing a feed and extracting an article are
 CPU-bound (milliseconds to tens of milliseconds each) and would stall every other request if run
 on the loop. They run here, in ``schedule.extract_processes`` processes (0: one per core), so the
-fetching never waits on them and extraction uses every core; a feed of up to 64 KiB is parsed on
-the loop all the same (milliseconds; not worth the trip). The pool's processes start when the
+fetching never waits on them and extraction uses every core. A feed of up to 64 KiB is parsed on
+the loop until the pool runs (a millisecond or so: not worth starting it for); once it runs
+(news is coming: the worker's core is then the busy one, the pool's far less), such feeds go to
+it in batches, those asked for in one turn of the loop together, a batch for each process: a
+trip to the pool costs the worker about half of what parsing a small feed does, a batch's trip
+shared by its feeds far less. The pool's processes start when the
 first feed brings news, or with the claim of a feed never fetched (`worker/daemon.py`): a
 steady-state cycle where every feed answers 304 starts none. They are
 made by a fork server (not forked from the multi-threaded worker itself) that imports the
@@ -31,7 +35,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures.process import BrokenProcessPool, _ExceptionWithTraceback
 from dataclasses import dataclass
 from functools import partial
 
@@ -40,7 +44,7 @@ from monitor.extract import Article, extract_article
 from monitor.extract import warm_up as warm_up_extraction
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.identity import content_hash
-from monitor.neardup import signature_and_merge_hash
+from monitor.neardup import band_keys, signature_and_merge_hash
 from monitor.worker.forkstart import fork_server_context, start_fork_server
 from monitor.worker.liveness import process_alive
 
@@ -50,6 +54,7 @@ INLINE_PARSE_BYTES = 64 * 1024
 # The pipe that carries pages to the pool processes: a few pages (about 160 KB each) rather than
 # Linux's default 64 KiB, and at most what an unprivileged process may ask (fs.pipe-max-size).
 TASK_PIPE_BYTES = 2**20
+FeedToParse = tuple[bytes, str, dict[str, str]]  # content, url, headers (`parse_feed`'s)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class PageText:
     signature: tuple[int, ...] | None
     content_hash: str | None = None  # of the article's text
     merge_hash: str | None = None  # the hash to merge stories on (None: text too short)
+    band_keys: tuple[int, ...] | None = None  # the signature's LSH bands, as the store keeps them
     error_reason: str | None = None
     error_message: str | None = None
 
@@ -70,7 +76,24 @@ def extract_page(content: bytes, url: str, content_type: str | None) -> PageText
     article = extract_article(content, url=url, content_type=content_type)
     digest = content_hash(article.text)
     near, merge = signature_and_merge_hash(article.text, digest)
-    return PageText(article, near, content_hash=digest, merge_hash=merge)
+    return PageText(article, near, content_hash=digest, merge_hash=merge,
+                    band_keys=tuple(band_keys(near)) if near else None)
+
+
+def _parsed(feed: FeedToParse) -> ParsedFeed | Exception:
+    content, url, headers = feed
+    try:
+        return parse_feed(content, url=url, headers=headers)
+    except Exception as exc:
+        return exc
+
+
+def parse_feeds(feeds: list[FeedToParse]) -> list[object]:
+    """Parse each feed (in a pool process): its `ParsedFeed`, or the exception it raised, which
+    comes back as itself with its traceback as its cause, as a task's does (one broken feed
+    does not stop the others)."""
+    return [_ExceptionWithTraceback(outcome, outcome.__traceback__)
+            if isinstance(outcome, Exception) else outcome for outcome in map(_parsed, feeds)]
 
 
 # Under 100 words (so the precise pass runs too) but over 40 (a signature is made), a title, a
@@ -157,6 +180,8 @@ class CpuWork:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # the pool is made once, in a thread (see `_started`)
         self._starting: asyncio.Future | None = None  # that thread's work (`_pool_starting`)
+        self._feeds_to_parse: list[tuple[FeedToParse, asyncio.Future]] = []  # `_parse_soon`
+        self._batches: set[asyncio.Task] = set()
 
     def start_soon(self) -> None:
         """Start the pool's processes without waiting: work is coming (a feed brought news) and
@@ -209,13 +234,55 @@ class CpuWork:
         broken.shutdown(wait=True, cancel_futures=True)
 
     async def parse_feed(self, content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
-        """`monitor.feeds.parse.parse_feed`, in a pool process for a large feed (a small one is
-        parsed at once, in a few milliseconds, rather than wait for a pool process); raises
-        what it raises."""
-        if len(content) <= INLINE_PARSE_BYTES:
+        """`monitor.feeds.parse.parse_feed`, in a pool process for a large feed, and for a small
+        one once the pool runs (in a batch, `_parse_soon`); before, a small one is parsed at
+        once rather than start the pool. Raises what it raises, wherever it was parsed."""
+        if len(content) > INLINE_PARSE_BYTES:
+            # NotAFeed raised in the pool process comes back pickled, as itself (see errors.py).
+            return await self._run(partial(parse_feed, content, url=url, headers=dict(headers)))
+        if self._pool is None:
             return parse_feed(content, url=url, headers=headers)
-        # NotAFeed raised in the pool process comes back pickled, as itself (see errors.py).
-        return await self._run(partial(parse_feed, content, url=url, headers=dict(headers)))
+        return await self._parse_soon((content, url, dict(headers)))
+
+    def _parse_soon(self, feed: FeedToParse) -> asyncio.Future:
+        """The feed's outcome, once it is parsed with the others asked for in this turn of the
+        loop."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if not self._feeds_to_parse:
+            loop.call_soon(self._send_feeds)
+        self._feeds_to_parse.append((feed, waiter))
+        return waiter
+
+    def _send_feeds(self) -> None:
+        """The feeds asked for, a batch for each pool process."""
+        waiting, self._feeds_to_parse = self._feeds_to_parse, []
+        share = -(-len(waiting) // self.processes)
+        for start in range(0, len(waiting), share):
+            task = asyncio.ensure_future(self._parse_batch(waiting[start:start + share]))
+            self._batches.add(task)  # referenced until done (the loop keeps weak references)
+            task.add_done_callback(self._batches.discard)
+
+    async def _parse_batch(self, batch: list[tuple[FeedToParse, asyncio.Future]]) -> None:
+        feeds = [feed for feed, _ in batch]
+        try:
+            outcomes = await self._run(parse_feeds, feeds)
+        except asyncio.CancelledError:  # the pool closed: the worker stops
+            for _, waiter in batch:
+                waiter.cancel()
+            raise
+        except Exception as exc:  # the pool failed twice (`_run`), or the batch could not
+            # come back: its feeds are parsed here, as without a pool, none lost for another.
+            log.warning("%d feeds parsed in the worker: the pool failed (%s: %s)",
+                        len(feeds), type(exc).__name__, exc)
+            outcomes = [_parsed(feed) for feed in feeds]
+        for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+            if waiter.done():  # its poll was cancelled
+                continue
+            if isinstance(outcome, BaseException):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(outcome)
 
     async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
         return await self._run(extract_page, content, url, content_type)

@@ -167,7 +167,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
             return
     title, text, lang, published = entry.title, entry.summary, feed.lang, entry.published
     text_source, text_error, text_error_message = "summary", entry.link_problem, None
-    signature = page_canonical = digest = text_hash = None
+    signature = bands = page_canonical = digest = text_hash = None
     if entry.link is None:
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
@@ -179,6 +179,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
         else:
             article = page.article
             text, text_source, signature = article.text, "page", page.signature
+            bands = page.band_keys
             digest, text_hash = page.content_hash, page.merge_hash
             title = title or article.title or ""
             lang = article.lang or lang
@@ -212,7 +213,7 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
         text_error_message=text_error_message, content_hash=digest,
         relevant=verdict.relevant, score=verdict.score, topics=list(verdict.topics),
         matches=verdict.matches_with_rules(), rules_version=verdict.version,
-        corpus_file=corpus_file, signature=signature, merge_hash=text_hash,
+        corpus_file=corpus_file, signature=signature, band_keys=bands, merge_hash=text_hash,
         alerts=alerts_for(ctx.settings.alerts, Candidate(
             verdict.topics, lang, feed.name, feed.url, verdict.score, published))
         if verdict.relevant else (),
