@@ -10,8 +10,8 @@ How the limits hold:
   literals, so those are checked here on every hop. A DNS name pointing inside the network and
   a redirect to an internal host are refused alike, before any connection.
 - Each hop runs under the overall deadline of its get() (redirects and body included, so a
-  server trickling one byte at a time stops at it), and under aiohttp's connect and socket-read
-  timeouts.
+  server trickling one byte at a time stops at it; `deadlines`: one timer for all the gets
+  under way), and under aiohttp's connect and socket-read timeouts.
 - Redirects are followed here, one hop at a time, so each hop is counted, checked and timed.
 - The body is inflated (`inflate`: gzip, deflate) a bounded piece at a time and counted here
   after decoding, so a compression bomb stops at `max_bytes` without ever sitting whole in memory.
@@ -41,6 +41,7 @@ from monitor.errors import (
     TooManyRedirects,
 )
 from monitor.fetch.connect import AddressRefused, GuardedResolver, check_literal
+from monitor.fetch.deadlines import TaskDeadline
 from monitor.fetch.inflate import PIECE, BodyDecoder, content_codings
 from monitor.fetch.netguard import AddressPolicy
 from monitor.settings import HttpSettings
@@ -153,7 +154,6 @@ class Fetcher:
     ) -> Fetched:
         """GET `url`, following redirects; conditional when validators are given."""
         session = self._open()
-        deadline = asyncio.get_running_loop().time() + self._limits.deadline
         cap = self._limits.max_bytes if max_bytes is None else max_bytes
         headers: dict[str, str] = {}
         if etag:
@@ -162,23 +162,27 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         hop, where = _checked_start(url), url
         permanent = False
-        for _ in range(self._limits.max_redirects + 1):
-            answer = await self._one_hop(session, hop, where, headers, cap, deadline)
-            if answer.location is None:
-                # On 304 the validators sent stay valid unless the answer renews them.
-                kept = (etag, last_modified) if answer.status == 304 else (None, None)
-                return Fetched(
-                    url=str(hop),
-                    status=answer.status,
-                    headers=answer.headers,
-                    content=answer.content,
-                    etag=answer.headers.get("etag") or kept[0],
-                    last_modified=answer.headers.get("last-modified") or kept[1],
-                    redirected_permanently=permanent,
-                )
-            permanent = permanent or answer.status in _PERMANENT
-            hop = _checked_url(answer.location, url, base=hop)
-            where = f"{hop} (redirected from {url})"
+        budget = TaskDeadline(self._limits.deadline)
+        try:
+            for _ in range(self._limits.max_redirects + 1):
+                answer = await self._one_hop(session, hop, where, headers, cap, budget)
+                if answer.location is None:
+                    # On 304 the validators sent stay valid unless the answer renews them.
+                    kept = (etag, last_modified) if answer.status == 304 else (None, None)
+                    return Fetched(
+                        url=str(hop),
+                        status=answer.status,
+                        headers=answer.headers,
+                        content=answer.content,
+                        etag=answer.headers.get("etag") or kept[0],
+                        last_modified=answer.headers.get("last-modified") or kept[1],
+                        redirected_permanently=permanent,
+                    )
+                permanent = permanent or answer.status in _PERMANENT
+                hop = _checked_url(answer.location, url, base=hop)
+                where = f"{hop} (redirected from {url})"
+        finally:
+            budget.cancel()
         raise TooManyRedirects(
             f"{url}: more than {self._limits.max_redirects} redirects (the last to {hop}); "
             "the URL probably loops, check it in a browser and fix it"
@@ -191,10 +195,9 @@ class Fetcher:
         where: str,
         headers: dict[str, str],
         cap: int,
-        deadline: float,
+        budget: TaskDeadline,
     ) -> _Answer:
         """One request and its answer by the deadline; every foreign error is mapped here."""
-        budget = asyncio.timeout_at(deadline)
         try:
             async with budget:
                 if _looks_like_ip(hop.raw_host):
@@ -207,7 +210,7 @@ class Fetcher:
                 "meant to be on a private network"
             ) from exc
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
-            if budget.expired():
+            if budget.expired:
                 why = f"no complete answer within {self._limits.deadline:g} s (overall deadline)"
             elif isinstance(exc, aiohttp.ConnectionTimeoutError):
                 why = f"no connection within {self._limits.connect_timeout:g} s"
