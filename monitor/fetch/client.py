@@ -160,7 +160,7 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        hop, where = _checked_start(url), url
+        (hop, hop_text), where = _checked_start(url), url
         permanent = False
         budget = TaskDeadline(self._limits.deadline)
         try:
@@ -170,7 +170,7 @@ class Fetcher:
                     # On 304 the validators sent stay valid unless the answer renews them.
                     kept = (etag, last_modified) if answer.status == 304 else (None, None)
                     return Fetched(
-                        url=str(hop),
+                        url=hop_text,
                         status=answer.status,
                         headers=answer.headers,
                         content=answer.content,
@@ -180,7 +180,8 @@ class Fetcher:
                     )
                 permanent = permanent or answer.status in _PERMANENT
                 hop = _checked_url(answer.location, url, base=hop)
-                where = f"{hop} (redirected from {url})"
+                hop_text = str(hop)
+                where = f"{hop_text} (redirected from {url})"
         finally:
             budget.cancel()
         raise TooManyRedirects(
@@ -274,10 +275,11 @@ def _lower_case(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=16384)
-def _checked_start(url: str) -> URL:
-    """`_checked_url` of a URL asked for (not a redirect's): feed URLs come back every poll, and
-    a parsed URL is immutable, so they are checked once."""
-    return _checked_url(url, url)
+def _checked_start(url: str) -> tuple[URL, str]:
+    """`_checked_url` of a URL asked for (not a redirect's), and its text: feed URLs come back
+    every poll, and a parsed URL is immutable, so they are checked (and written out) once."""
+    checked = _checked_url(url, url)
+    return checked, str(checked)
 
 
 def _checked_url(text: str, requested: str, base: URL | None = None) -> URL:
