@@ -72,17 +72,21 @@ class DeadlineQueue:
 
 _QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, DeadlineQueue]] = (
     weakref.WeakKeyDictionary())
+_LAST: dict[float, DeadlineQueue] = {}  # the last one asked for, per length: no weak look-up
 
 
 def deadline_queue(seconds: float) -> DeadlineQueue:
     """The running loop's queue of deadlines `seconds` long (made on first use)."""
     loop = asyncio.get_running_loop()
-    queues = _QUEUES.get(loop)
-    if queues is None:
-        queues = _QUEUES[loop] = {}
-    queue = queues.get(seconds)
-    if queue is None:
-        queue = queues[seconds] = DeadlineQueue(loop, seconds)
+    queue = _LAST.get(seconds)
+    if queue is None or queue._loop is not loop:
+        queues = _QUEUES.get(loop)
+        if queues is None:
+            queues = _QUEUES[loop] = {}
+        queue = queues.get(seconds)
+        if queue is None:
+            queue = queues[seconds] = DeadlineQueue(loop, seconds)
+        _LAST[seconds] = queue
     return queue
 
 
