@@ -257,7 +257,8 @@ async def _exchange(
         answer_headers = _lower_case(response.headers)
         location = answer_headers.get("location") if status in _REDIRECTS else None
         if location is not None or not 200 <= status < 300:
-            await _finish_short_body(response)
+            if not response.content.at_eof():  # a 304 has no body: nothing to read nor wait for
+                await _finish_short_body(response)
             if location is not None or status == 304:
                 return _Answer(status, answer_headers, b"", location)
             raise _status_error(where, status, response.reason or "", answer_headers)
