@@ -92,8 +92,9 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollT
     body_hash = hashlib.sha256(fetched.content).hexdigest()
     if body_hash == feed.body_hash:
         # Same bytes as the last complete poll (validators missing or ignored by the server).
-        return PollRecord(finished_at=now, status="unchanged",
-                          next_due=_due(ctx, feed, feed.adaptive_interval, now),
+        finished = now_utc()  # after the hashing, which a large body makes long
+        return PollRecord(finished_at=finished, status="unchanged",
+                          next_due=_due(ctx, feed, feed.adaptive_interval, finished),
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
     ctx.cpu.start_soon()  # news, perhaps: extraction processes start while pages are fetched
