@@ -6,16 +6,16 @@ deadline (the task cancelled when it passes, the cancellation turned into Timeou
 
 Why: asyncio gives every deadline a timer of its own, a handle made, pushed into the loop's
 heap, cancelled and popped again, and a 304 poll ran under two such deadlines of monitor's (the
-poll's and its request's) beside aiohttp's own timers: a tenth of the poll's CPU. Deadlines of
-one length pass in the order they start, so here they wait in a queue in that order, and the one
-timer is set for the first of them still running. Each still passes at its own time (to the
-loop's clock, as with asyncio's timers); one that ends in time costs an append and a flag.
+poll's and its request's) beside aiohttp's own timers: several microseconds a poll. Deadlines
+of one length pass in the order they start (the loop's clock only goes forward), so here they
+wait in a queue in that order, and the one timer is set for the first of them still running.
+Each still passes at its own time (to the loop's clock, as with asyncio's timers); one that
+ends in time costs an append and a flag.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -56,37 +56,29 @@ class DeadlineQueue:
 
     def _expire(self) -> None:
         """The timer: every deadline passed expires; the timer is set again for the next one
-        still running (the one it was set for may have ended in time)."""
-        self._timer = None
-        queue, now = self._queue, self._loop.time()
-        while queue:
-            first = queue[0]
-            if first._on_expiry is not None and first.when > now:
-                self._timer = self._loop.call_at(first.when, self._expire)
-                return
-            queue.popleft()
-            on_expiry, first._on_expiry = first._on_expiry, None
-            if on_expiry is not None:
-                on_expiry()
+        still running (the one it was set for may have ended in time) before any is told."""
+        queue, now, expired = self._queue, self._loop.time(), []
+        while queue and (queue[0]._on_expiry is None or queue[0].when <= now):
+            first = queue.popleft()
+            if first._on_expiry is not None:
+                expired.append(first._on_expiry)
+                first._on_expiry = None
+        self._timer = self._loop.call_at(queue[0].when, self._expire) if queue else None
+        for on_expiry in expired:
+            on_expiry()
 
 
-_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, DeadlineQueue]] = (
-    weakref.WeakKeyDictionary())
-_LAST: dict[float, DeadlineQueue] = {}  # the last one asked for, per length: no weak look-up
+_QUEUES: dict[float, DeadlineQueue] = {}  # per length, the queue of the loop that last asked
 
 
 def deadline_queue(seconds: float) -> DeadlineQueue:
-    """The running loop's queue of deadlines `seconds` long (made on first use)."""
+    """The running loop's queue of deadlines `seconds` long. (Another loop asking, in another
+    thread, gets a queue of its own; the queue it replaces keeps its timer for the deadlines
+    it holds.)"""
     loop = asyncio.get_running_loop()
-    queue = _LAST.get(seconds)
+    queue = _QUEUES.get(seconds)
     if queue is None or queue._loop is not loop:
-        queues = _QUEUES.get(loop)
-        if queues is None:
-            queues = _QUEUES[loop] = {}
-        queue = queues.get(seconds)
-        if queue is None:
-            queue = queues[seconds] = DeadlineQueue(loop, seconds)
-        _LAST[seconds] = queue
+        queue = _QUEUES[seconds] = DeadlineQueue(loop, seconds)
     return queue
 
 
