@@ -12,6 +12,7 @@ for the daemon and the web inspector alike).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -190,7 +191,7 @@ class Settings:
     web: WebSettings
     alerts: tuple[AlertSettings, ...] = ()
 
-    @property
+    @functools.cached_property  # asked at every poll; the settings are read-only
     def poll_deadline(self) -> float:
         """How long one poll may run: ``schedule.poll_deadline``, by default a few request
         deadlines (the feed, robots.txt, pages fetched side by side, extraction, storing)."""

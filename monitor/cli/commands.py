@@ -85,9 +85,10 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
     initialise(settings, engine, load_ruleset(settings.rules_file))
     if specs is not None:
         with ProgressLine("polling feeds", 0, quiet=quiet) as progress:
-            report = run_once(settings, specs=specs, progress=lambda counts: progress.update(
+            # No line shown (not a terminal): no counting at every poll for nobody.
+            report = run_once(settings, specs=specs, progress=(lambda counts: progress.update(
                 counts.polled, counts.feeds, pages=counts.pages, new_items=counts.new_items,
-                relevant=counts.relevant_items))
+                relevant=counts.relevant_items)) if progress.shown else None)
         click.echo(f"polled {report.feeds} feeds in {report.seconds:.2f}s "
                    f"(set-up {report.setup_seconds:.2f}s): {report.ok} ok, "
                    f"{report.errors} failed; {report.new_items} new items, "

@@ -68,6 +68,11 @@ class ProgressLine:
             for handler, stream in self._streams:
                 handler.setStream(stream)
 
+    @property
+    def shown(self) -> bool:
+        """Whether the line is on screen (standard error a terminal, not quiet)."""
+        return self._progress is not None
+
     def update(self, done: int, total: int | None = None, **figures: int) -> None:
         """`done` of `total` (unchanged when None), and figures shown as "name value"."""
         if self._progress is None or self._task is None:

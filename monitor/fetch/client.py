@@ -10,8 +10,8 @@ How the limits hold:
   literals, so those are checked here on every hop. A DNS name pointing inside the network and
   a redirect to an internal host are refused alike, before any connection.
 - Each hop runs under the overall deadline of its get() (redirects and body included, so a
-  server trickling one byte at a time stops at it), and under aiohttp's connect and socket-read
-  timeouts.
+  server trickling one byte at a time stops at it; `deadlines`: one timer for all the gets
+  under way), and under aiohttp's connect and socket-read timeouts.
 - Redirects are followed here, one hop at a time, so each hop is counted, checked and timed.
 - The body is inflated (`inflate`: gzip, deflate) a bounded piece at a time and counted here
   after decoding, so a compression bomb stops at `max_bytes` without ever sitting whole in memory.
@@ -41,6 +41,7 @@ from monitor.errors import (
     TooManyRedirects,
 )
 from monitor.fetch.connect import AddressRefused, GuardedResolver, check_literal
+from monitor.fetch.deadlines import TaskDeadline
 from monitor.fetch.inflate import PIECE, BodyDecoder, content_codings
 from monitor.fetch.netguard import AddressPolicy
 from monitor.settings import HttpSettings
@@ -153,32 +154,36 @@ class Fetcher:
     ) -> Fetched:
         """GET `url`, following redirects; conditional when validators are given."""
         session = self._open()
-        deadline = asyncio.get_running_loop().time() + self._limits.deadline
         cap = self._limits.max_bytes if max_bytes is None else max_bytes
         headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        hop, where = _checked_start(url), url
+        (hop, hop_text), where = _checked_start(url), url
         permanent = False
-        for _ in range(self._limits.max_redirects + 1):
-            answer = await self._one_hop(session, hop, where, headers, cap, deadline)
-            if answer.location is None:
-                # On 304 the validators sent stay valid unless the answer renews them.
-                kept = (etag, last_modified) if answer.status == 304 else (None, None)
-                return Fetched(
-                    url=str(hop),
-                    status=answer.status,
-                    headers=answer.headers,
-                    content=answer.content,
-                    etag=answer.headers.get("etag") or kept[0],
-                    last_modified=answer.headers.get("last-modified") or kept[1],
-                    redirected_permanently=permanent,
-                )
-            permanent = permanent or answer.status in _PERMANENT
-            hop = _checked_url(answer.location, url, base=hop)
-            where = f"{hop} (redirected from {url})"
+        budget = TaskDeadline(self._limits.deadline)
+        try:
+            for _ in range(self._limits.max_redirects + 1):
+                answer = await self._one_hop(session, hop, where, headers, cap, budget)
+                if answer.location is None:
+                    # On 304 the validators sent stay valid unless the answer renews them.
+                    kept = (etag, last_modified) if answer.status == 304 else (None, None)
+                    return Fetched(
+                        url=hop_text,
+                        status=answer.status,
+                        headers=answer.headers,
+                        content=answer.content,
+                        etag=answer.headers.get("etag") or kept[0],
+                        last_modified=answer.headers.get("last-modified") or kept[1],
+                        redirected_permanently=permanent,
+                    )
+                permanent = permanent or answer.status in _PERMANENT
+                hop = _checked_url(answer.location, url, base=hop)
+                hop_text = str(hop)
+                where = f"{hop_text} (redirected from {url})"
+        finally:
+            budget.cancel()
         raise TooManyRedirects(
             f"{url}: more than {self._limits.max_redirects} redirects (the last to {hop}); "
             "the URL probably loops, check it in a browser and fix it"
@@ -191,10 +196,9 @@ class Fetcher:
         where: str,
         headers: dict[str, str],
         cap: int,
-        deadline: float,
+        budget: TaskDeadline,
     ) -> _Answer:
         """One request and its answer by the deadline; every foreign error is mapped here."""
-        budget = asyncio.timeout_at(deadline)
         try:
             async with budget:
                 if _looks_like_ip(hop.raw_host):
@@ -207,7 +211,7 @@ class Fetcher:
                 "meant to be on a private network"
             ) from exc
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
-            if budget.expired():
+            if budget.expired:
                 why = f"no complete answer within {self._limits.deadline:g} s (overall deadline)"
             elif isinstance(exc, aiohttp.ConnectionTimeoutError):
                 why = f"no connection within {self._limits.connect_timeout:g} s"
@@ -253,7 +257,8 @@ async def _exchange(
         answer_headers = _lower_case(response.headers)
         location = answer_headers.get("location") if status in _REDIRECTS else None
         if location is not None or not 200 <= status < 300:
-            await _finish_short_body(response)
+            if not response.content.at_eof():  # a 304 has no body: nothing to read nor wait for
+                await _finish_short_body(response)
             if location is not None or status == 304:
                 return _Answer(status, answer_headers, b"", location)
             raise _status_error(where, status, response.reason or "", answer_headers)
@@ -271,10 +276,11 @@ def _lower_case(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=16384)
-def _checked_start(url: str) -> URL:
-    """`_checked_url` of a URL asked for (not a redirect's): feed URLs come back every poll, and
-    a parsed URL is immutable, so they are checked once."""
-    return _checked_url(url, url)
+def _checked_start(url: str) -> tuple[URL, str]:
+    """`_checked_url` of a URL asked for (not a redirect's), and its text: feed URLs come back
+    every poll, and a parsed URL is immutable, so they are checked (and written out) once."""
+    checked = _checked_url(url, url)
+    return checked, str(checked)
 
 
 def _checked_url(text: str, requested: str, base: URL | None = None) -> URL:

@@ -86,13 +86,15 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollT
         # Nothing new to learn the rate from; the server's freshness hint still counts.
         kept = feed.adaptive_interval if hint is None else adaptive_interval(
             (), now, settings.schedule, server_hint=hint, previous=feed.adaptive_interval)
-        return PollRecord(finished_at=now_utc(), status="not-modified",
-                          next_due=_due(ctx, feed, kept), adaptive_interval=kept, **base)
+        # `now` is its end too: nothing is left to do (one clock reading less per 304).
+        return PollRecord(finished_at=now, status="not-modified",
+                          next_due=_due(ctx, feed, kept, now), adaptive_interval=kept, **base)
     body_hash = hashlib.sha256(fetched.content).hexdigest()
     if body_hash == feed.body_hash:
         # Same bytes as the last complete poll (validators missing or ignored by the server).
-        return PollRecord(finished_at=now_utc(), status="unchanged",
-                          next_due=_due(ctx, feed, feed.adaptive_interval),
+        finished = now_utc()  # after the hashing, which a large body makes long
+        return PollRecord(finished_at=finished, status="unchanged",
+                          next_due=_due(ctx, feed, feed.adaptive_interval, finished),
                           etag=fetched.etag, last_modified=fetched.last_modified,
                           body_hash=body_hash, **base)
     ctx.cpu.start_soon()  # news, perhaps: extraction processes start while pages are fetched
@@ -132,9 +134,10 @@ async def _poll(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollT
     # 304 nor the same body hash hides them, and the next poll as soon as any feed may be polled.
     validators = {} if tally.left else {
         "etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
-    due = (next_due(now_utc(), settings.schedule.min_interval) if tally.left
-           else _due(ctx, feed, learnt))
-    return PollRecord(finished_at=now_utc(), status="ok", next_due=due,
+    finished = now_utc()
+    due = (next_due(finished, settings.schedule.min_interval) if tally.left
+           else _due(ctx, feed, learnt, finished))
+    return PollRecord(finished_at=finished, status="ok", next_due=due,
                       entries=tally.entries, new_items=tally.new_items,
                       relevant_items=tally.relevant_items, page_errors=tally.page_errors,
                       adaptive_interval=learnt, **validators, **base)
@@ -152,10 +155,10 @@ async def _unless_stopped(ctx: PollContext, work: Awaitable[T]) -> T | None:
     return task.result() if task in done else None
 
 
-def _due(ctx: PollContext, feed: FeedRow, learnt: float | None) -> datetime:
+def _due(ctx: PollContext, feed: FeedRow, learnt: float | None, finished: datetime) -> datetime:
     delay = success_delay(feed.interval, ctx.settings.schedule,
                           adaptive=learnt if ctx.settings.schedule.adaptive else None)
-    return next_due(now_utc(), delay)
+    return next_due(finished, delay)
 
 
 def _failure(ctx: PollContext, feed: FeedRow, started: datetime, tally: PollTally,
