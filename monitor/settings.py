@@ -214,14 +214,16 @@ def load_settings(
         or parsed.database_url
         or f"sqlite:///{storage_dir / 'monitor.db'}"
     )
+    # in this order, the first problem said: the alerts, the rules file, the feeds file
     alerts = with_targets(parsed.alerts, doc, env)
     rules_file = named_file(doc, "rules_file", parsed.rules_file)
+    feeds_file = named_file(doc, "feeds_file", parsed.feeds_file)
     return Settings(
         config_path=path,
         storage_dir=storage_dir,
         corpus_dir=storage_dir / "corpus",
         database_url=database_url,
-        feeds_file=named_file(doc, "feeds_file", parsed.feeds_file),
+        feeds_file=feeds_file,
         rules_file=rules_file,
         log_level=parsed.log_level,
         http=parsed.http,

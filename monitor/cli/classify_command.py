@@ -4,7 +4,8 @@ In: paths of text files (UTF-8, undecodable bytes replaced; - for standard input
 file of the settings. Out: one line a file, in the order given (JSON Lines with --json: path,
 relevant, score, topics, term counts). An unreadable file stops the command (exit 2) once the
 lines of the files before it are printed. Kept apart from the other commands so that it loads
-only the rules and the settings, not the database code.
+only the rules (their file named by monitor.yaml, read alone: `configpaths`), not the settings'
+models nor the database code.
 
 Many files (over `_PARALLEL_ABOVE` bytes in all) are classified by one process a core, forked
 once the rules are loaded, their lines printed in the order given (`classify_processes`).
