@@ -26,7 +26,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from monitor.settings import FeedSpec  # noqa: E402
 from monitor.store.engine import create_schema, make_engine  # noqa: E402
-from monitor.store.feeds import PollRecord, record_poll, record_polls, sync_feeds  # noqa: E402
+from monitor.store.feeds import sync_feeds  # noqa: E402
+from monitor.store.polls import PollRecord, record_poll, record_polls  # noqa: E402
 from monitor.store.schema import feeds, polls  # noqa: E402
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -52,7 +52,8 @@ from sqlalchemy import event  # noqa: E402
 
 from monitor.settings import load_settings  # noqa: E402
 from monitor.store.engine import create_schema, make_engine  # noqa: E402
-from monitor.store.feeds import PollRecord, claim_due_feeds, record_poll  # noqa: E402
+from monitor.store.feeds import claim_due_feeds  # noqa: E402
+from monitor.store.polls import PollRecord, record_poll  # noqa: E402
 from monitor.worker.daemon import run_once  # noqa: E402
 
 

@@ -20,8 +20,9 @@ from monitor.settings import FeedSpec
 from monitor.store import migrate, search
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import PollRecord, record_polls, sync_feeds
+from monitor.store.feeds import sync_feeds
 from monitor.store.labels import latest_label, make_label, record_label
+from monitor.store.polls import PollRecord, record_polls
 from monitor.store.schema import metadata
 from monitor.store.search import best_matches
 from monitor.store.totals import totals

@@ -18,8 +18,9 @@ from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store import engine as store_engine
 from monitor.store import migrate
 from monitor.store.engine import create_schema, make_engine, open_read_only
-from monitor.store.feeds import PollRecord, claim_due_feeds, record_polls, sync_feeds
+from monitor.store.feeds import claim_due_feeds, sync_feeds
 from monitor.store.health import feed_health
+from monitor.store.polls import PollRecord, record_polls
 from monitor.store.schema import feeds
 from tests.conftest import Project, project_engine
 

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 import monitor.worker.recorder as recorder_module
 from monitor.settings import FeedSpec
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import PollRecord, sync_feeds
+from monitor.store.feeds import sync_feeds
+from monitor.store.polls import PollRecord
 from monitor.worker.recorder import PollRecorder
 
 START = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -16,13 +16,8 @@ import sqlalchemy as sa
 
 from monitor.settings import FeedSpec
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import (
-    PollRecord,
-    claim_due_feeds,
-    lists_a_feed_never_fetched,
-    record_polls,
-    sync_feeds,
-)
+from monitor.store.feeds import claim_due_feeds, lists_a_feed_never_fetched, sync_feeds
+from monitor.store.polls import PollRecord, record_polls
 from monitor.store.schema import feeds, polls
 from tests.conftest import Project
 from tests.httpserver import LoopbackServer, Reply
@@ -162,3 +157,38 @@ def test_outcomes_are_stored_at_their_instant_whatever_their_zone(database_url: 
     engine.dispose()
     assert tuple(poll) == (NOW, NOW + timedelta(seconds=1))
     assert tuple(row) == (NOW + timedelta(seconds=1), NOW + timedelta(hours=1), None)
+
+
+def test_a_claim_on_sqlite_is_three_statements_whatever_its_size(tmp_path: Path) -> None:
+    """Three statements run once each (the ids chosen, the lease, the rows), not a row per step
+    of an UPDATE ... RETURNING: the driver lets go of the GIL at every step, and each waits for
+    a busy event loop to hand it back. The rows come back whole, texts in any script."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'claims.db'}")
+    create_schema(engine)
+    sync_feeds(engine, [FeedSpec(url=f"https://site{n}.example/rss", name=f"موقع \"{n}\" 🙂",
+                                 lang="ar", interval=60 * n + 0.5) for n in range(300)], NOW)
+    with engine.begin() as conn:
+        conn.execute(sa.update(feeds).values(
+            etag='"e"', last_modified="Sat, 01 Mar 2025 07:00:00 GMT", body_hash="ab" * 32,
+            error_streak=feeds.c.id % 3, adaptive_interval=feeds.c.id * 1.5,
+            next_due=NOW - timedelta(minutes=1)))
+    run: list[str] = []
+    sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.set_trace_callback(run.append))
+    engine.dispose()
+    lease = NOW + timedelta(minutes=5)
+    claimed = claim_due_feeds(engine, owner="w:1:a", now=NOW, lease_until=lease, limit=250)
+    assert [sql.split(None, 1)[0] for sql in run if not sql.startswith(("BEGIN", "COMMIT"))] == [
+        "SELECT", "UPDATE", "SELECT"]
+    assert claim_due_feeds(engine, owner="w:2:b", now=NOW, lease_until=lease, limit=250)[
+        0].id not in {feed.id for feed in claimed}  # the 50 left, not one of ours
+    with engine.connect() as conn:
+        leased = conn.execute(sa.select(feeds.c.id).where(feeds.c.lease_owner == "w:1:a")
+                              .order_by(feeds.c.id)).scalars().all()
+    engine.dispose()
+    assert len(claimed) == 250 and sorted(feed.id for feed in claimed) == leased
+    first = min(claimed, key=lambda feed: feed.id)
+    assert (first.name, first.lang, first.interval, first.etag, first.body_hash) == (
+        'موقع "0" 🙂', "ar", 0.5, '"e"', "ab" * 32)
+    assert {(feed.error_streak, feed.adaptive_interval) for feed in claimed} == {
+        (feed.id % 3, feed.id * 1.5) for feed in claimed}
+    assert first.last_modified == "Sat, 01 Mar 2025 07:00:00 GMT"

@@ -11,16 +11,10 @@ import sqlalchemy as sa
 from monitor.settings import FeedSpec
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import (
-    PollRecord,
-    claim_due_feeds,
-    record_poll,
-    release_leases,
-    renew_leases,
-    sync_feeds,
-)
+from monitor.store.feeds import claim_due_feeds, release_leases, renew_leases, sync_feeds
 from monitor.store.items import NewItem, insert_item
 from monitor.store.listings import item_by_id
+from monitor.store.polls import PollRecord, record_poll
 from monitor.store.schema import feeds, polls
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -11,15 +11,10 @@ import sqlalchemy as sa
 
 from monitor.settings import FeedSpec, ScheduleSettings
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import (
-    PollRecord,
-    claim_due_feeds,
-    record_poll,
-    record_polls,
-    sync_feeds,
-)
+from monitor.store.feeds import claim_due_feeds, sync_feeds
 from monitor.store.health import feed_health
 from monitor.store.items import NewItem, insert_item
+from monitor.store.polls import PollRecord, record_poll, record_polls
 from monitor.store.schema import feeds, polls
 from tests.conftest import Project, project_engine
 
@@ -230,3 +225,58 @@ def test_one_batch_stores_what_one_transaction_per_poll_stores(tmp_path) -> None
             assert conn.execute(sa.select(sa.func.sum(feeds.c.adaptive_interval))).scalar() == (
                 count * (count + 1) / 2)
         engine.dispose()
+
+
+def test_outcomes_of_one_feed_in_one_batch_apply_in_their_order(database_url: str) -> None:
+    """A feed polled twice before the recorder writes: its second outcome applies after the
+    first, as it would in a transaction of its own (a failure keeps the success before it, a
+    304 keeps where the feed moved to); texts of any script, an interval that is not a number
+    keeps the stored one."""
+    engine = _engine(database_url, count=2)
+    first, second = (feed.id for feed in _claim(engine, at=NOW))
+    later = NOW + timedelta(minutes=5)
+    record_polls(engine, [
+        (_record(first, etag='"v1"', body_hash="ab" * 32, adaptive_interval=600.0,
+                 next_due=later), 0),
+        (_record(second, moved_to="https://site1.ma/nouveau.xml", next_due=later), 0),
+        (PollRecord(feed_id=first, started_at=later, finished_at=later, status="error",
+                    next_due=LATER, error_reason="http-503",
+                    error_message="الموقع لا يجيب 🙁 \"503\" \\ retry", adaptive_interval=None),
+         1),
+        (_record(second, "not-modified", adaptive_interval=float("nan"), next_due=LATER), 0),
+    ])
+    with engine.connect() as conn:
+        rows = {row.id: row for row in conn.execute(sa.select(feeds))}
+        assert conn.execute(sa.select(sa.func.count()).select_from(polls)).scalar() == 4
+        messages = conn.execute(sa.select(polls.c.error_message)
+                                .where(polls.c.error_message.isnot(None))).scalars().all()
+    failed, moved = rows[first], rows[second]
+    assert failed.last_status == "http-503" and failed.error_streak == 1
+    assert failed.last_error == messages[0] == "الموقع لا يجيب 🙁 \"503\" \\ retry"
+    assert failed.last_success_at == NOW + timedelta(seconds=2)  # the first outcome's
+    assert (failed.etag, failed.body_hash, failed.adaptive_interval) == ('"v1"', "ab" * 32, 600.0)
+    assert failed.next_due == LATER and failed.last_polled_at == later
+    assert moved.fetch_url == "https://site1.ma/nouveau.xml" and moved.last_status == "not-modified"
+    assert moved.adaptive_interval is None and moved.next_due == LATER
+
+
+def test_a_batch_is_a_few_sqlite_statements_whatever_its_size(tmp_path) -> None:
+    """On SQLite a batch runs as two statements (a third for a feed that comes twice), not two
+    per outcome: the sqlite3 module lets go of the GIL at every statement run, and each then
+    waits for a busy event loop to hand it back (an executemany runs once per row)."""
+    engine = _engine(f"sqlite:///{tmp_path / 'polls.db'}", count=300)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(feeds.c.id).order_by(feeds.c.id)).scalars().all()
+    run: list[str] = []
+    sa.event.listen(engine, "connect", lambda dbapi, _: dbapi.set_trace_callback(run.append))
+    engine.dispose()  # new connections, traced
+    record_polls(engine, [(_record(feed_id, etag=f'"{n}"'), 0) for n, feed_id in enumerate(ids)]
+                 + [(_record(ids[0], "error"), 1)])
+    writes = [sql.split(None, 1)[0] for sql in run if sql.startswith(("INSERT", "UPDATE"))]
+    assert writes == ["INSERT", "UPDATE", "UPDATE"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(polls)).scalar() == 301
+        stored = dict(conn.execute(sa.select(feeds.c.id, feeds.c.etag)).all())
+        streaks = dict(conn.execute(sa.select(feeds.c.id, feeds.c.error_streak)).all())
+    assert stored == {feed_id: f'"{n}"' for n, feed_id in enumerate(ids)}
+    assert streaks[ids[0]] == 1 and sum(streaks.values()) == 1

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.settings import FeedSpec
 from monitor.store.engine import create_schema, make_engine
-from monitor.store.feeds import PollRecord, claim_due_feeds, record_polls, sync_feeds
+from monitor.store.feeds import claim_due_feeds, sync_feeds
+from monitor.store.polls import PollRecord, record_polls
 from monitor.store.totals import metric_figures, totals
 from monitor.web.metrics import DURATION_BUCKETS
 

@@ -443,7 +443,7 @@ def test_feeds_page_labels_unhealthy_stopped_and_moved_feeds(tmp_path: Path) -> 
     from datetime import timedelta
 
     from monitor.settings import ScheduleSettings
-    from monitor.store.feeds import PollRecord, record_polls
+    from monitor.store.polls import PollRecord, record_polls
     from monitor.web.pages import feeds_page
 
     settings, data = make_site(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")

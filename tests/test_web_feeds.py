@@ -13,7 +13,7 @@ import yaml
 
 from monitor.settings import load_settings
 from monitor.store.engine import create_schema, make_engine, read_engine
-from monitor.store.feeds import PollRecord, record_polls
+from monitor.store.polls import PollRecord, record_polls
 from monitor.web import create_app
 from tests.conftest import Project
 from tests.sites import build_sites

@@ -1,38 +1,49 @@
-"""Feed rows: syncing with feeds.yaml, due feeds and leases, poll outcomes. Does I/O.
+"""Feed rows: syncing with feeds.yaml, due feeds and leases. Does I/O.
 
-In: `FeedSpec`s, poll outcomes, ``now``. Out: `FeedRow`s (their health, read side, is in
-`health.py`). `feed_is_active` is the one definition of an active feed. Poll outcomes
-(feed state, validators, schedule, where the feed moved, why it stopped, its learnt interval, the
-poll rows) are written a batch at a time, in one transaction.
+In: `FeedSpec`s, ``now``. Out: `FeedRow`s (their health, read side, is in `health.py`; what a
+poll leaves on its feed is written by `polls.py`). `feed_is_active` is the one definition of an
+active feed.
 
 A feed monitor stops polling on its own (``disabled_reason``, e.g. 410 Gone) is not claimed
 until its entry in feeds.yaml changes; a feed that moved for good (301/308) is fetched from
 ``fetch_url`` and keeps its id and items.
 
 Leases let several workers (processes, machines) share one database: `claim_due_feeds` marks
-due feeds with the worker's identity and an expiry in one statement (on PostgreSQL the rows are
-picked with ``FOR UPDATE SKIP LOCKED``, so two workers never wait on, nor take, the same feed;
-on SQLite the transaction's ``BEGIN IMMEDIATE`` already excludes other writers). A live worker
-renews its leases; a dead one's expire and its feeds go back to the pool.
+due feeds with the worker's identity and an expiry in one transaction (on PostgreSQL one
+statement, the rows picked with ``FOR UPDATE SKIP LOCKED``, so two workers never wait on, nor
+take, the same feed; on SQLite, whose ``BEGIN IMMEDIATE`` already excludes other writers, three
+statements that each run in one step of the driver, see `_lease_in_three_steps`). A live
+worker renews its leases; a dead one's expire and its feeds go back to the pool.
 """
 
 from __future__ import annotations
 
+import json
 import operator
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, inspect, or_, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    func,
+    inspect,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
 
 from monitor.settings import FeedSpec
 from monitor.store.engine import storage_errors
 from monitor.store.locks import SYNC_LOCK, transaction_lock
-from monitor.store.schema import feeds, storable
+from monitor.store.schema import feeds
 
 
 @dataclass(frozen=True, slots=True)  # slots: a worker may hold thousands at once
@@ -70,32 +81,6 @@ class SyncReport:
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
-
-
-@dataclass(frozen=True, slots=True)
-class PollRecord:
-    """What one poll of one feed did, as stored in `polls` and reflected on the feed row."""
-
-    feed_id: int
-    started_at: datetime
-    finished_at: datetime
-    status: str  # ok | not-modified | unchanged | error
-    next_due: datetime
-    http_status: int | None = None
-    bytes: int = 0
-    entries: int = 0
-    new_items: int = 0
-    relevant_items: int = 0
-    page_errors: int = 0
-    error_reason: str | None = None
-    error_message: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    worker: str | None = None  # the lease owner that polled; None frees the lease whoever holds it
-    moved_to: str | None = None  # a permanent redirect's final URL: fetched from there on
-    disabled_reason: str | None = None  # stop polling it (e.g. "http-410") until feeds.yaml changes
-    adaptive_interval: float | None = None  # a newly learnt interval; None keeps the stored one
 
 
 @storage_errors
@@ -208,13 +193,32 @@ def claim_due_feeds(
     chosen = (select(feeds.c.id).where(condition).order_by(feeds.c.next_due)
               .limit(limit).with_for_update(skip_locked=True))  # no FOR UPDATE on SQLite
     with engine.begin() as conn:
-        rows = conn.execute(
-            update(feeds).where(feeds.c.id.in_(chosen.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=lease_until)
-            .returning(*_CLAIMED)
-        ).all()
+        if conn.dialect.name == "sqlite":
+            rows = _lease_in_three_steps(conn, chosen, owner, lease_until)
+        else:
+            rows = conn.execute(
+                update(feeds).where(feeds.c.id.in_(chosen.scalar_subquery()))
+                .values(lease_owner=owner, lease_until=lease_until)
+                .returning(*_CLAIMED)
+            ).all()
     rows.sort(key=lambda row: (row[-1], row[0]))  # most overdue first; RETURNING has no order
     return [_claimed_feed(row) for row in rows]
+
+
+def _lease_in_three_steps(conn: Connection, chosen: Select, owner: str,
+                          lease_until: datetime) -> list[Sequence[Any]]:
+    """The claim on SQLite as three statements of one step each, not a step per feed: the ids
+    chosen, as one JSON array; their lease; their `_CLAIMED` rows, as one JSON array. (An
+    UPDATE ... RETURNING returns a row a step, and the driver lets go of the GIL at each, to
+    wait for a busy event loop to hand it back: see `polls.py`.) BEGIN IMMEDIATE keeps every
+    other writer out meanwhile."""
+    picked = chosen.subquery()
+    ids = conn.execute(select(func.json_group_array(picked.c.id))).scalar_one()
+    listed = select(func.json_each(ids).table_valued("value").c.value)
+    conn.execute(update(feeds).where(feeds.c.id.in_(listed))
+                 .values(lease_owner=owner, lease_until=lease_until))
+    return json.loads(conn.execute(select(func.json_group_array(func.json_array(*_CLAIMED)))
+                                   .where(feeds.c.id.in_(listed))).scalar_one())
 
 
 @storage_errors
@@ -260,119 +264,3 @@ def release_leases(engine: Engine, owner: str) -> None:
     with engine.begin() as conn:
         conn.execute(update(feeds).where(feeds.c.lease_owner == owner)
                      .values(lease_owner=None, lease_until=None))
-
-
-@storage_errors
-def record_polls(engine: Engine, outcomes: Sequence[tuple[PollRecord, int]]) -> None:
-    """Store a batch of polls, each ``(record, error_streak)``: all the poll rows and all the
-    feeds' new states in one transaction (two executemany statements)."""
-    if outcomes:
-        with engine.begin() as conn:
-            _write_polls(conn, outcomes)
-
-
-def record_poll(conn: Connection, record: PollRecord, *, error_streak: int) -> None:
-    """Store one poll and its feed's new state; part of the caller's transaction."""
-    _write_polls(conn, [(record, error_streak)])
-
-
-# Two statements for every outcome of a batch, so a batch is two executemany calls: what differs
-# between outcomes (failed or not, validators or not, moved or not) is in the parameters. They
-# go to the driver as they are, with values prepared here (`_db_time`, `storable`): SQLAlchemy's
-# per-value processing cost four times the database's own work (80 ms against 20 ms per 2,000
-# polls on SQLite), and a 304 poll is mostly that write.
-_POLL_INSERT = (
-    "INSERT INTO polls (feed_id, started_at, finished_at, status, http_status, bytes, entries,"
-    " new_items, relevant_items, page_errors, error_reason, error_message, worker) VALUES"
-    " (:feed_id, :started_at, :finished_at, :status, :http_status, :bytes, :entries,"
-    " :new_items, :relevant_items, :page_errors, :error_reason, :error_message, :worker)"
-)
-_NAMED_PARAMETER = re.compile(r"(?<!:):([a-z_]+)")
-_FEED_UPDATE = (
-    "UPDATE feeds SET last_polled_at = :finished_at, last_status = :last_status,"
-    " next_due = :next_due, error_streak = :error_streak,"
-    # The lease is freed only if it is still ours (after an expiry another worker may hold
-    # it); a record without a worker frees it whoever holds it.
-    " lease_owner = CASE WHEN :any_worker OR lease_owner = :worker THEN NULL"
-    " ELSE lease_owner END,"
-    " lease_until = CASE WHEN :any_worker OR lease_owner = :worker THEN NULL"
-    " ELSE lease_until END,"
-    " last_error = :last_error,"
-    " last_success_at = coalesce(:last_success_at, last_success_at),"
-    # Validators only from a complete poll: an interrupted one must see its entries again.
-    " etag = CASE WHEN :validators THEN :etag ELSE etag END,"
-    " last_modified = CASE WHEN :validators THEN :last_modified ELSE last_modified END,"
-    " body_hash = CASE WHEN :validators THEN :body_hash ELSE body_hash END,"
-    " fetch_url = coalesce(:fetch_url, fetch_url),"
-    " disabled_reason = coalesce(:disabled_reason, disabled_reason),"
-    " adaptive_interval = coalesce(:adaptive_interval, adaptive_interval)"
-    " WHERE id = :feed_id"
-)
-
-
-def _write_polls(conn: Connection, outcomes: Sequence[tuple[PollRecord, int]]) -> None:
-    as_stored = _db_time(conn)
-    poll_rows, feed_params = [], []
-    for record, streak in outcomes:
-        finished = as_stored(record.finished_at)
-        poll_rows.append(_poll_row(record, as_stored, finished))
-        feed_params.append(_feed_params(record, streak, as_stored, finished))
-    conn.exec_driver_sql(_in_driver_style(conn, _POLL_INSERT), poll_rows)
-    conn.exec_driver_sql(_in_driver_style(conn, _FEED_UPDATE), feed_params)
-
-
-def _in_driver_style(conn: Connection, sql: str) -> str:
-    """`:name` parameters as the driver wants them: sqlite3 takes them as they are."""
-    if conn.dialect.name == "sqlite":
-        return sql
-    return _NAMED_PARAMETER.sub(r"%(\1)s", sql)  # psycopg: pyformat
-
-
-def _db_time(conn: Connection) -> Callable[[datetime | None], Any]:
-    """Aware datetimes as the schema's `UTCDateTime` stores them on this backend."""
-    if conn.dialect.name != "sqlite":
-        return lambda value: value
-    # SQLite keeps naive UTC text in SQLAlchemy's format (sortable, read back by UTCDateTime).
-    return _sqlite_time
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:  # monitor's own times are in UTC already (`now_utc`)
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
-
-
-def _text(value: str | None) -> str | None:
-    """`storable`, skipped for None (most of a poll's optional texts)."""
-    return None if value is None else storable(value)
-
-
-def _poll_row(record: PollRecord, as_stored: Callable, finished: Any) -> dict:
-    return {
-        "feed_id": record.feed_id, "started_at": as_stored(record.started_at),
-        "finished_at": finished, "status": record.status,
-        "http_status": record.http_status, "bytes": record.bytes, "entries": record.entries,
-        "new_items": record.new_items, "relevant_items": record.relevant_items,
-        "page_errors": record.page_errors, "error_reason": _text(record.error_reason),
-        "error_message": _text(record.error_message), "worker": _text(record.worker),
-    }
-
-
-def _feed_params(record: PollRecord, error_streak: int, as_stored: Callable,
-                 finished: Any) -> dict:
-    failed = record.status == "error"
-    return {
-        "feed_id": record.feed_id, "finished_at": finished,
-        "last_status": storable(record.error_reason or record.status),
-        "next_due": as_stored(record.next_due), "error_streak": error_streak,
-        "any_worker": record.worker is None, "worker": _text(record.worker),
-        "last_error": _text(record.error_message) if failed else None,
-        "last_success_at": None if failed else finished,
-        "validators": record.status == "ok", "etag": _text(record.etag),
-        "last_modified": _text(record.last_modified), "body_hash": record.body_hash,
-        "fetch_url": _text(record.moved_to),
-        "disabled_reason": _text(record.disabled_reason),
-        "adaptive_interval": record.adaptive_interval,
-    }

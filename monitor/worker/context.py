@@ -21,7 +21,7 @@ from monitor.fetch.robots import RobotsCache
 from monitor.rules import RuleSet
 from monitor.settings import Settings
 from monitor.store.engine import Engine
-from monitor.store.feeds import PollRecord
+from monitor.store.polls import PollRecord
 from monitor.worker.cpupool import CpuWork
 from monitor.worker.itemwriter import ItemWriter
 from monitor.worker.recorder import PollRecorder

@@ -43,13 +43,8 @@ from monitor.rules import RuleSet, load_ruleset
 from monitor.settings import FeedSpec, Settings, WatchedFile, load_feeds
 from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, describe_url, make_engine, read_engine
-from monitor.store.feeds import (
-    FeedRow,
-    PollRecord,
-    claim_due_feeds,
-    release_leases,
-    sync_feeds,
-)
+from monitor.store.feeds import FeedRow, claim_due_feeds, release_leases, sync_feeds
+from monitor.store.polls import PollRecord
 from monitor.worker.context import CycleTally, PollContext, now_utc
 from monitor.worker.cpupool import CpuWork
 from monitor.worker.heartbeat import Heartbeat, heartbeat_folder

@@ -39,8 +39,9 @@ from monitor.schedule import (
     server_hint_seconds,
     success_delay,
 )
-from monitor.store.feeds import FeedRow, PollRecord
+from monitor.store.feeds import FeedRow
 from monitor.store.items import stored_entries
+from monitor.store.polls import PollRecord
 from monitor.worker.context import PollContext, PollTally, now_utc
 from monitor.worker.stories import Story, handle_stories, skip_stored
 from monitor.worker.watchdog import within_deadline

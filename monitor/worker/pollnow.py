@@ -19,7 +19,8 @@ from datetime import timedelta
 from monitor.errors import ConfigError, MonitorError
 from monitor.rules import load_ruleset
 from monitor.settings import Settings, feed_url_key, load_feeds
-from monitor.store.feeds import PollRecord, claim_due_feeds, sync_feeds, why_not_claimed
+from monitor.store.feeds import claim_due_feeds, sync_feeds, why_not_claimed
+from monitor.store.polls import PollRecord
 from monitor.worker.context import PollTally, now_utc
 from monitor.worker.daemon import worker_context
 from monitor.worker.leases import worker_identity

@@ -21,7 +21,7 @@ from contextlib import suppress
 
 from monitor.errors import StorageError
 from monitor.store.engine import Engine
-from monitor.store.feeds import PollRecord, record_polls
+from monitor.store.polls import PollRecord, record_polls
 
 log = logging.getLogger("monitor.recorder")
 
