@@ -114,6 +114,64 @@ def test_a_refused_write_waits_and_is_written_once_accepted(
     engine.dispose()
 
 
+def test_a_refusing_database_is_asked_again_later_and_later_and_logged_once(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database refuses, attempts come after a pause that doubles (0.2, 0.4, 0.8 s
+    ...), however many outcomes arrive meanwhile (each past `BATCH` used to wake the writer at
+    once); the failure is logged once, and the return to normal once."""
+    engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        _refuse(engine, True)
+        writer = asyncio.create_task(recorder.run())
+        for minute in range(3 * recorder_module.BATCH):  # over one second
+            recorder.add(_record(ids[0], minute), 0)
+            if minute % 100 == 0:
+                await asyncio.sleep(0.07)
+        _refuse(engine, False)
+        await _until(lambda: len(_polls(engine)) == 3 * recorder_module.BATCH, timeout=10)
+        recorder.stop()
+        await writer
+
+    with caplog.at_level(logging.WARNING, logger="monitor.recorder"):
+        asyncio.run(scenario())
+    assert _polls(engine) == list(range(3 * recorder_module.BATCH))
+    assert caplog.text.count("could not record") == 1
+    assert "still cannot record" not in caplog.text  # under a minute
+    [back] = [r.getMessage() for r in caplog.records if "written again" in r.getMessage()]
+    attempts = int(back.split("after ")[1].split()[0])
+    assert 2 <= attempts <= 4, back  # at about 0.1, 0.3, 0.7 s; 1.5 s finds it back
+    engine.dispose()
+
+
+def test_a_long_refusal_is_logged_again_at_most_once_a_period(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The period and the longest pause are sizes: small ones show the same rule quickly.
+    monkeypatch.setattr(recorder_module, "REPEAT_LOG_SECONDS", 0.5)
+    monkeypatch.setattr(recorder_module, "MAX_RETRY_SECONDS", 0.15)
+    engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        _refuse(engine, True)
+        recorder.add(_record(ids[0], 0), 0)
+        writer = asyncio.create_task(recorder.run())
+        await asyncio.sleep(1.3)
+        _refuse(engine, False)
+        await _until(lambda: len(_polls(engine)) == 1)
+        recorder.stop()
+        await writer
+
+    with caplog.at_level(logging.ERROR, logger="monitor.recorder"):
+        asyncio.run(scenario())
+    again = [r.getMessage() for r in caplog.records if "still cannot record" in r.getMessage()]
+    assert caplog.text.count("could not record") == 1 and 1 <= len(again) <= 2, caplog.text
+    assert again[0].startswith("still cannot record polls: 1 waiting, ")
+
+
 def test_past_the_waiting_limit_the_oldest_outcomes_are_dropped(
     tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

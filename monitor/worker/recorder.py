@@ -9,14 +9,19 @@ the writer wakes every tenth of a second (``FLUSH_SECONDS``), or as soon as ``BA
 outcomes are waiting, and writes all those waiting then, from a thread, ``BATCH`` to a
 transaction. Nothing is lost by waiting: until its outcome is written a feed keeps its lease, its
 validators and its old due time, so a worker that dies first just polls it again. A failed
-write (the database restarting) is logged, and the outcomes wait for the next wake-up; past
-``MAX_WAITING`` the oldest are dropped (their feeds are polled again once their leases expire).
+write (the database restarting) keeps the outcomes waiting, and the next attempt comes later
+and later (twice the pause each time, at most ``MAX_RETRY_SECONDS``), whatever ends meanwhile:
+a database that is down is not asked ten times a second, nor at every poll's end. The first
+failure is logged with its cause, then at most one line every ``REPEAT_LOG_SECONDS`` while it
+lasts, and one line when the outcomes are written again. Past ``MAX_WAITING`` the oldest are
+dropped (their feeds are polled again once their leases expire).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import suppress
 
 from monitor.errors import StorageError
@@ -28,6 +33,8 @@ log = logging.getLogger("monitor.recorder")
 FLUSH_SECONDS = 0.1
 BATCH = 500
 MAX_WAITING = 50_000  # beyond this (database down for long), the oldest outcomes are dropped
+MAX_RETRY_SECONDS = 5.0  # the longest pause between two attempts while the database refuses
+REPEAT_LOG_SECONDS = 60.0  # while it refuses, one log line at most this often
 
 
 class PollRecorder:
@@ -38,8 +45,10 @@ class PollRecorder:
         self.engine = engine
         self._waiting: list[tuple[PollRecord, int]] = []
         self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._outage: _Outage | None = None  # set while the database refuses the writes
 
     @property
     def waiting(self) -> list[PollRecord]:
@@ -56,8 +65,12 @@ class PollRecorder:
         cancelling: a cancel landing as the wake-up fires can be lost on Python 3.11.)"""
         while not self._stopping:
             with suppress(TimeoutError):
-                async with asyncio.timeout(FLUSH_SECONDS):
-                    await self._wake.wait()
+                if self._outage is None:
+                    async with asyncio.timeout(FLUSH_SECONDS):
+                        await self._wake.wait()
+                else:  # the next attempt at its time, however many outcomes come meanwhile
+                    async with asyncio.timeout_at(self._outage.retry_at):
+                        await self._stopped.wait()
             self._wake.clear()
             # What is waiting now, not what comes meanwhile: that waits for the next round,
             # so writes stay few and large.
@@ -67,6 +80,7 @@ class PollRecorder:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._stopped.set()
 
     async def flush(self) -> bool:
         """Write every waiting outcome; False if the database refused (they stay waiting)."""
@@ -84,9 +98,7 @@ class PollRecorder:
                 try:
                     await asyncio.to_thread(record_polls, self.engine, batch)
                 except Exception as exc:
-                    # A database error says what to do in one line; anything else is a bug.
-                    log.error("could not record %d polls; trying again shortly: %s", len(batch),
-                              exc, exc_info=not isinstance(exc, StorageError))
+                    self._refused(exc, len(batch) + len(self._waiting))
                     self._waiting[:0] = batch
                     if len(self._waiting) > MAX_WAITING:
                         dropped = len(self._waiting) - MAX_WAITING
@@ -95,4 +107,37 @@ class PollRecorder:
                                   "when their leases expire", dropped)
                     return False
                 count -= size
+                if self._outage is not None:
+                    log.warning("poll outcomes are written again, after %d failed attempts in "
+                                "%.0f s", self._outage.attempts, self._outage.lasted())
+                    self._outage = None
         return True
+
+    def _refused(self, exc: Exception, waiting: int) -> None:
+        """Log a refused write (the first, then one line per `REPEAT_LOG_SECONDS`) and set
+        the next attempt's time."""
+        outage = self._outage
+        if outage is None:
+            outage = self._outage = _Outage()
+            # A database error says what to do in one line; anything else is a bug.
+            log.error("could not record %d polls; trying again shortly: %s", waiting, exc,
+                      exc_info=not isinstance(exc, StorageError))
+        elif time.monotonic() - outage.logged_at >= REPEAT_LOG_SECONDS:
+            outage.logged_at = time.monotonic()
+            log.error("still cannot record polls: %d waiting, %d attempts failed in %.0f s; "
+                      "trying again: %s", waiting, outage.attempts + 1, outage.lasted(), exc)
+        outage.attempts += 1
+        pause = min(MAX_RETRY_SECONDS, FLUSH_SECONDS * 2 ** min(outage.attempts, 16))
+        outage.retry_at = asyncio.get_running_loop().time() + pause
+
+
+class _Outage:
+    """The database refusing the writes: since when, how many attempts, the next one."""
+
+    def __init__(self) -> None:
+        self.began = self.logged_at = time.monotonic()
+        self.attempts = 0
+        self.retry_at = 0.0  # on the event loop's clock
+
+    def lasted(self) -> float:
+        return time.monotonic() - self.began
