@@ -157,7 +157,7 @@ class _ProcessWatcher:
             return
         while not self._done.wait(SAMPLE_SECONDS):
             try:
-                parent, cpu = process.memory_info().rss, _cpu_seconds(process)
+                parent, cpu = process.memory_info().rss, cpu_seconds(process)
                 children = process.children(recursive=True)
             except psutil.Error:
                 return  # it has exited
@@ -167,7 +167,7 @@ class _ProcessWatcher:
                 try:
                     children_rss += child.memory_info().rss
                     if child.ppid() != pid:
-                        self._pool_cpu[child.pid] = _cpu_seconds(child)
+                        self._pool_cpu[child.pid] = cpu_seconds(child)
                 except psutil.Error:
                     continue  # exited between the listing and the reading
                 self._seen.add(child.pid)
@@ -182,7 +182,7 @@ class _ProcessWatcher:
                 CpuTimes(self._parent_cpu, sum(self._pool_cpu.values()), len(self._pool_cpu)))
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
 
