@@ -4,7 +4,8 @@ In: `PollRecord`s, each with its feed's error streak. Out: rows of `polls`, and 
 feed's new state (validators, schedule, error streak, lease freed, where it moved, why monitor
 stopped polling it, its learnt interval). Does I/O. (Feed rows and leases are in `feeds.py`.)
 
-A batch of outcomes is one transaction of two statements whatever its size: what differs
+A batch of outcomes is one transaction of two statements whatever its size (on SQLite, one
+more UPDATE for each further outcome of a feed already in the batch, `_rounds`): what differs
 between outcomes (failed or not, validators or not, moved or not) is in the parameters, handed
 to the driver as they are, prepared here (`_db_time`, `storable`): SQLAlchemy's per-value
 processing cost four times the database's own work (80 ms against 20 ms per 2,000 polls on
