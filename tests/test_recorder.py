@@ -57,6 +57,18 @@ def _refuse(engine: sa.Engine, refuse: bool) -> None:
         conn.execute(sa.text(f"ALTER TABLE {names[0]} RENAME TO {names[1]}"))
 
 
+def _refusing(engine: sa.Engine) -> PollRecorder:
+    """A recorder whose database refuses to record polls, until `_refuse(engine, False)`."""
+    _refuse(engine, True)
+    return PollRecorder(engine)
+
+
+def _sizes(monkeypatch: pytest.MonkeyPatch, **sizes: float) -> None:
+    """The recorder's limits and periods set to `sizes` for one test."""
+    for name, value in sizes.items():
+        monkeypatch.setattr(recorder_module, name, value)
+
+
 async def _until(condition, timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -91,8 +103,7 @@ def test_a_refused_write_waits_and_is_written_once_accepted(
     engine, ids = _engine(database_url)
 
     async def scenario():
-        recorder = PollRecorder(engine)
-        _refuse(engine, True)
+        recorder = _refusing(engine)
         recorder.add(_record(ids[0], 0), 1)
         recorder.add(_record(ids[1], 1), 0)
         assert await recorder.flush() is False
@@ -123,8 +134,7 @@ def test_a_refusing_database_is_asked_again_later_and_later_and_logged_once(
     engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
 
     async def scenario():
-        recorder = PollRecorder(engine)
-        _refuse(engine, True)
+        recorder = _refusing(engine)
         writer = asyncio.create_task(recorder.run())
         for minute in range(3 * recorder_module.BATCH):  # over one second
             recorder.add(_record(ids[0], minute), 0)
@@ -150,13 +160,11 @@ def test_a_long_refusal_is_logged_again_at_most_once_a_period(
     tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The period and the longest pause are sizes: small ones show the same rule quickly.
-    monkeypatch.setattr(recorder_module, "REPEAT_LOG_SECONDS", 0.5)
-    monkeypatch.setattr(recorder_module, "MAX_RETRY_SECONDS", 0.15)
+    _sizes(monkeypatch, REPEAT_LOG_SECONDS=0.5, MAX_RETRY_SECONDS=0.15)
     engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
 
     async def scenario():
-        recorder = PollRecorder(engine)
-        _refuse(engine, True)
+        recorder = _refusing(engine)
         recorder.add(_record(ids[0], 0), 0)
         writer = asyncio.create_task(recorder.run())
         await asyncio.sleep(1.3)
@@ -176,13 +184,11 @@ def test_past_the_waiting_limit_the_oldest_outcomes_are_dropped(
     tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The limits are sizes, not behaviour: small ones show the same rule on few outcomes.
-    monkeypatch.setattr(recorder_module, "BATCH", 4)
-    monkeypatch.setattr(recorder_module, "MAX_WAITING", 6)
+    _sizes(monkeypatch, BATCH=4, MAX_WAITING=6)
     engine, ids = _engine(f"sqlite:///{tmp_path / 'r.db'}", feeds=1)
 
     async def scenario():
-        recorder = PollRecorder(engine)
-        _refuse(engine, True)
+        recorder = _refusing(engine)
         for minute in range(10):
             recorder.add(_record(ids[0], minute), 0)
         assert await recorder.flush() is False
