@@ -8,6 +8,7 @@ check."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -164,3 +165,42 @@ def test_a_damaged_sqlite_file_is_named_as_such(project: Project, how: str, said
         assert "backup" in done.stderr and "Traceback" not in done.stderr
         for misleading in ("database server", "check the database URL", "user's rights"):
             assert misleading not in done.stderr
+
+
+
+class _WithoutJson:
+    """A connection to an SQLite built without its JSON functions."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, *args):
+        if "json_each" in sql:
+            raise sqlite3.OperationalError("no such table: json_each")
+        return self._connection.execute(sql, *args)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@pytest.mark.parametrize(("version", "json", "said"), [
+    ((3, 31, 1), True, "this Python's SQLite is 3.31.1; monitor needs 3.35 or newer"),
+    ((3, 37, 2), False, "this Python's SQLite (3.37.2) has no JSON functions"),
+])
+def test_an_sqlite_library_too_old_is_named_with_what_to_do(
+        project: Project, monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int],
+        json: bool, said: str) -> None:
+    """An SQLite older than the store needs (RETURNING, json_each) is refused when the engine
+    is made, with what to do, not met as a syntax error at the first claim. No older library
+    can be loaded beside this one: its version, and its missing functions, are stood in for."""
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", version)
+    monkeypatch.setattr(sqlite3, "sqlite_version", ".".join(map(str, version)))
+    if not json:
+        monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _WithoutJson(real_connect(*a, **k)))
+    with pytest.raises(StorageError) as refused:
+        make_engine(f"sqlite:///{project.database}")
+    assert str(refused.value).startswith(said)
+    done = project.cli("init", check=False)
+    assert done.returncode == 1 and said in done.stderr, done.stderr
+    assert "PostgreSQL (database_url)" in done.stderr and "Traceback" not in done.stderr

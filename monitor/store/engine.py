@@ -19,7 +19,9 @@ not a database).
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,6 +82,7 @@ def make_engine(database_url: str) -> Engine:
     url = _parse(database_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
+        _check_sqlite_library()
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -90,6 +93,24 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return _postgresql_engine(url)
+
+
+def _check_sqlite_library() -> None:
+    """StorageError, saying what to do, unless Python's SQLite has what the store uses:
+    RETURNING (3.35) and the JSON functions (built in since 3.38, in nearly every build
+    before). Without this, an older one fails at the first claim with a syntax error."""
+    version = sqlite3.sqlite_version
+    if sqlite3.sqlite_version_info < (3, 35, 0):
+        raise StorageError(f"this Python's SQLite is {version}; monitor needs 3.35 or newer: "
+                           "use a Python built with a newer SQLite, or PostgreSQL (database_url)")
+    try:
+        with closing(sqlite3.connect(":memory:")) as probe:
+            probe.execute("SELECT value FROM json_each('[1]')")
+    except sqlite3.OperationalError as exc:
+        raise StorageError(f"this Python's SQLite ({version}) has no JSON functions ({exc}); "
+                           "monitor needs them: use a Python built with a SQLite that has "
+                           "them (3.38 or newer has them always), or PostgreSQL "
+                           "(database_url)") from exc
 
 
 def _postgresql_engine(url: URL) -> Engine:
