@@ -47,7 +47,6 @@ class PollRecorder:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._stopping = False
         self._outage: _Outage | None = None  # set while the database refuses the writes
 
     @property
@@ -63,7 +62,7 @@ class PollRecorder:
     async def run(self) -> None:
         """Write batches until `stop()`, then what is left. (Stopped by a flag, not by
         cancelling: a cancel landing as the wake-up fires can be lost on Python 3.11.)"""
-        while not self._stopping:
+        while not self._stopped.is_set():
             with suppress(TimeoutError):
                 if self._outage is None:
                     async with asyncio.timeout(FLUSH_SECONDS):
@@ -78,9 +77,8 @@ class PollRecorder:
         await self.flush()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
         self._stopped.set()
+        self._wake.set()
 
     async def flush(self) -> bool:
         """Write every waiting outcome; False if the database refused (they stay waiting)."""
