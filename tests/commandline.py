@@ -9,15 +9,18 @@ exception that escapes it is printed with its traceback and exits 1, as Python w
 process would start afresh and leave behind at its exit is set up and undone around the call:
 the standard streams and the environment (click's `CliRunner.isolation`), the working folder,
 the logging set-up of a new interpreter (no handlers, the root at WARNING: `setup_logging`
-configures it as in a new process, and it is undone afterwards), and the database connections
-the command opened (closed, as at a process's exit). A fork server the command starts stays up
-for the next one, as the pool would find it in a long-running worker.
+configures it as in a new process, and it is undone afterwards), the garbage collector's
+settings (`monitor run` and `classify` freeze what start-up made and raise a threshold) and
+the database connections the command opened (closed, as at a process's exit). A fork server
+the command starts stays up for the next one, as the pool would find it in a long-running
+worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import logging
 import subprocess
 import sys
@@ -47,6 +50,7 @@ def run_in_process(argv: list[str], *, cwd: Path, input: str = "",
         stack.enter_context(contextlib.chdir(cwd))
         stack.enter_context(_fresh_logging())
         stack.enter_context(_engines_closed_after())
+        stack.enter_context(_collector_as_it_was())
         code = _exit_status(argv)
         sys.stdout.flush()  # the isolation's text wrappers may still hold some of it
         sys.stderr.flush()
@@ -91,6 +95,19 @@ def _fresh_logging() -> Iterator[None]:
         for name, logger in list(loggers.items()):
             if isinstance(logger, logging.Logger):
                 logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+@contextlib.contextmanager
+def _collector_as_it_was() -> Iterator[None]:
+    """The garbage collector's thresholds put back and its frozen objects thawed afterwards:
+    `monitor run` sets them for the rest of its process (`worker.collector`), which here is the
+    test run's."""
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 @contextlib.contextmanager

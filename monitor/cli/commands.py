@@ -79,10 +79,12 @@ def run(config, once: bool, processes: int, parent_pid: int | None, strict: bool
         from monitor.worker.forkstart import start_fork_server
 
         start_fork_server()
+    from monitor.worker.collector import settle_after_startup
     from monitor.worker.daemon import run_daemon, run_once
     from monitor.worker.initdb import initialise
 
     initialise(settings, engine, load_ruleset(settings.rules_file))
+    settle_after_startup()  # what is imported and set up by now lives as long as the process
     if specs is not None:
         with ProgressLine("polling feeds", 0, quiet=quiet) as progress:
             # No line shown (not a terminal): no counting at every poll for nobody.
