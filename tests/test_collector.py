@@ -1,14 +1,13 @@
 """Python's garbage collector in the processes monitor owns (`monitor.worker.collector`).
 
 What start-up made is frozen out of the collector's scans and the young generation is collected
-less often: in a fresh interpreter, in the `run` command while it polls, and in the extraction
-pool's processes. Cycles made afterwards are still collected; the test run's own collector is
-left as it was by a command run in it (`tests.commandline`).
+less often: in a fresh interpreter, and in the `run` command while it polls. Cycles made
+afterwards are still collected; the test run's own collector is left as it was by a command run
+in it (`tests.commandline`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import subprocess
@@ -17,7 +16,6 @@ import threading
 import time
 
 from monitor.worker.collector import YOUNG_THRESHOLD
-from monitor.worker.cpupool import CpuWork
 from tests.conftest import Project
 from tests.httpserver import LoopbackServer, Reply
 from tests.sites import RSS, rss
@@ -81,19 +79,3 @@ def test_the_run_command_polls_with_its_start_up_frozen(project: Project) -> Non
             sampler.join()
     assert (YOUNG_THRESHOLD, True) in seen  # while it polled
     assert gc.get_threshold() == thresholds and gc.get_freeze_count() == frozen
-
-
-def test_extraction_processes_start_with_the_warm_up_frozen() -> None:
-    # Asked inside a real pool process, forked from the fork server after its warm-up.
-    ask = "(__import__('gc').get_freeze_count(), __import__('gc').get_threshold()[0])"
-
-    async def work() -> tuple[int, int]:
-        cpu = CpuWork(1)
-        try:
-            return await cpu._run(eval, ask)  # noqa: SLF001
-        finally:
-            cpu.close()
-
-    frozen, young = asyncio.run(work())
-    assert frozen > 20_000  # trafilatura, justext, numpy and the rest of the warm-up
-    assert young == YOUNG_THRESHOLD

@@ -5,10 +5,6 @@ only the fork server does (`forkstart.fork_server_context`): the pool processes 
 start warm.
 """
 
-from monitor.worker.collector import settle_after_startup
 from monitor.worker.cpupool import warm_up
 
 warm_up()
-# The pool's processes are forked from this one: what it imported and warmed up is shared with
-# them, left out of their collections (and so never copied into them by a collection's writes).
-settle_after_startup()
