@@ -143,11 +143,12 @@ def _rows_per_statement(conn: Connection) -> int:
     return max(1, limit // len(_FEED_PARAMETERS))
 
 
-def _by_statement(rows: list[dict], names: Sequence[str], size: int) -> Iterator[tuple[int, list]]:
+def _by_statement(rows: list[dict], names: Sequence[str], size: int
+                  ) -> Iterator[tuple[int, tuple]]:
     """`rows` in pieces of at most `size`: each piece's length and its values, row by row."""
     for start in range(0, len(rows), size):
         piece = rows[start:start + size]
-        yield len(piece), [row[name] for row in piece for name in names]
+        yield len(piece), tuple([row[name] for row in piece for name in names])
 
 
 def _write_polls(conn: Connection, outcomes: Sequence[tuple[PollRecord, int]]) -> None:
@@ -163,10 +164,10 @@ def _write_polls(conn: Connection, outcomes: Sequence[tuple[PollRecord, int]]) -
         return
     size = _rows_per_statement(conn)
     for rows, values in _by_statement(poll_rows, _POLL_COLUMNS, size):
-        conn.exec_driver_sql(_sqlite_poll_insert(rows), tuple(values))
+        conn.exec_driver_sql(_sqlite_poll_insert(rows), values)
     for feed_round in _rounds(feed_params):
         for rows, values in _by_statement(feed_round, _FEED_PARAMETERS, size):
-            conn.exec_driver_sql(_sqlite_feed_update(rows), tuple(values))
+            conn.exec_driver_sql(_sqlite_feed_update(rows), values)
 
 
 def _rounds(feed_params: list[dict]) -> Iterator[list[dict]]:
