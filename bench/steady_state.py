@@ -24,8 +24,11 @@ entries whose links point at a small article page on the same host.
    answer must be a 304. Ratio = bare aiohttp requests/s / monitor feeds/s by the printed
    cycle time (target <= 2.0), in ROUNDS rounds of a 304 cycle followed by the bare aiohttp
    loop (the machine's speed drifts within a sitting: a round's two figures are neighbours);
-   the headline is the median round's, every round's ratio printed beside it. The ratio by
-   the database span and the httpx one (measured once) are beside.
+   the headline is the median round's, every round's ratio printed beside it. The bare loop
+   runs on asyncio's own event loop, as plain aiohttp does; monitor runs its polls on uvloop
+   (`monitor/worker/eventloop.py`), so the same bare loop on uvloop is measured once and its
+   ratio printed beside, with the ratio by the database span and the httpx one (measured
+   once).
    Then lemon24/reader (`reader_baseline.py`; --no-reader skips it): its own update cycle on
    the same URLs, a reader database of its own, one update to fetch them, then one all-304
    update timed per ``workers=`` setting, best kept. Ratio = monitor feeds/s / reader feeds/s
@@ -56,6 +59,7 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 import httpx
+import uvloop
 from monitor_once import MB, OnceRun, connect_database, make_project, print_rows, run_once
 from nginx import StaticSite, loopback_addresses, nginx_binary, serve_static
 from reader_baseline import ReaderBaseline, measure_reader
@@ -247,11 +251,13 @@ async def _httpx_pass(requests: Sequence[tuple[str, dict]], concurrency: int) ->
     return statuses
 
 
-def baseline(client: str, one_pass: Callable, requests: Sequence[tuple[str, dict]]) -> Baseline:
+def baseline(client: str, one_pass: Callable, requests: Sequence[tuple[str, dict]],
+             loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> Baseline:
     rates = {}
     for concurrency in CONCURRENCIES:
         started = time.perf_counter()
-        statuses = asyncio.run(one_pass(requests, concurrency))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            statuses = runner.run(one_pass(requests, concurrency))
         rates[concurrency] = len(requests) / (time.perf_counter() - started)
         if statuses != Counter({304: len(requests)}):
             raise SystemExit(f"bare {client} at concurrency {concurrency}: expected "
@@ -287,7 +293,7 @@ def _memory_line(label: str, cycle: Cycle) -> str:
 
 
 def measure(args: argparse.Namespace, tmp: Path) -> tuple[
-        list[tuple[Cycle, Baseline]], Baseline, ReaderBaseline | None, Cycle | None]:
+        list[tuple[Cycle, Baseline]], list[Baseline], ReaderBaseline | None, Cycle | None]:
     """Cycles 1 and 2 on FEEDS feeds, the baselines, then the memory run: the rounds (a 304
     cycle, the bare aiohttp loop), bare httpx, reader's (None when skipped) and the memory run's
     cycle 2 (None when skipped)."""
@@ -311,7 +317,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> tuple[
                                   "not-modified", f"304 cycle of round {len(rounds) + 1}")
             print(_cycle_line(f"304 cycle of round {len(rounds) + 1}", again, len(feeds)))
             rounds.append((again, baseline("aiohttp", _aiohttp_pass, requests)))
-        bare = [b for _, b in rounds] + [baseline("httpx", _httpx_pass, requests)]
+        # Beside: bare httpx, and bare aiohttp on the event loop monitor runs on (uvloop).
+        beside = [baseline("httpx", _httpx_pass, requests),
+                  baseline("aiohttp on uvloop", _aiohttp_pass, requests, uvloop.new_event_loop)]
+        bare = [b for _, b in rounds] + beside
         for b in bare:
             rates = ", ".join(f"c={c}: {r:,.0f}" for c, r in b.per_concurrency.items())
             print(f"  bare {b.client}, {len(requests)} conditional GETs (304): {rates} req/s")
@@ -321,14 +330,14 @@ def measure(args: argparse.Namespace, tmp: Path) -> tuple[
             rates = ", ".join(f"workers={w}: {r:,.0f}" for w, r in reader.per_workers.items())
             print(f"  reader update_feeds(), {len(feeds)} feeds (304): {rates} feeds/s")
         if not args.memory_feeds:
-            return rounds, bare[-1], reader, None
+            return rounds, beside, reader, None
         print(f"memory run: {args.memory_feeds} feeds")
         big = served[:args.memory_feeds]
         memory = two_cycles(project(tmp / "memory", big, args.workers), big)
         for label, cycle in zip(("cycle 1 (200)", "cycle 2 (304)"), memory, strict=True):
             print(_cycle_line(label, cycle, len(big)))
             print(_memory_line(label, cycle))
-        return rounds, bare[-1], reader, memory[1]
+        return rounds, beside, reader, memory[1]
 
 
 def main() -> int:
@@ -349,7 +358,7 @@ def main() -> int:
     nginx_binary()  # says how to install nginx when it is missing
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-steady-") as folder:
-        rounds, httpx_bare, reader, memory = measure(args, Path(folder))
+        rounds, beside, reader, memory = measure(args, Path(folder))
 
     def ratio_of(round_: tuple[Cycle, Baseline]) -> float:
         cycle, bare_round = round_
@@ -358,7 +367,7 @@ def main() -> int:
 
     ratios = [ratio_of(round_) for round_ in rounds]
     cycle, aiohttp_bare = sorted(rounds, key=ratio_of)[len(rounds) // 2]  # the median round
-    bare = [aiohttp_bare, httpx_bare]
+    bare = [aiohttp_bare, *beside]
     headline = cycle.run.reported_seconds or cycle.run.wall_seconds
     monitor_rate = args.feeds / headline
     ratio = bare[0].best_per_second / monitor_rate
@@ -379,6 +388,8 @@ def main() -> int:
          f"{bare[0].best_per_second * cycle.poll_span / args.feeds:.2f}", "", ""),
         ("ratio bare httpx / monitor (beside)", f"{bare[1].best_per_second / monitor_rate:.2f}",
          "", ""),
+        ("ratio bare aiohttp on uvloop / monitor (beside)",
+         f"{bare[2].best_per_second / monitor_rate:.2f}", "", ""),
     ]
     if reader:
         speedup = monitor_rate / reader.best_per_second

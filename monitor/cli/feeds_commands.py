@@ -4,7 +4,6 @@ up)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -145,6 +144,7 @@ def feeds_poll(config, feed: str, as_json: bool) -> None:
     """Poll one feed of feeds.yaml now, whatever its schedule, and store what it brings (as
     the daemon would; a running daemon is not disturbed). Exits 1 when the poll failed."""
     from monitor.feeds.feedsfile import find_listed
+    from monitor.worker import eventloop
     from monitor.worker.forkstart import start_fork_server
     from monitor.worker.pollnow import poll_feed_now
     from monitor.worker.writable import open_storage
@@ -153,7 +153,7 @@ def feeds_poll(config, feed: str, as_json: bool) -> None:
     spec = find_listed(settings.feeds_file, feed)
     start_fork_server()
     open_storage(settings)  # may it write the database and the corpus folder?
-    polled = asyncio.run(poll_feed_now(settings, spec.url))
+    polled = eventloop.run(poll_feed_now(settings, spec.url))
     record = polled.record
     outcome = {"feed": spec.name, "url": spec.url, "status": record.error_reason or record.status,
                "http_status": record.http_status, "entries": record.entries,

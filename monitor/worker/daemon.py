@@ -45,6 +45,7 @@ from monitor.store.corpusnumbers import CorpusNumbers
 from monitor.store.engine import create_schema, describe_url, make_engine, read_engine
 from monitor.store.feeds import FeedRow, claim_due_feeds, release_leases, sync_feeds
 from monitor.store.polls import PollRecord
+from monitor.worker import eventloop
 from monitor.worker.context import CycleTally, PollContext, now_utc
 from monitor.worker.cpupool import CpuWork
 from monitor.worker.heartbeat import Heartbeat, heartbeat_folder
@@ -238,7 +239,7 @@ def run_once(settings: Settings, *, specs: Sequence[FeedSpec] | None = None,
     """Poll every enabled feed once, whatever its schedule: those of feeds.yaml, or `specs`
     when the caller has read it already; `progress` is called with the counts so far as feeds
     are claimed and as each poll ends."""
-    return asyncio.run(_run_once(settings, specs, progress))
+    return eventloop.run(_run_once(settings, specs, progress))
 
 
 async def _run_once(settings: Settings, specs: Sequence[FeedSpec] | None,
@@ -294,7 +295,7 @@ def run_daemon(settings: Settings, *, parent_pid: int | None = None) -> None:
     """Poll due feeds until SIGTERM/SIGINT (or until `parent_pid` is no longer our parent)."""
     feeds_watch = watch_config(settings.feeds_file, load_feeds)
     rules_watch = watch_config(settings.rules_file, load_ruleset)
-    asyncio.run(_serve(settings, feeds_watch, rules_watch, parent_pid))
+    eventloop.run(_serve(settings, feeds_watch, rules_watch, parent_pid))
 
 
 async def _serve(settings: Settings, feeds_watch: WatchedFile[tuple[FeedSpec, ...]],
