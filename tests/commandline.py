@@ -10,7 +10,7 @@ process would start afresh and leave behind at its exit is set up and undone aro
 the standard streams and the environment (click's `CliRunner.isolation`), the working folder,
 the logging set-up of a new interpreter (no handlers, the root at WARNING: `setup_logging`
 configures it as in a new process, and it is undone afterwards), the garbage collector's
-settings (`monitor run` and `classify` freeze what start-up made and raise a threshold) and
+settings (`monitor run` and `classify` freeze what start-up made; `run` raises a threshold) and
 the database connections the command opened (closed, as at a process's exit). A fork server
 the command starts stays up for the next one, as the pool would find it in a long-running
 worker.

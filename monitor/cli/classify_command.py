@@ -14,6 +14,7 @@ Standard input is read in this process.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,6 @@ import click
 from monitor.cli import cli, config_option
 from monitor.cli.output import json_option, print_lines
 from monitor.rules import RuleSet, Verdict, load_ruleset, split_document
-from monitor.worker.collector import settle_after_startup
 
 
 @cli.command()
@@ -37,7 +37,7 @@ def classify(config, paths: tuple[str, ...], as_json: bool) -> None:
     rules = load_ruleset(config.rules_file)
     # The rules and the modules loaded so far live as long as the command: out of the cyclic
     # garbage collector's way, which would else go through them again and again, and at exit.
-    settle_after_startup()
+    gc.freeze()
     line = _json_line if as_json else _text_line
     lines_of = partial(_lines, rules, line)
     processes = _processes_for(paths)

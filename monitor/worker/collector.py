@@ -1,8 +1,8 @@
 """Python's garbage collector set for a long-lived poller: start-up's objects out of its scans.
 
 In: nothing. Out: nothing; `settle_after_startup` changes this process's collector (`gc`), so
-only the commands that own their process call it (`run`, `classify`), never code an
-embedding application calls.
+only the command that owns its process calls it (`monitor run`), never code an embedding
+application calls. (`classify` freezes its rules alone: the threshold measured no faster there.)
 
 A `monitor run` process holds about 140,000 objects the collector tracks once its modules are
 imported and its settings, rules and storage are set up, and keeps nearly all of them to its
