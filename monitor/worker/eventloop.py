@@ -6,10 +6,8 @@ coroutine run to its end on a new loop, as `asyncio.run` does.
 A cycle of 304s is the event loop's own work, request after request: on 2 cores, 2,000
 feeds answered 304 by nginx (`bench/steady_state.py`'s feeds), eight cycles each way in one
 process, interleaved, gave a median cycle of 0.68 s on uvloop against 0.79 s on asyncio's loop
-(the loop's CPU 266 against 313 µs a poll); bare aiohttp alone gains about 5% from it (its
-requests are mostly aiohttp's own Python), monitor more, through its timers, its thread
-hand-offs and its tasks. uvloop does not exist on Windows, where asyncio's loop runs the same
-code.
+(the loop's CPU 266 against 313 µs a poll); bare aiohttp alone gains about 5% from it, in the
+same sitting. uvloop does not exist on Windows, where asyncio's loop runs the same code.
 """
 
 from __future__ import annotations
