@@ -295,8 +295,8 @@ def _memory_line(label: str, cycle: Cycle) -> str:
 def measure(args: argparse.Namespace, tmp: Path) -> tuple[
         list[tuple[Cycle, Baseline]], list[Baseline], ReaderBaseline | None, Cycle | None]:
     """Cycles 1 and 2 on FEEDS feeds, the baselines, then the memory run: the rounds (a 304
-    cycle, the bare aiohttp loop), bare httpx, reader's (None when skipped) and the memory run's
-    cycle 2 (None when skipped)."""
+    cycle, the bare aiohttp loop), the bare loops beside (httpx, aiohttp on uvloop), reader's
+    (None when skipped) and the memory run's cycle 2 (None when skipped)."""
     hosts = loopback_addresses("127.0.1.0/24", args.hosts)
     with serve_static(tmp / "www", hosts) as site:
         served = publish_feeds(tmp / "www", site, max(args.feeds, args.memory_feeds))
@@ -319,7 +319,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> tuple[
             rounds.append((again, baseline("aiohttp", _aiohttp_pass, requests)))
         # Beside: bare httpx, and bare aiohttp on the event loop monitor runs on (uvloop).
         beside = [baseline("httpx", _httpx_pass, requests),
-                  baseline("aiohttp on uvloop", _aiohttp_pass, requests, uvloop.new_event_loop)]
+                  baseline("aiohttp (uvloop)", _aiohttp_pass, requests, uvloop.new_event_loop)]
         bare = [b for _, b in rounds] + beside
         for b in bare:
             rates = ", ".join(f"c={c}: {r:,.0f}" for c, r in b.per_concurrency.items())
@@ -388,7 +388,7 @@ def main() -> int:
          f"{bare[0].best_per_second * cycle.poll_span / args.feeds:.2f}", "", ""),
         ("ratio bare httpx / monitor (beside)", f"{bare[1].best_per_second / monitor_rate:.2f}",
          "", ""),
-        ("ratio bare aiohttp on uvloop / monitor (beside)",
+        ("ratio bare aiohttp (uvloop) / monitor (beside)",
          f"{bare[2].best_per_second / monitor_rate:.2f}", "", ""),
     ]
     if reader:

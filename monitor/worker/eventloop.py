@@ -13,7 +13,7 @@ same sitting. uvloop does not exist on Windows, where asyncio's loop runs the sa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 try:
@@ -24,12 +24,7 @@ except ImportError:  # not installed (Windows): asyncio's own loop
 T = TypeVar("T")
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """What makes the polls' event loop; None: asyncio's default."""
-    return uvloop.new_event_loop if uvloop is not None else None
-
-
 def run(main: Coroutine[Any, Any, T]) -> T:
     """`main` run to its end on a new event loop (`asyncio.run`, on uvloop when it is there)."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None) as runner:
         return runner.run(main)

@@ -60,7 +60,7 @@ class PollRecorder:
             self._wake.set()
 
     async def run(self) -> None:
-        """Write batches until `stop()`, then what is left. (Stopped by a flag, not by
+        """Write batches until `stop()`, then what is left. (Stopped by an event, not by
         cancelling: a cancel landing as the wake-up fires can be lost on Python 3.11.)"""
         while not self._stopped.is_set():
             with suppress(TimeoutError):
