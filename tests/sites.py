@@ -53,8 +53,9 @@ def rss(items: list[dict], *, link: str) -> bytes:
     for index, item in enumerate(items):
         when = format_datetime(now - timedelta(hours=index))
         link_xml = f"<link>{html.escape(item['link'])}</link>" if item.get("link") else ""
+        date_xml = "" if item.get("undated") else f"<pubDate>{when}</pubDate>"
         parts.append(f"""<item><title>{html.escape(item["title"])}</title>{link_xml}
-<guid isPermaLink="false">{html.escape(item["guid"])}</guid><pubDate>{when}</pubDate>
+<guid isPermaLink="false">{html.escape(item["guid"])}</guid>{date_xml}
 <description>{html.escape(item.get("summary", ""))}</description></item>""")
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Le Site</title><link>{html.escape(link)}</link>

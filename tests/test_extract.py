@@ -7,6 +7,7 @@ import pickle
 import re
 import statistics
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -268,6 +269,13 @@ def test_title_date_and_language_of_le_monde() -> None:
     # <time datetime="2015-05-04T13:36:31+02:00" itemprop="datePublished">
     assert article.published == datetime(2015, 5, 4, 11, 36, 31, tzinfo=UTC)
     assert article.lang == "fr"
+
+
+def test_the_date_is_not_looked_for_when_the_caller_has_one() -> None:
+    html = (ARTICLES / "rdb-lemonde-1.html").read_bytes()
+    article = extract_article(html, url=_gold("rdb-lemonde-1").get("url"), find_published=False)
+    assert article.published is None
+    assert article == replace(_extract("rdb-lemonde-1"), published=None)
 
 
 def test_published_from_article_published_time() -> None:

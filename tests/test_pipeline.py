@@ -1,7 +1,8 @@
 """The pipeline driven directly, in this process: `poll_feed` on feeds of real loopback sites,
 into a real SQLite file. A feed's entries become items (pages fetched, extracted, classified,
 the relevant ones written to the corpus) and its poll is handed to the recorder with its
-validators; its failure is recorded, never raised. One story brought by two feeds polled at
+validators; its failure is recorded, never raised. An entry's date is the item's; the page's
+date is taken for an entry without one. One story brought by two feeds polled at
 once is fetched once and stored once, the second feed recorded as one more source, whether
 its page could be read or not (on both backends); entries sharing a page (a podcast's episodes,
 a story listed twice under two GUIDs), in one feed or across two polled at once, get it fetched
@@ -130,6 +131,30 @@ def test_a_feed_polled_end_to_end_then_not_modified(
                                                   "FROM feeds")}
     assert health["Site"].etag == first.etag and health["Site"].last_status == "not-modified"
     assert (health["Broken"].error_streak, health["Broken"].last_status) == (1, "http-500")
+
+
+def test_an_entry_without_a_date_takes_its_pages_and_a_dated_one_keeps_its_own(
+    project: Project, site: LoopbackServer, rules: RuleSet
+) -> None:
+    # Both pages say article:published_time 2024-05-02T09:30Z; the dated entry says 10:00Z.
+    for name, seed in (("dated", SEEDS[0]), ("undated", SEEDS[2])):
+        site.route(f"/{name}.html", Reply(seed_page(*seed_article(seed)), content_type=HTML))
+    site.route("/feed.xml", Reply(rss([
+        {"title": "Datée", "link": site.url("/dated.html"), "guid": "dated"},
+        {"title": "Sans date", "link": site.url("/undated.html"), "guid": "undated",
+         "undated": True},
+    ], link=site.base_url), content_type=RSS))
+    settings = _settings(project, [{"url": site.url("/feed.xml"), "name": "Site"}])
+
+    async def scenario():
+        async with _polling(settings, rules) as ctx:
+            return ctx, await poll_feed(ctx, (await _claim(ctx))["Site"])
+
+    ctx, record = asyncio.run(scenario())
+    assert (record.status, record.new_items, record.page_errors) == ("ok", 2, 0)
+    published = dict(_rows(ctx, "SELECT guid, published FROM items"))
+    assert published == {"dated": "2024-05-02 10:00:00.000000",
+                         "undated": "2024-05-02 09:30:00.000000"}
 
 
 def test_one_story_through_two_feeds_at_once_is_fetched_once_and_stored_once(

@@ -71,9 +71,12 @@ class PageText:
     error_message: str | None = None
 
 
-def extract_page(content: bytes, url: str, content_type: str | None) -> PageText:
-    """Extract one page (runs in a pool process); `NoText` crosses back as itself."""
-    article = extract_article(content, url=url, content_type=content_type)
+def extract_page(content: bytes, url: str, content_type: str | None,
+                 find_published: bool = True) -> PageText:
+    """Extract one page (runs in a pool process); `NoText` crosses back as itself.
+    `find_published`: as `extract_article`'s (False when the feed's entry has a date)."""
+    article = extract_article(content, url=url, content_type=content_type,
+                              find_published=find_published)
     digest = content_hash(article.text)
     near, merge = signature_and_merge_hash(article.text, digest)
     return PageText(article, near, content_hash=digest, merge_hash=merge,
@@ -284,8 +287,9 @@ class CpuWork:
             else:
                 waiter.set_result(outcome)
 
-    async def extract_page(self, content: bytes, url: str, content_type: str | None) -> PageText:
-        return await self._run(extract_page, content, url, content_type)
+    async def extract_page(self, content: bytes, url: str, content_type: str | None,
+                           find_published: bool = True) -> PageText:
+        return await self._run(extract_page, content, url, content_type, find_published)
 
     def close(self) -> None:
         """Stop the processes, and the work still running: the worker closes the pool once

@@ -172,7 +172,8 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
         text_error_message = f"entry {entry.guid!r} of {feed.url} has no usable link"
     else:
         tally.pages += 1
-        page = await _page_text(ctx, entry.link, tally.stages)
+        page = await _page_text(ctx, entry.link, tally.stages,
+                                find_published=published is None)
         if page.article is None:
             tally.page_errors += 1
             text_error, text_error_message = page.error_reason, page.error_message
@@ -220,9 +221,11 @@ async def _prepare(ctx: PollContext, feed: FeedRow, story: Story, tally: PollTal
     )
 
 
-async def _page_text(ctx: PollContext, url: str, stages: Stages) -> PageText:
+async def _page_text(ctx: PollContext, url: str, stages: Stages, *,
+                     find_published: bool) -> PageText:
     """The page's text, or why there is none (robots.txt, fetch error, no text), logged: the
-    pages of a site that cannot be reached once for the site, by the robots.txt cache."""
+    pages of a site that cannot be reached once for the site, by the robots.txt cache. The
+    page's date is looked for only when `find_published` (the entry has none)."""
     checked = ctx.robots is None
     try:
         if ctx.robots is not None:
@@ -233,7 +236,7 @@ async def _page_text(ctx: PollContext, url: str, stages: Stages) -> PageText:
         page = await stages.run("fetch page", ctx.fetch(
             url, max_bytes=ctx.settings.http.max_page_bytes))
         text = await stages.run("extract", ctx.cpu.extract_page(
-            page.content, page.url, page.headers.get("content-type")))
+            page.content, page.url, page.headers.get("content-type"), find_published))
     except MonitorError as exc:
         text = PageText(None, None, error_reason=exc.reason, error_message=exc.message)
         logged = isinstance(exc, ConnectFailed) and not checked
