@@ -1,12 +1,13 @@
-"""The recorder driven directly, on a real database: outcomes are written while it runs and what
-is left when it stops; a write the database refuses keeps its outcomes waiting, in order, and
-they are written once when it accepts again (on both backends); past the waiting limit the
-oldest are dropped, and said so."""
+"""The recorder driven directly, on a real database: outcomes are written while it runs and what is
+left when it stops; a flush returns once the batch being written is written; a write the
+database refuses keeps its outcomes waiting, in order, and they are written once when it accepts
+again (on both backends); past the waiting limit the oldest are dropped, and said so."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,6 +96,38 @@ def test_outcomes_are_written_while_running_and_the_rest_on_stop(tmp_path) -> No
     with engine.connect() as conn:
         streaks = dict(conn.execute(sa.text("SELECT id, error_streak FROM feeds")).all())
     assert streaks == {ids[0]: 2, ids[1]: 0, ids[2]: 0}
+
+
+def test_a_flush_returns_once_the_batch_being_written_is_written(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `run --once` times its cycle up to the flush: a batch the writer took as the last polls
+    # ended is part of it, and when the flush returns, it is stored.
+    _sizes(monkeypatch, BATCH=2)
+    path = tmp_path / "r.db"
+    engine, ids = _engine(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    async def scenario():
+        recorder = PollRecorder(engine)
+        writer = asyncio.create_task(recorder.run())
+        holder.execute("BEGIN IMMEDIATE")  # the writer's batch waits for the database
+        recorder.add(_record(ids[0], 0), 0)
+        recorder.add(_record(ids[1], 1), 0)
+        await _until(lambda: not recorder.waiting)  # taken by the writer, being written
+        flush = asyncio.create_task(recorder.flush())
+        await asyncio.sleep(0.3)
+        waited = not flush.done()
+        holder.execute("ROLLBACK")
+        written = await flush
+        stored = _polls(engine)
+        recorder.stop()
+        await writer
+        return waited, written, stored
+
+    waited, written, stored = asyncio.run(scenario())
+    holder.close()
+    assert (waited, written, stored) == (True, True, [0, 1])
 
 
 def test_a_refused_write_waits_and_is_written_once_accepted(

@@ -81,7 +81,11 @@ class PollRecorder:
         self._wake.set()
 
     async def flush(self) -> bool:
-        """Write every waiting outcome; False if the database refused (they stay waiting)."""
+        """Write every waiting outcome, once the write in progress (the writer's) has ended:
+        when it returns True every outcome added before is written. False if the database
+        refused (they stay waiting)."""
+        async with self._lock:  # the batch the writer took is not waiting, but not written yet
+            pass
         while self._waiting:
             if not await self._write(len(self._waiting)):
                 return False
