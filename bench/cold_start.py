@@ -24,6 +24,10 @@ link is a small article page on the same host (bench/steady_state.py's feeds and
    the CPU seconds of each in all (monitor's process with its extraction processes, Python
    start-up included; the bare process with its pool during its best pass): once both cores
    are busy, the time ratio cannot fall much below the CPU ratio.
+   Beside it, at that best concurrency, the bare pipeline doing the least of what monitor must:
+   each feed parsed with feedparser and each page's text extracted, both in the pool, and
+   every item stored in a SQLite file (one row with its URL unique, and its full-text entry,
+   in one transaction at the end); its ratio is printed but not judged.
 3. SQL statements per poll: a fresh project of the first COUNT_FEEDS feeds, polled by
    ``monitor.worker.daemon.run_once`` in this process with SQLAlchemy's cursor events counting
    every statement (SQLite's BEGIN IMMEDIATE included; COMMIT is not a statement there), on
@@ -40,6 +44,7 @@ import argparse
 import asyncio
 import os
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -50,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import feedparser
 import psutil
 import trafilatura
 import yaml
@@ -75,6 +81,8 @@ class Bare:
     best_concurrency: int
     per_concurrency: dict[int, float]  # seconds
     best_cpu: float  # CPU seconds of the best pass: this process's and its pool's
+    stored_seconds: float  # the pipeline with feedparser and a SQLite store, at the best c
+    stored_cpu: float
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,50 @@ def _extract(html: bytes) -> int:
     return len(trafilatura.extract(html) or "")
 
 
+def _entry_links(feed: bytes) -> list[str]:
+    return [entry.link for entry in feedparser.parse(feed).entries if entry.get("link")]
+
+
+def _extract_text(html: bytes) -> str:
+    return trafilatura.extract(html) or ""
+
+
+async def _stored_pass(feed_urls: Sequence[str], pool: ProcessPoolExecutor, concurrency: int,
+                       database: Path) -> int:
+    """Every feed parsed with feedparser, then every entry's page extracted, both in `pool`,
+    and the items stored in a SQLite file with their full-text entries: the items stored."""
+    loop = asyncio.get_running_loop()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def bodies(urls: Sequence[str]) -> list[bytes]:
+            """The bodies of `urls`, in their order."""
+            pending, found = iter(enumerate(urls)), [b""] * len(urls)
+
+            async def worker() -> None:
+                for index, url in pending:
+                    async with session.get(url) as response:
+                        found[index] = await response.read()
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return found
+
+        parsed = [loop.run_in_executor(pool, _entry_links, body)
+                  for body in await bodies(feed_urls)]
+        links = [link for found in await asyncio.gather(*parsed) for link in found]
+        pages = dict(zip(links, await bodies(links), strict=True))
+        texts = await asyncio.gather(*(loop.run_in_executor(pool, _extract_text, page)
+                                       for page in pages.values()))
+    with sqlite3.connect(database) as db:
+        db.executescript("PRAGMA journal_mode=WAL; CREATE TABLE items (id INTEGER PRIMARY KEY, "
+                         "url TEXT UNIQUE, text TEXT); CREATE VIRTUAL TABLE items_text "
+                         "USING fts5(text);")
+        db.executemany("INSERT INTO items (url, text) VALUES (?, ?)",
+                       zip(pages, texts, strict=True))
+        db.execute("INSERT INTO items_text (rowid, text) SELECT id, text FROM items")
+        return db.execute("SELECT count(*) FROM items WHERE text != ''").fetchone()[0]
+
+
 async def _bare_pass(feed_urls: Sequence[str], pool: ProcessPoolExecutor,
                      concurrency: int) -> list[int]:
     """Every feed, then every entry's page, extracted in `pool`: the texts' lengths."""
@@ -158,7 +210,7 @@ def _cpu_in_all() -> float:
     return sum(cpu_seconds(process) for process in (me, *me.children()))
 
 
-def bare_pipeline(feed_urls: Sequence[str]) -> Bare:
+def bare_pipeline(feed_urls: Sequence[str], folder: Path) -> Bare:
     seconds, cpu = {}, {}
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         # Warm-up: every process started and trafilatura's data loaded before the clock starts.
@@ -171,8 +223,13 @@ def bare_pipeline(feed_urls: Sequence[str]) -> Bare:
             if len(lengths) != len(feed_urls) or not all(lengths):
                 raise SystemExit(f"bare pipeline at concurrency {concurrency}: "
                                  f"{sum(map(bool, lengths))} texts of {len(feed_urls)} pages")
-    best = min(seconds, key=seconds.__getitem__)
-    return Bare(seconds[best], best, seconds, cpu[best])
+        best = min(seconds, key=seconds.__getitem__)
+        started, cpu_before = time.perf_counter(), _cpu_in_all()
+        stored = asyncio.run(_stored_pass(feed_urls, pool, best, folder / "bare.db"))
+        stored_seconds, stored_cpu = time.perf_counter() - started, _cpu_in_all() - cpu_before
+    if stored != len(feed_urls):
+        raise SystemExit(f"bare pipeline with a store: {stored} items of {len(feed_urls)}")
+    return Bare(seconds[best], best, seconds, cpu[best], stored_seconds, stored_cpu)
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -194,7 +251,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> tuple[Cycle, Bare, list[Stat
               f"{len(feeds)} new feeds of one new entry each; monitor with schedule.workers "
               f"{args.workers}")
         cycle = monitor_cycle(project(tmp / "cold", feeds, args.workers), feeds)
-        bare = bare_pipeline([feed.url for feed in feeds])
+        bare = bare_pipeline([feed.url for feed in feeds], tmp)
         counts = [count_statements(tmp / "count-sqlite", feeds[:args.count_feeds],
                                    args.workers, None, "SQLite")]
         postgres = _postgres_url(args.postgres) if args.postgres else None
@@ -252,6 +309,12 @@ def main() -> int:
         ("CPU in all, monitor (process + extraction processes) / bare (process + pool, best "
          "pass)", f"{cpu_in_all:.1f}/{bare.best_cpu:.1f} = {cpu_in_all / bare.best_cpu:.2f}",
          "", ""),
+        (f"bare with feedparser and a SQLite store (c={bare.best_concurrency})",
+         f"{args.feeds / bare.stored_seconds:,.0f} feeds/s", "", ""),
+        ("ratio monitor s / that bare s (beside)",
+         f"{seconds:.1f}/{bare.stored_seconds:.1f} = {seconds / bare.stored_seconds:.2f}", "", ""),
+        ("CPU in all, monitor / that bare (beside)",
+         f"{cpu_in_all:.1f}/{bare.stored_cpu:.1f} = {cpu_in_all / bare.stored_cpu:.2f}", "", ""),
         *((f"SQL statements per poll, {c.backend} ({c.polls} new feeds, run_once)",
            f"{c.count / c.polls:.1f}", "", "") for c in counts),
     ]
