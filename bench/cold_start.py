@@ -130,16 +130,16 @@ def count_statements(folder: Path, feeds: Sequence[ServedFeed], workers: int,
 
 # -- the baseline -----------------------------------------------------------------------------
 
+def _extract_text(html: bytes) -> str:
+    return trafilatura.extract(html) or ""
+
+
 def _extract(html: bytes) -> int:
-    return len(trafilatura.extract(html) or "")
+    return len(_extract_text(html))
 
 
 def _entry_links(feed: bytes) -> list[str]:
     return [entry.link for entry in feedparser.parse(feed).entries if entry.get("link")]
-
-
-def _extract_text(html: bytes) -> str:
-    return trafilatura.extract(html) or ""
 
 
 async def _stored_pass(feed_urls: Sequence[str], pool: ProcessPoolExecutor, concurrency: int,
