@@ -167,7 +167,6 @@ def test_a_damaged_sqlite_file_is_named_as_such(project: Project, how: str, said
             assert misleading not in done.stderr
 
 
-
 class _WithoutJson:
     """A connection to an SQLite built without its JSON functions."""
 
